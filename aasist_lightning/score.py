@@ -1,0 +1,173 @@
+"""Score-file evaluator: ``aasist-score SCORES [--protocol P] [--asv-scores A] [--json OUT] [--det-plot P]``.
+
+Prints pooled EER, min t-DCF (ASVspoof 2019), min DCF / act DCF / Cllr (ASVspoof 5) and the per-attack EER of
+a CM score file, exactly as the official scripts compute them. User errors (missing or malformed files, scores
+that cannot be evaluated) end with a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from aasist_lightning.metrics import (
+    ScoreFile,
+    act_dcf_threshold,
+    read_asv_scores,
+    read_cm_protocol,
+    read_score_file,
+    score_report,
+)
+from aasist_lightning.metrics.io import check_cm_scores, join_protocol
+
+PROG = "aasist-score"
+NO_ASV_NOTE = (
+    "not computed: the t-DCF needs the organisers' ASV scores of the same partition "
+    "(--asv-scores .../ASVspoof2019.LA.asv.eval.gi.trl.scores.txt)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Evaluate a CM score file (higher score = more bona fide) with the official ASVspoof measures. "
+            "Formats, detected from the first line: 'utt_id attack key score' (AASIST), "
+            "'speaker utt_id - attack key score' (ASVspoof 2019 baselines), "
+            "'utt_id score' (needs --protocol)."
+        ),
+    )
+    parser.add_argument("scores", type=Path, help="CM score file")
+    parser.add_argument(
+        "--protocol",
+        type=Path,
+        help="CM protocol / key file (e.g. ASVspoof2019.LA.cm.eval.trl.txt) giving labels and attacks; "
+        "required for two-column score files, cross-checked otherwise",
+    )
+    parser.add_argument(
+        "--asv-scores",
+        type=Path,
+        help="organisers' ASV scores ('attack key score') for min t-DCF, "
+        "e.g. ASVspoof2019.LA.asv.eval.gi.trl.scores.txt",
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON to OUT")
+    parser.add_argument("--det-plot", type=Path, metavar="PNG", help="save a DET curve (probit axes) as PNG")
+    parser.add_argument(
+        "--hist-plot", type=Path, metavar="PNG", help="save per-class score histograms as PNG"
+    )
+    parser.add_argument("--title", help="title of the plots (default: the score file's name)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing (use with --json)")
+    return parser
+
+
+def load_scores(scores: Path, protocol: Path | None) -> ScoreFile:
+    """The score file with labels and attacks (from the protocol if given), checked for evaluability."""
+    score_file = read_score_file(scores)
+    if protocol is not None:
+        score_file = join_protocol(score_file, read_cm_protocol(protocol))
+    elif score_file.labels is None:
+        raise ValueError(f"{scores} has two columns (utt_id score): give --protocol to supply the labels")
+    check_cm_scores(score_file.scores, score_file.labels, scores)
+    return score_file
+
+
+def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile]:
+    """The JSON-ready report of the parsed arguments, and the labelled scores it was computed from."""
+    score_file = load_scores(args.scores, args.protocol)
+    asv = read_asv_scores(args.asv_scores) if args.asv_scores is not None else None
+    report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv=asv)
+    report["min_tdcf_note"] = None if asv is not None else NO_ASV_NOTE
+    report["score_file"] = str(args.scores)
+    report["score_format"] = score_file.format
+    report["protocol"] = None if args.protocol is None else str(args.protocol)
+    report["asv_scores"] = None if args.asv_scores is None else str(args.asv_scores)
+    return report, score_file
+
+
+def print_report(report: dict[str, Any], attack_counts: dict[str, int], console: Console) -> None:
+    console.print(
+        f"[bold]{escape(report['score_file'])}[/] ({report['score_format']} format): "
+        f"{report['n_bonafide']} bona fide, {report['n_spoof']} spoof trials",
+        soft_wrap=True,
+    )
+    pooled = Table(title="Pooled CM results", title_justify="left")
+    pooled.add_column("measure")
+    pooled.add_column("value", justify="right")
+    pooled.add_column("definition")
+    pooled.add_row("EER", f"{report['eer']:.3f} %", f"ASVspoof 2019; threshold {report['eer_threshold']:.6g}")
+    if report["min_tdcf"] is None:
+        pooled.add_row("min t-DCF", "-", report["min_tdcf_note"])
+    else:
+        pooled.add_row(
+            "min t-DCF", f"{report['min_tdcf']:.5f}", "ASVspoof 2019 normalised, ASV at its EER point"
+        )
+    pooled.add_row("min DCF", f"{report['min_dcf']:.5f}", "ASVspoof 5 (Pspoof 0.05, Cmiss 1, Cfa 10)")
+    pooled.add_row(
+        "act DCF", f"{report['act_dcf']:.5f}", f"at threshold {act_dcf_threshold():.4f}; scores as LLRs"
+    )
+    pooled.add_row("Cllr", f"{report['cllr']:.5f} bits", "scores as natural-log LLRs")
+    console.print(pooled)
+    if report["per_attack_eer"]:
+        per_attack = Table(title="EER per attack (vs all bona fide)", title_justify="left")
+        per_attack.add_column("attack")
+        per_attack.add_column("spoof trials", justify="right")
+        per_attack.add_column("EER", justify="right")
+        for attack, eer in report["per_attack_eer"].items():
+            per_attack.add_row(attack, str(attack_counts[attack]), f"{eer:.3f} %")
+        console.print(per_attack)
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write atomically (temp file in the same folder, then os.replace): a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report, score_file = evaluate(args)
+        if args.json is not None:
+            write_json(report, args.json)
+        bona = score_file.scores[score_file.labels == 1]
+        spoof = score_file.scores[score_file.labels == 0]
+        title = args.title or args.scores.name
+        if args.det_plot is not None or args.hist_plot is not None:
+            from aasist_lightning.plots import plot_det, plot_score_histogram  # matplotlib only when asked
+
+            if args.det_plot is not None:
+                plot_det(bona, spoof, args.det_plot, title=title)
+            if args.hist_plot is not None:
+                plot_score_histogram(bona, spoof, args.hist_plot, title=title)
+    except (OSError, ValueError) as err:
+        # Bad user input (the messages name the file and line): one line, no traceback, argparse's status.
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        spoof_attacks = np.asarray(score_file.attacks)[score_file.labels == 0]
+        names, counts = np.unique(spoof_attacks, return_counts=True)
+        print_report(report, dict(zip(names.tolist(), counts.tolist(), strict=True)), Console())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

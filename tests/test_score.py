@@ -1,0 +1,231 @@
+"""The aasist-score CLI: official baseline results, the three score formats, JSON / plots, and bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aasist_lightning.score import main
+
+ASV_EVAL = "asvspoof2019/asv_scores/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
+PROTOCOL_EVAL = "asvspoof2019/protocols/ASVspoof2019.LA.cm.eval.trl.txt"
+JSON_KEYS = {"eer", "min_tdcf", "min_dcf", "act_dcf", "cllr", "per_attack_eer", "n_bonafide", "n_spoof"}
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _error(capsys, *argv) -> str:
+    """Run expecting a user error: exit status 2 and a one-line message, no traceback."""
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("aasist-score: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("baseline", "eer", "min_tdcf"),
+    [
+        ("B01_CQCC-GMM_LA_primary_eval.txt", 9.572, 0.23594),
+        ("B02_LFCC-GMM_LA_primary_eval.txt", 8.090, 0.21105),
+    ],
+)
+def test_official_baselines(capsys, shared_dir, tmp_path, baseline, eer, min_tdcf):
+    out_json = tmp_path / "out" / "result.json"
+    scores = shared_dir / "asvspoof2019" / "cm_scores" / baseline
+    code, out, _ = _run(capsys, scores, "--asv-scores", shared_dir / ASV_EVAL, "--json", out_json)
+    assert code == 0
+    result = json.loads(out_json.read_text())
+    assert set(result) >= JSON_KEYS
+    assert round(result["eer"], 3) == eer
+    assert round(result["min_tdcf"], 5) == min_tdcf
+    assert (result["n_bonafide"], result["n_spoof"]) == (7355, 63882)
+    assert sorted(result["per_attack_eer"]) == [f"A{i:02d}" for i in range(7, 20)]
+    assert f"{eer:.3f} %" in out and f"{min_tdcf:.5f}" in out and "A19" in out
+    assert list(out_json.parent.iterdir()) == [out_json]  # atomic write leaves no temporary file
+
+
+def test_two_column_file_with_protocol_matches_six_column(capsys, shared_dir, tmp_path):
+    baseline = shared_dir / "asvspoof2019" / "cm_scores" / "B02_LFCC-GMM_LA_primary_eval.txt"
+    two_col = tmp_path / "b02.txt"
+    two_col.write_text("".join(f"{f[1]} {f[5]}\n" for f in (line.split() for line in baseline.open())))
+    args = ["--quiet", "--json"]  # min t-DCF: covered by test_official_baselines
+    assert _run(capsys, baseline, *args, tmp_path / "six.json")[0] == 0
+    assert (
+        _run(capsys, two_col, "--protocol", shared_dir / PROTOCOL_EVAL, *args, tmp_path / "two.json")[0] == 0
+    )
+    six, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("six", "two"))
+    assert {k: six[k] for k in JSON_KEYS} == {k: two[k] for k in JSON_KEYS}
+
+
+def _write_aasist(path: Path, rows) -> Path:
+    path.write_text("".join(f"{u} {a} {k} {s}\n" for u, a, k, s in rows))
+    return path
+
+
+@pytest.fixture
+def small(tmp_path) -> tuple[Path, Path]:
+    """A small AASIST-format score file and its protocol (3 bona fide, 4 spoof)."""
+    rng = np.random.default_rng(0)
+    rows = [(f"LA_E_{i}", "-", "bonafide", f"{rng.normal(2):.4f}") for i in range(3)]
+    rows += [(f"LA_E_{i}", f"A{7 + i % 2:02d}", "spoof", f"{rng.normal(-1):.4f}") for i in range(3, 7)]
+    protocol = tmp_path / "protocol.txt"
+    protocol.write_text("".join(f"LA_0001 {u} - {a} {k}\n" for u, a, k, _ in rows))
+    return _write_aasist(tmp_path / "scores.txt", rows), protocol
+
+
+def test_aasist_format_without_asv_reports_the_rest(capsys, small, tmp_path):
+    scores, protocol = small
+    out_json = tmp_path / "r.json"
+    code, out, _ = _run(capsys, scores, "--protocol", protocol, "--json", out_json)
+    assert code == 0
+    result = json.loads(out_json.read_text())
+    assert result["min_tdcf"] is None and "ASV scores" in result["min_tdcf_note"]
+    assert result["score_format"] == "aasist"
+    assert set(result["per_attack_eer"]) == {"A07", "A08"}
+    assert "not computed" in out and "min DCF" in out and "Cllr" in out
+
+
+def test_plots(capsys, small, tmp_path):
+    scores, _ = small
+    code, _, _ = _run(
+        capsys, scores, "-q", "--det-plot", tmp_path / "det.png", "--hist-plot", tmp_path / "h.png"
+    )
+    assert code == 0
+    for name in ("det.png", "h.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_header_line_is_skipped(capsys, small, tmp_path):
+    _, protocol = small
+    lines = (tmp_path / "scores.txt").read_text().splitlines()
+    two_col = tmp_path / "with_header.txt"
+    two_col.write_text(
+        "filename\tcm-score\n" + "".join(f"{ln.split()[0]}\t{ln.split()[3]}\n" for ln in lines)
+    )
+    assert _run(capsys, two_col, "--protocol", protocol, "-q")[0] == 0
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_missing_files_are_named(capsys, small, tmp_path):
+    scores, _ = small
+    assert "score file " in _error(capsys, tmp_path / "nope.txt")
+    assert "protocol " in _error(capsys, scores, "--protocol", tmp_path / "p.txt")
+    assert "ASV score file " in _error(capsys, scores, "--asv-scores", tmp_path / "asv.txt")
+
+
+def test_nan_score_names_the_line(capsys, small):
+    scores, _ = small
+    lines = scores.read_text().splitlines()
+    lines[4] = lines[4].rsplit(" ", 1)[0] + " nan"
+    scores.write_text("\n".join(lines) + "\n")
+    err = _error(capsys, scores)
+    assert f"{scores}:5: score 'nan' is not finite" in err
+
+
+def test_inf_score_names_the_line(capsys, small):
+    scores, _ = small
+    lines = scores.read_text().splitlines()
+    lines[1] = lines[1].rsplit(" ", 1)[0] + " -inf"
+    scores.write_text("\n".join(lines) + "\n")
+    assert f"{scores}:2: score '-inf' is not finite" in _error(capsys, scores)
+
+
+def test_one_class_empty(capsys, tmp_path):
+    scores = _write_aasist(tmp_path / "s.txt", [(f"u{i}", "A07", "spoof", i / 10) for i in range(5)])
+    err = _error(capsys, scores)
+    assert f"{scores}: 0 bona fide and 5 spoof trials" in err and "both classes" in err
+
+
+def test_hard_decisions(capsys, tmp_path):
+    rows = [(f"u{i}", "-", "bonafide", 1) for i in range(3)] + [
+        (f"v{i}", "A07", "spoof", i % 2) for i in range(4)
+    ]
+    scores = _write_aasist(tmp_path / "s.txt", rows)
+    err = _error(capsys, scores)
+    assert f"{scores}: only 2 distinct score value(s) (0, 1) in 7 trials" in err and "hard decisions" in err
+
+
+def test_utterances_missing_from_protocol(capsys, small, tmp_path):
+    scores, protocol = small
+    lines = protocol.read_text().splitlines()
+    protocol.write_text("\n".join(lines[2:]) + "\n")
+    err = _error(capsys, scores, "--protocol", protocol)
+    assert f"2 utterance(s) in {scores} are not in the protocol {protocol} (first: LA_E_0, LA_E_1)" in err
+
+
+def test_protocol_trials_without_scores(capsys, small):
+    scores, protocol = small
+    scores.write_text("\n".join(scores.read_text().splitlines()[:-1]) + "\n")
+    err = _error(capsys, scores, "--protocol", protocol)
+    assert f"1 trial(s) of the protocol {protocol} have no score in {scores} (first: LA_E_6)" in err
+
+
+def test_label_disagreement_with_protocol(capsys, small):
+    scores, protocol = small
+    protocol.write_text(protocol.read_text().replace("LA_E_0 - - bonafide", "LA_E_0 - A07 spoof"))
+    err = _error(capsys, scores, "--protocol", protocol)
+    assert "1 utterance(s) have a key or attack" in err and "(first: LA_E_0)" in err
+
+
+def test_duplicate_ids(capsys, small):
+    scores, protocol = small
+    lines = scores.read_text().splitlines()
+    scores.write_text("\n".join([*lines, lines[1]]) + "\n")
+    assert f"{scores}:8: utterance LA_E_1 already scored on line 2" in _error(capsys, scores)
+    protocol.write_text(protocol.read_text() + protocol.read_text().splitlines()[0] + "\n")
+    scores.write_text("\n".join(lines) + "\n")
+    assert f"{protocol}:8: utterance LA_E_0 already listed on line 1" in _error(
+        capsys, scores, "--protocol", protocol
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("LA_E_9 A07 spoof", "3 fields where the first line has 4 (utt_id attack key score)"),
+        ("LA_E_9 A07 spoof abc", "score 'abc' is not a number"),
+        ("LA_E_9 A07 fake 0.3", "key 'fake' must be 'bonafide' or 'spoof'"),
+    ],
+)
+def test_unparsable_line(capsys, small, bad_line, message):
+    scores, _ = small
+    scores.write_text(scores.read_text() + bad_line + "\n")
+    assert f"{scores}:8: {message}" in _error(capsys, scores)
+
+
+def test_unknown_layout_and_two_columns_without_protocol(capsys, tmp_path):
+    three = tmp_path / "three.txt"
+    three.write_text("a b 0.5\n")
+    assert f"{three}:1: 3 fields; expected one of 2 (utt_id score)" in _error(capsys, three)
+    two = tmp_path / "two.txt"
+    two.write_text("a 0.5\nb 0.7\n")
+    assert "has two columns (utt_id score): give --protocol" in _error(capsys, two)
+
+
+def test_bad_asv_file(capsys, small, tmp_path):
+    scores, _ = small
+    asv = tmp_path / "asv.txt"
+    asv.write_text("bonafide target 1.0\nbonafide nontarget -1.0\nA07 spoof x\n")
+    assert f"{asv}:3: score 'x' is not a number" in _error(capsys, scores, "--asv-scores", asv)
+    asv.write_text("bonafide target 1.0\nbonafide nontarget -1.0\n")
+    assert f"{asv}: no spoof trials" in _error(capsys, scores, "--asv-scores", asv)
+    asv.write_text("bonafide target\n")
+    assert f"{asv}:1: expected 3 fields 'attack key score'" in _error(capsys, scores, "--asv-scores", asv)
+
+
+def test_module_entry_point_exit_status(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "aasist_lightning.score", str(tmp_path / "missing.txt")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"aasist-score: error: score file {tmp_path / 'missing.txt'} not found"
