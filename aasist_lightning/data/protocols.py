@@ -1,0 +1,163 @@
+"""ASVspoof 2019 LA CM protocols and CSV manifests -> ``list[Trial]``.
+
+Parsing never touches the audio: whether the files exist is checked by the data module at setup, so
+protocols can be read (and subsets drawn) without the corpus.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+BONAFIDE = 1
+SPOOF = 0
+# The official convention: bona fide is the positive class (the model's column 1 is the bona fide score).
+_PROTOCOL_KEYS = {"bonafide": BONAFIDE, "spoof": SPOOF}
+# Manifest labels: the protocol keys plus the spellings other public deepfake sets use.
+_MANIFEST_LABELS = {
+    "bonafide": BONAFIDE,
+    "bona-fide": BONAFIDE,
+    "bona_fide": BONAFIDE,
+    "bona fide": BONAFIDE,
+    "genuine": BONAFIDE,
+    "real": BONAFIDE,
+    "1": BONAFIDE,
+    "spoof": SPOOF,
+    "fake": SPOOF,
+    "0": SPOOF,
+}
+NO_ATTACK = "-"
+UNKNOWN_SPEAKER = "-"
+# Attack name of manifest spoof rows without an attack column: they form one attack group.
+DEFAULT_SPOOF_ATTACK = "spoof"
+
+
+class ProtocolError(ValueError):
+    """A protocol or manifest that does not parse; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One labelled utterance. ``label``: 1 bona fide, 0 spoof; ``attack`` is ``'-'`` for bona fide."""
+
+    utt_id: str
+    path: Path
+    label: int
+    attack: str
+    speaker: str
+
+
+def read_protocol(protocol_path: str | Path, audio_dir: str | Path, ext: str = "flac") -> list[Trial]:
+    """Parse an ASVspoof 2019 LA CM protocol (lines ``speaker utt_id - attack key``).
+
+    Audio paths are ``audio_dir/<utt_id>.<ext>``; they need not exist.
+    """
+    protocol_path = Path(protocol_path)
+    audio_dir = Path(audio_dir)
+    if not protocol_path.is_file():
+        raise FileNotFoundError(f"protocol file {protocol_path} not found")
+    trials: list[Trial] = []
+    seen: dict[str, int] = {}
+    with protocol_path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{protocol_path}:{lineno}"
+            if len(fields) != 5:
+                raise ProtocolError(
+                    f"{where}: expected 5 whitespace-separated fields 'speaker utt_id - attack key' "
+                    f"(e.g. 'LA_0079 LA_T_1138215 - - bonafide'), got {len(fields)}: {line.strip()!r}"
+                )
+            speaker, utt_id, _, attack, key = fields
+            if key not in _PROTOCOL_KEYS:
+                raise ProtocolError(f"{where}: key {key!r} must be 'bonafide' or 'spoof': {line.strip()!r}")
+            if utt_id in seen:
+                raise ProtocolError(f"{where}: utterance {utt_id} already listed on line {seen[utt_id]}")
+            seen[utt_id] = lineno
+            trials.append(Trial(utt_id, audio_dir / f"{utt_id}.{ext}", _PROTOCOL_KEYS[key], attack, speaker))
+    if not trials:
+        raise ProtocolError(f"{protocol_path}: the protocol lists no trials")
+    return trials
+
+
+def _parse_label(value: str, where: str) -> int:
+    label = _MANIFEST_LABELS.get(value.strip().lower())
+    if label is None:
+        raise ProtocolError(
+            f"{where}: label {value!r} is neither bona fide nor spoof; use 'bonafide' or 'spoof' "
+            "(also accepted: bona-fide, genuine, real, 1 / fake, 0)"
+        )
+    return label
+
+
+def read_manifest(csv_path: str | Path) -> list[Trial]:
+    """Parse a CSV manifest ``path,label[,attack][,speaker]`` for custom data.
+
+    A header row naming the columns (``path``, ``label`` and optionally ``attack``, ``speaker``,
+    ``utt_id``; any order, extra columns ignored) is used when present; otherwise the columns are
+    positional. Relative paths are resolved against the CSV's folder. Utterance ids come from an
+    ``utt_id`` column, else the file name without extension, else (when names repeat) the path as
+    written without extension; whitespace in ids becomes ``_`` so score files stay parseable.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(
+            f"manifest {csv_path} not found (expected a CSV 'path,label[,attack][,speaker]')"
+        )
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1) if any(c.strip() for c in row)]
+    if not rows:
+        raise ProtocolError(
+            f"{csv_path}: the manifest is empty (expected rows 'path,label[,attack][,speaker]')"
+        )
+
+    first = [c.strip().lower() for c in rows[0][1]]
+    if "path" in first and "label" in first:
+        columns = {
+            name: first.index(name)
+            for name in ("path", "label", "attack", "speaker", "utt_id")
+            if name in first
+        }
+        rows = rows[1:]
+    else:
+        columns = {"path": 0, "label": 1, "attack": 2, "speaker": 3}
+    if not rows:
+        raise ProtocolError(f"{csv_path}: the manifest has a header but no rows")
+
+    def cell(row: list[str], name: str) -> str:
+        i = columns.get(name)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    base = csv_path.parent
+    parsed: list[tuple[int, str, Path, int, str, str, str]] = []
+    for lineno, row in rows:
+        where = f"{csv_path}:{lineno}"
+        raw_path = cell(row, "path")
+        if not raw_path or len(row) <= columns["label"]:
+            raise ProtocolError(f"{where}: expected 'path,label[,attack][,speaker]', got {','.join(row)!r}")
+        label = _parse_label(cell(row, "label"), where)
+        path = Path(raw_path).expanduser()
+        if not path.is_absolute():
+            path = base / path
+        attack = cell(row, "attack") or (NO_ATTACK if label == BONAFIDE else DEFAULT_SPOOF_ATTACK)
+        speaker = cell(row, "speaker") or UNKNOWN_SPEAKER
+        parsed.append((lineno, raw_path, path, label, attack, speaker, cell(row, "utt_id")))
+
+    stems = [p.stem for _, _, p, *_ in parsed]
+    stems_unique = len(set(stems)) == len(stems)
+    trials: list[Trial] = []
+    seen: dict[str, int] = {}
+    for (lineno, raw_path, path, label, attack, speaker, utt_id), stem in zip(parsed, stems, strict=True):
+        if not utt_id:
+            utt_id = stem if stems_unique else str(Path(raw_path).with_suffix("").as_posix())
+        utt_id = "_".join(utt_id.split())
+        if utt_id in seen:
+            raise ProtocolError(
+                f"{csv_path}:{lineno}: utterance id {utt_id!r} already used on line {seen[utt_id]}; "
+                "list each file once or add a unique 'utt_id' column"
+            )
+        seen[utt_id] = lineno
+        trials.append(Trial(utt_id, path, label, "_".join(attack.split()), "_".join(speaker.split())))
+    return trials

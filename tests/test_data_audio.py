@@ -1,0 +1,137 @@
+"""Audio loading on generated files of many shapes and on real speech; the fixed-length rule."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aasist_lightning.data import AudioError, load_audio, pad_or_crop
+
+NB = 64600
+
+
+def _tone(n: int, sr: int, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
+    return (amp * np.sin(2 * np.pi * freq * np.arange(n) / sr)).astype(np.float32)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_load_shapes_rates_and_formats(tmp_path: Path, subtype: str, sr: int, channels: int) -> None:
+    n = sr // 2
+    mono = _tone(n, sr)
+    # Stereo: right channel at half the level, so the average is 0.75 of the tone.
+    data = mono if channels == 1 else np.stack([mono, 0.5 * mono], axis=1)
+    path = tmp_path / ("a.flac" if subtype != "FLOAT" else "a.wav")
+    sf.write(path, data, sr, subtype=subtype)
+    x = load_audio(path)
+    assert x.dtype == np.float32 and x.ndim == 1
+    assert abs(len(x) - 8000) <= 1
+    expected_peak = 0.5 if channels == 1 else 0.375
+    assert np.max(np.abs(x[100:-100])) == pytest.approx(expected_peak, rel=0.02)
+    spectrum = np.abs(np.fft.rfft(x))
+    assert np.argmax(spectrum) * 16000 / len(x) == pytest.approx(440, abs=3)
+
+
+def test_int_pcm_is_scaled(tmp_path: Path) -> None:
+    sf.write(tmp_path / "i.wav", np.array([32767, -32768, 0, 16384], dtype=np.int16), 16000)
+    np.testing.assert_allclose(load_audio(tmp_path / "i.wav"), [32767 / 32768, -1, 0, 0.5], atol=1e-6)
+
+
+def test_ogg(tmp_path: Path) -> None:
+    sf.write(tmp_path / "a.ogg", _tone(16000, 16000), 16000, format="OGG", subtype="VORBIS")
+    x = load_audio(tmp_path / "a.ogg")
+    assert abs(len(x) - 16000) <= 1 and np.max(np.abs(x)) == pytest.approx(0.5, rel=0.1)
+
+
+@pytest.mark.parametrize("n", [1, 64599, 64600, 64601])
+def test_lengths_around_nb_samp(tmp_path: Path, n: int) -> None:
+    rng = np.random.default_rng(n)
+    data = rng.uniform(-0.5, 0.5, n).astype(np.float32)
+    sf.write(tmp_path / "x.wav", data, 16000, subtype="FLOAT")
+    x = load_audio(tmp_path / "x.wav")
+    np.testing.assert_array_equal(x, data)
+    head = pad_or_crop(x, NB)
+    assert head.shape == (NB,) and head.dtype == np.float32
+    if n < NB:  # tiled: the clip repeats from its start
+        np.testing.assert_array_equal(head[:n], x)
+        np.testing.assert_array_equal(head[n : 2 * n][: NB - n], x[: NB - n])
+    else:
+        np.testing.assert_array_equal(head, x[:NB])
+    starts = set()
+    for seed in range(20):
+        crop = pad_or_crop(x, NB, random=True, rng=np.random.default_rng(seed))
+        assert crop.shape == (NB,)
+        if n >= NB:
+            starts.add(int(np.flatnonzero(x == crop[0])[0]))
+        else:
+            np.testing.assert_array_equal(crop, head)
+    if n >= NB:  # every offset 0 .. n - NB is reachable, the last one included
+        assert starts == set(range(n - NB + 1))
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000])
+def test_one_sample_at_any_rate(tmp_path: Path, sr: int) -> None:
+    sf.write(tmp_path / "one.wav", np.array([0.25], dtype=np.float32), sr, subtype="FLOAT")
+    x = load_audio(tmp_path / "one.wav")
+    assert len(x) >= 1 and np.all(np.isfinite(x))
+    assert pad_or_crop(x, NB).shape == (NB,)
+
+
+def test_ten_minutes(tmp_path: Path) -> None:
+    sr = 22050
+    n = 10 * 60 * sr
+    sf.write(tmp_path / "long.wav", _tone(n, sr, amp=0.3), sr, subtype="PCM_16")
+    x = load_audio(tmp_path / "long.wav")
+    assert abs(len(x) - 10 * 60 * 16000) <= 1
+    crop = pad_or_crop(x, NB, random=True, rng=np.random.default_rng(0))
+    assert crop.shape == (NB,) and np.max(np.abs(crop)) == pytest.approx(0.3, rel=0.01)
+
+
+def test_real_speech(shared_dir: Path) -> None:
+    files = sorted((shared_dir / "audio/vctk_p225").glob("*.flac"))
+    assert len(files) == 4
+    for f in files:
+        x = load_audio(f)
+        assert x.dtype == np.float32 and x.ndim == 1
+        assert 16000 < len(x) < 16000 * 20 and np.all(np.isfinite(x))
+        assert 0.01 < np.max(np.abs(x)) <= 1 and np.sqrt(np.mean(x**2)) > 1e-3
+        assert pad_or_crop(x, NB).shape == (NB,)
+        assert pad_or_crop(x, NB, random=True, rng=np.random.default_rng(0)).shape == (NB,)
+
+
+def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    empty = tmp_path / "empty.flac"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(b"fLaC" + bytes(range(256)) * 4)
+    no_samples = tmp_path / "no_samples.wav"
+    sf.write(no_samples, np.zeros((0, 1), dtype=np.float32), 16000)
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.array([0.1, np.nan, 0.2], dtype=np.float32), 16000, subtype="FLOAT")
+    inf = tmp_path / "inf.wav"
+    sf.write(inf, np.array([[0.1, np.inf], [0.2, 0.2]], dtype=np.float32), 16000, subtype="FLOAT")
+    return {
+        "missing": (tmp_path / "missing.flac", "does not exist"),
+        "empty": (empty, "cannot read audio file"),
+        "corrupt": (corrupt, "cannot read audio file"),
+        "no_samples": (no_samples, "contains no samples"),
+        "nan": (nan, "has 1 NaN/inf samples"),
+        "inf": (inf, "has 1 NaN/inf samples"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "no_samples", "nan", "inf"])
+def test_bad_audio_names_the_file(tmp_path: Path, case: str) -> None:
+    path, message = _bad_files(tmp_path)[case]
+    with pytest.raises(AudioError, match=message) as err:
+        load_audio(path)
+    assert str(path) in str(err.value)
+    assert isinstance(err.value, ValueError)
+
+
+def test_pad_or_crop_empty() -> None:
+    with pytest.raises(ValueError, match=re.escape("empty signal")):
+        pad_or_crop(np.zeros(0, dtype=np.float32), NB)
