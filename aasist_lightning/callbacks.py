@@ -1,0 +1,196 @@
+"""Callbacks of a training run: checkpoints that survive resuming elsewhere and Ctrl-C, exact RNG resume,
+score files, and test-time plots."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+from aasist_lightning.utils.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` (best.ckpt by the monitored metric + last.ckpt) that also resumes into a new folder.
+
+    Lightning forgets the best score when a run is resumed from a checkpoint of another folder, so the first
+    resumed epoch would become "best" whatever its score. Here the previous best checkpoint is copied into the
+    new folder (the old run is left untouched) and its score kept, so a resumed run ends exactly as an
+    uninterrupted one.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old_dir, old_best = state_dict.get("dirpath"), state_dict.get("best_model_path")
+        score = state_dict.get("best_model_score")
+        moved = old_dir and self.dirpath and Path(old_dir).resolve() != Path(self.dirpath).resolve()
+        if moved and old_best and Path(old_best).is_file() and score is not None:
+            new_best = Path(self.dirpath) / Path(old_best).name
+            _atomic_copy(Path(old_best), new_best)
+            log.info("resuming into %s: copied the previous best checkpoint %s", self.dirpath, old_best)
+            state_dict = {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "best_model_path": str(new_best),
+                "kth_best_model_path": str(new_best),
+                "best_k_models": {str(new_best): score},
+                "last_model_path": "",
+            }
+        super().load_state_dict(state_dict)
+
+
+class InterruptCheckpoint(Callback):
+    """On Ctrl-C (KeyboardInterrupt) save `<dirpath>/last.ckpt`, unless it already holds the current step.
+
+    Lightning catches the interrupt, calls `on_exception` and exits; the checkpoint is written atomically by
+    global rank 0 without any collective call (the other processes may be gone already).
+    """
+
+    def __init__(self, dirpath: str | os.PathLike[str], filename: str = "last.ckpt") -> None:
+        self.path = Path(dirpath) / filename
+        self._saved_step = -1
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self._saved_step = trainer.global_step
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, KeyboardInterrupt) or trainer.sanity_checking or not trainer.training:
+            return
+        if trainer.global_step == 0 or trainer.global_step == self._saved_step or not trainer.is_global_zero:
+            return
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, self.path)
+        log.warning(
+            "interrupted at step %d: saved %s (resume with ckpt_path=...)", trainer.global_step, self.path
+        )
+
+
+class RNGCheckpoint(Callback):
+    """Saves the Python / NumPy / torch RNG states in checkpoints and restores them on resume.
+
+    Restored when the checkpoint is loaded: after that only the (RNG-isolated) sanity check runs before the
+    first training batch, so the resumed epoch draws the same shuffling, cropping and frequency masks as the
+    uninterrupted run.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        state: dict[str, Any] = {
+            "python": random.getstate(),
+            # weights_only loading accepts tensors, tuples and plain numbers, not NumPy arrays
+            "numpy": (
+                str(np_state[0]),
+                torch.from_numpy(np_state[1].copy()),
+                *(int(v) for v in np_state[2:4]),
+            ),
+            "numpy_gauss": float(np_state[4]),
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not state_dict:
+            return
+        python = state_dict["python"]
+        random.setstate((python[0], tuple(python[1]), python[2]))
+        name, key, pos, has_gauss = state_dict["numpy"]
+        np.random.set_state((name, key.numpy(), pos, has_gauss, state_dict["numpy_gauss"]))
+        torch.set_rng_state(state_dict["torch"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class ScoreFileWriter(Callback):
+    """Writes AASIST score files (`utt_id attack key score`, score = logits[:, 1]) from global rank 0.
+
+    `dev.txt`: the validation scores of the best epoch (the same epoch as best.ckpt and the stored dev-EER
+    threshold), rewritten whenever validation improves. `eval.txt`: the test scores (of best.ckpt in train()).
+    """
+
+    def __init__(
+        self, dirpath: str | os.PathLike[str], dev_name: str = "dev.txt", eval_name: str = "eval.txt"
+    ):
+        self.dirpath = Path(dirpath)
+        self.dev_path = self.dirpath / dev_name
+        self.eval_path = self.dirpath / eval_name
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not getattr(pl_module, "val_improved", False):
+            return
+        if trainer.is_global_zero and pl_module.last_eval is not None:
+            atomic_write_text(self.dev_path, "\n".join(pl_module.last_eval.lines()) + "\n")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero and pl_module.last_eval is not None:
+            atomic_write_text(self.eval_path, "\n".join(pl_module.last_eval.lines()) + "\n")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"dev_path": str(self.dev_path)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Resuming into a new folder: bring the best epoch's dev scores along (the old run is left untouched).
+        old = Path(state_dict.get("dev_path", self.dev_path))
+        if old.resolve() != self.dev_path.resolve() and old.is_file():
+            _atomic_copy(old, self.dev_path)
+
+
+class TestPlots(Callback):
+    """After testing: DET curve and score histogram PNGs in `dirpath`, also sent to W&B / TensorBoard."""
+
+    def __init__(self, dirpath: str | os.PathLike[str]) -> None:
+        self.dirpath = Path(dirpath)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        rows = getattr(pl_module, "last_eval", None)
+        if not trainer.is_global_zero or rows is None or not len(rows):
+            return
+        bona, spoof = rows.split(rows.scores)
+        if not len(bona) or not len(spoof):
+            return
+        from aasist_lightning.plots import plot_det, plot_score_histogram
+
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        images = {
+            "test/det_curve": plot_det(bona, spoof, self.dirpath / "det_eval.png"),
+            "test/score_histogram": plot_score_histogram(
+                bona, spoof, self.dirpath / "score_histogram_eval.png"
+            ),
+        }
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                for key, path in images.items():
+                    logger.log_image(key=key, images=[str(path)])
+            elif isinstance(logger, TensorBoardLogger):
+                import matplotlib.image
+
+                for key, path in images.items():
+                    img = matplotlib.image.imread(path)[..., :3]
+                    logger.experiment.add_image(key, img, global_step=trainer.global_step, dataformats="HWC")

@@ -1,0 +1,334 @@
+"""AASISTLitModule: training, validation and testing of AASIST with Lightning.
+
+Validation and test keep every trial's scores, gather them across processes (deduplicated by utterance id,
+so a distributed sampler's padding never counts twice) and compute the metrics on exactly the set of trials a
+single process would see. EERs are logged in percent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import hydra
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
+
+from aasist_lightning.metrics import compute_eer, read_asv_scores, score_report
+from aasist_lightning.models import AASIST
+
+#: Checkpoint keys this module adds (plain floats, so checkpoints load with torch.load(weights_only=True)).
+THRESHOLD_KEY = "dev_eer_threshold"
+LOGIT_THRESHOLD_KEY = "dev_eer_threshold_logit"
+
+
+@dataclass
+class EvalScores:
+    """Per-trial outputs of one validation / test epoch (one row per unique utterance)."""
+
+    utt_ids: list[str] = field(default_factory=list)
+    attacks: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # logits[:, 1]: the official CM score
+    llrs: list[float] = field(default_factory=list)  # logits[:, 1] - logits[:, 0]: aasist-predict's score
+    losses: list[float] = field(default_factory=list)  # class-weighted per-trial loss
+    weights: list[float] = field(default_factory=list)  # the class weight of each trial (loss denominator)
+    correct: list[bool] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def extend(self, other: EvalScores) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+    def unique(self) -> EvalScores:
+        """Drop repeated utterances (a DistributedSampler pads the last batch with trials already seen)."""
+        seen: set[str] = set()
+        out = EvalScores()
+        for i, utt in enumerate(self.utt_ids):
+            if utt in seen:
+                continue
+            seen.add(utt)
+            for name in self.__dataclass_fields__:
+                getattr(out, name).append(getattr(self, name)[i])
+        return out
+
+    def split(self, values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(bona fide, spoof) arrays of `values`."""
+        v = np.asarray(values, dtype=np.float64)
+        labels = np.asarray(self.labels)
+        return v[labels == 1], v[labels == 0]
+
+    def lines(self) -> list[str]:
+        """AASIST score-file lines `utt_id attack key score`."""
+        return [
+            f"{u} {a} {'bonafide' if y == 1 else 'spoof'} {s}"
+            for u, a, y, s in zip(self.utt_ids, self.attacks, self.labels, self.scores, strict=True)
+        ]
+
+
+class AASISTLitModule(L.LightningModule):
+    """AASIST with cross-entropy, an optimizer and an optional LR schedule, all from the `model` config group.
+
+    Arguments are the keys of `conf/model/*.yaml`: the architecture (see `AASIST`), `arch` (its official
+    name), `pretrained` (official weights name or .pth path to start from; None trains from scratch),
+    `class_weights` ([spoof, bonafide] cross-entropy weights or None), `optimizer` / `scheduler` (Hydra nodes
+    with `_target_`, `_partial_: true`; the scheduler may carry Lightning's `interval` / `frequency`, and a
+    `T_max` of None is filled with the run's length).
+    """
+
+    def __init__(
+        self,
+        arch: str = "AASIST-L",
+        pretrained: str | None = None,
+        nb_samp: int = 64600,
+        first_conv: int = 128,
+        filts: list[Any] | None = None,
+        gat_dims: list[int] | None = None,
+        pool_ratios: list[float] | None = None,
+        temperatures: list[float] | None = None,
+        freq_mask_width: int = 20,
+        class_weights: list[float] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        # Plain values only (the caller converts DictConfig), so checkpoints stay weights_only-loadable; the
+        # full run config is logged by train(), hence logger=False.
+        self.save_hyperparameters(logger=False)
+        given = {
+            "nb_samp": nb_samp,
+            "first_conv": first_conv,
+            "filts": filts,
+            "gat_dims": gat_dims,
+            "pool_ratios": pool_ratios,
+            "temperatures": temperatures,
+            "freq_mask_width": freq_mask_width,
+        }
+        arch_kwargs = {k: v for k, v in given.items() if v is not None}
+        self.model = (
+            AASIST.from_pretrained(pretrained, **arch_kwargs) if pretrained else AASIST(**arch_kwargs)
+        )
+        # from_pretrained hands back an eval-mode network, and Lightning keeps each submodule's mode: without
+        # this, fine-tuning would run without dropout, frequency masking and batch statistics.
+        self.model.train()
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weight, persistent=False)
+
+        self.val_eer_best = math.inf
+        self.dev_eer_threshold: float | None = None  # on logits[:, 1] - logits[:, 0] (aasist-predict's score)
+        self.dev_eer_threshold_logit: float | None = None  # on logits[:, 1] (the score files' score)
+        self.val_improved = False
+        self.last_eval: EvalScores | None = None  # the last validation / test epoch's trials, gathered
+        self.test_results: dict[str, float] = {}
+        self.val_results: dict[str, float] = {}
+        self._buffer = EvalScores()
+        self._train_sums = torch.zeros(3)  # loss sum, correct count and trials of the running epoch
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load_from_checkpoint(
+        cls, checkpoint_path: Any, map_location: Any = None, **kwargs: Any
+    ) -> AASISTLitModule:  # type: ignore[override]
+        """Load a training checkpoint (weights_only). The checkpoint holds every weight, so the pretrained
+        weights the run started from are not looked up again (pass `pretrained=...` to override)."""
+        kwargs.setdefault("pretrained", None)
+        kwargs.setdefault("weights_only", True)
+        return super().load_from_checkpoint(checkpoint_path, map_location=map_location, **kwargs)
+
+    # ------------------------------------------------------------------ forward / loss
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.cross_entropy(logits.float(), y, weight=self.class_weights, reduction=reduction)
+
+    # ------------------------------------------------------------------ training
+    def on_train_epoch_start(self) -> None:
+        self._train_sums = torch.zeros(3, device=self.device)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = self.model(x)
+        loss = self._loss(logits, y)
+        n = y.shape[0]
+        correct = (logits.argmax(dim=1) == y).sum()
+        # Running means over the epoch so far (the official code reports the same running loss): smooth to
+        # read live in the progress bar; the last step's value is the epoch's mean.
+        # Tensors on the model's device: no host sync per step.
+        self._train_sums += torch.stack([loss.detach().float() * n, correct.float(), loss.new_tensor(n)])
+        total, hits, count = self._train_sums.unbind()
+        self.log("train/loss", total / count, on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
+        self.log("train/acc", hits / count, on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=n)
+        return loss
+
+    # ------------------------------------------------------------------ validation / test
+    def _eval_step(self, batch: Any) -> None:
+        x, y, utt_ids, attacks = batch[0], batch[1], list(batch[2]), list(batch[3])
+        logits = self.model(x).float()
+        losses = self._loss(logits, y, reduction="none")
+        w = self.class_weights[y] if self.class_weights is not None else torch.ones_like(losses)
+        rows = EvalScores(
+            utt_ids=utt_ids,
+            attacks=attacks,
+            labels=y.tolist(),
+            scores=logits[:, 1].tolist(),
+            llrs=(logits[:, 1] - logits[:, 0]).tolist(),
+            # Per-trial weighted losses: the mean loss is recomputed exactly as sum(w*l)/sum(w) at epoch end.
+            losses=(losses * w).tolist() if self.class_weights is not None else losses.tolist(),
+            weights=w.tolist(),
+            correct=(logits.argmax(dim=1) == y).tolist(),
+        )
+        self._buffer.extend(rows)
+
+    def _gather(self) -> EvalScores:
+        """All processes' trials, each utterance once, in a deterministic order."""
+        local, self._buffer = self._buffer, EvalScores()
+        if (
+            self.trainer.world_size > 1
+            and torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+        ):
+            parts: list[EvalScores | None] = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(parts, local)
+            merged = EvalScores()
+            for part in parts:
+                if part is not None:
+                    merged.extend(part)
+            local = merged
+        unique = local.unique()
+        order = sorted(range(len(unique)), key=lambda i: unique.utt_ids[i])
+        out = EvalScores()
+        for name in out.__dataclass_fields__:
+            setattr(out, name, [getattr(unique, name)[i] for i in order])
+        return out
+
+    def _common_metrics(self, rows: EvalScores) -> dict[str, float]:
+        return {
+            "loss": float(np.sum(rows.losses) / max(np.sum(rows.weights), 1e-12)),
+            "acc": float(np.mean(rows.correct)) if len(rows) else math.nan,
+        }
+
+    def on_validation_epoch_start(self) -> None:
+        self._buffer = EvalScores()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        rows = self._gather()
+        if self.trainer.sanity_checking:
+            return
+        self.last_eval = rows
+        metrics = self._common_metrics(rows)
+        bona, spoof = rows.split(rows.scores)
+        if len(bona) and len(spoof):
+            eer, threshold = compute_eer(bona, spoof)
+            eer *= 100.0
+            llr_threshold = compute_eer(*rows.split(rows.llrs))[1]
+        else:
+            eer, threshold, llr_threshold = math.nan, None, None
+            rank_zero_warn(
+                f"the validation set has {len(bona)} bona fide and {len(spoof)} spoof trials: no EER "
+                "(does trainer.limit_val_batches cut the protocol short?)"
+            )
+        # Strictly better, as ModelCheckpoint(mode="min") decides: best.ckpt, scores/dev.txt and the stored
+        # threshold always describe the same epoch.
+        self.val_improved = not math.isnan(eer) and eer < self.val_eer_best
+        if self.val_improved:
+            self.val_eer_best = eer
+            self.dev_eer_threshold = None if llr_threshold is None else float(llr_threshold)
+            self.dev_eer_threshold_logit = None if threshold is None else float(threshold)
+        self.val_results = {
+            "val/loss": metrics["loss"],
+            "val/acc": metrics["acc"],
+            "val/eer": eer,
+            "val/eer_best": self.val_eer_best,
+        }
+        for name, value in self.val_results.items():
+            # Every process holds the same gathered trials, so the values agree; sync_dist only keeps
+            # Lightning from warning about unsynced epoch-level logs.
+            self.log(name, value, prog_bar=name in ("val/eer", "val/loss"), sync_dist=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._buffer = EvalScores()
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        rows = self._gather()
+        self.last_eval = rows
+        metrics = self._common_metrics(rows)
+        results: dict[str, float | None] = {"test/loss": metrics["loss"], "test/acc": metrics["acc"]}
+        bona, spoof = rows.split(rows.scores)
+        if len(bona) and len(spoof):
+            report = score_report(rows.scores, rows.labels, rows.attacks, asv=self._asv_scores())
+            results["test/eer"] = report["eer"]
+            for key in ("min_tdcf", "min_dcf", "act_dcf", "cllr"):
+                results[f"test/{key}"] = report[key]
+            for attack, value in sorted(report["per_attack_eer"].items()):
+                results[f"test/eer_{attack}"] = value
+        else:
+            rank_zero_warn(
+                f"the test set has {len(bona)} bona fide and {len(spoof)} spoof trials: no EER / DCF "
+                "(does trainer.limit_test_batches cut the protocol short?)"
+            )
+        self.test_results = {k: float(v) for k, v in results.items() if v is not None}
+        for name, value in self.test_results.items():
+            self.log(name, value, sync_dist=True)
+
+    def _asv_scores(self) -> Any:
+        """The eval split's ASV scores (for min t-DCF) when the datamodule has them, else None."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        path = datamodule.asv_scores_path("eval") if hasattr(datamodule, "asv_scores_path") else None
+        return read_asv_scores(path) if path is not None else None
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        opt_cfg = dict(
+            self.hparams.optimizer or {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 5e-5}
+        )
+        opt_cfg.setdefault("_partial_", True)
+        optimizer = hydra.utils.instantiate(opt_cfg)(params=self.parameters())
+        sched_cfg = dict(self.hparams.scheduler or {})
+        if not sched_cfg.get("_target_"):
+            return optimizer
+        interval = sched_cfg.pop("interval", "epoch")
+        frequency = sched_cfg.pop("frequency", 1)
+        sched_cfg.setdefault("_partial_", True)
+        if "T_max" in sched_cfg and sched_cfg["T_max"] is None:
+            # Anneal over the whole run: every optimizer step (interval step) or every epoch.
+            steps = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
+            sched_cfg["T_max"] = max(int(steps), 1)
+        scheduler = hydra.utils.instantiate(sched_cfg)(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": interval,
+                "frequency": frequency,
+                "name": "lr",
+            },
+        }
+
+    # ------------------------------------------------------------------ checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[THRESHOLD_KEY] = self.dev_eer_threshold
+        checkpoint[LOGIT_THRESHOLD_KEY] = self.dev_eer_threshold_logit
+        checkpoint["val_eer_best"] = None if math.isinf(self.val_eer_best) else self.val_eer_best
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.dev_eer_threshold = checkpoint.get(THRESHOLD_KEY)
+        self.dev_eer_threshold_logit = checkpoint.get(LOGIT_THRESHOLD_KEY)
+        best = checkpoint.get("val_eer_best")
+        self.val_eer_best = math.inf if best is None else float(best)
+
+
+__all__ = ["AASISTLitModule", "EvalScores"]

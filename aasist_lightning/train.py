@@ -1,0 +1,193 @@
+"""Training entry point: `train(cfg)` runs fit + test from a composed Hydra config and returns the metrics.
+
+The thin `train.py` at the repository root wraps it with `@hydra.main`. Outputs of a run (all in
+`cfg.paths.output_dir`): checkpoints/best.ckpt (lowest val/eer) and last.ckpt, scores/dev.txt (the best
+epoch's validation scores) and scores/eval.txt (test scores of best.ckpt), plots/, results.json, config.yaml
+and config_tree.log.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from aasist_lightning.callbacks import RunCheckpoint, ScoreFileWriter
+from aasist_lightning.utils import (
+    ConfigError,
+    atomic_write_json,
+    check_config,
+    finish_wandb,
+    instantiate_callbacks,
+    instantiate_loggers,
+    print_config_tree,
+)
+
+log = logging.getLogger(__name__)
+
+LAST_CKPT = Path("checkpoints") / "last.ckpt"
+SUMMARY_KEYS = ("val/eer_best", "test/eer", "test/min_tdcf")
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from, or None; raises `ConfigError` when it does not exist.
+
+    `ckpt_path=last`: this run folder's checkpoints/last.ckpt (resume in place: `hydra.run.dir=<old run>`, or
+    `hydra.sweep.dir=<old sweep>` for a multirun); otherwise, in a single run, the newest
+    `<paths.log_dir>/<task_name>/runs/*/checkpoints/last.ckpt`, continued in the new run folder.
+    """
+    value = cfg.get("ckpt_path")
+    if value is None or str(value).strip() == "":
+        return None
+    output_dir = Path(cfg.paths.output_dir).resolve()
+    if str(value) == "last":
+        own = output_dir / LAST_CKPT
+        if own.is_file():
+            return str(own)
+        runs = Path(cfg.paths.log_dir).resolve() / str(cfg.task_name) / "runs"
+        if not _multirun():
+            found = [p for p in runs.glob(f"*/{LAST_CKPT.as_posix()}") if output_dir not in p.parents]
+            if found:
+                return str(max(found, key=lambda p: p.stat().st_mtime))
+        raise ConfigError(
+            f"ckpt_path='last': no checkpoint at {own} nor under {runs}/*/{LAST_CKPT}. Fix: pass the "
+            "interrupted run's folder with hydra.run.dir=<run folder> (hydra.sweep.dir=<sweep folder> for a "
+            "multirun), or ckpt_path=<path/to/last.ckpt>."
+        )
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"ckpt_path={value!r}: no such checkpoint file. Fix: give the path of a .ckpt written by a "
+            f"training run (e.g. outputs/train/runs/<time>/{LAST_CKPT}), or ckpt_path=last."
+        )
+    return str(path.resolve())
+
+
+def _single_console_log() -> None:
+    """Lightning gives its `lightning` logger its own console handler and also propagates to the root logger,
+    which Hydra equips with a console (and the run's .log file) handler: every message would print twice."""
+    if not logging.getLogger().handlers:
+        return
+    lightning_logger = logging.getLogger("lightning")
+    for handler in list(lightning_logger.handlers):
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout):
+            lightning_logger.removeHandler(handler)
+
+
+def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and test AASIST as configured; returns the final metrics (keys as logged, EERs in percent).
+
+    The config is validated first (`ConfigError`), before any data is generated or weights are looked up.
+    """
+    started = time.perf_counter()
+    _single_console_log()
+    check_config(cfg)
+    if not cfg.paths.get("output_dir"):
+        raise ConfigError(
+            "paths.output_dir is not set. Fix: run through train.py (Hydra sets it) or pass one."
+        )
+    ckpt_path = resolve_ckpt_path(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    if rank_zero_only.rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        print_config_tree(cfg, output_dir=output_dir)
+
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    from aasist_lightning.lit_module import AASISTLitModule
+
+    # The model first: a missing pretrained-weights file stops the run before any corpus is generated.
+    lit = AASISTLitModule(**OmegaConf.to_container(cfg.model, resolve=True))
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
+    )
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(resolved)
+
+    try:
+        metrics: dict[str, float] = {}
+        if cfg.get("train", True):
+            trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            metrics.update(_float_metrics(trainer.callback_metrics))
+            metrics.update(lit.val_results)
+        checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)
+        best = checkpoint.best_model_path if checkpoint is not None else ""
+        if cfg.get("test", True):
+            # Test the best epoch's weights (the official recipe's "eval with the best dev model").
+            test_ckpt = (
+                best if best and Path(best).is_file() else (None if cfg.get("train", True) else ckpt_path)
+            )
+            if cfg.get("train", True) and test_ckpt is None:
+                log.warning("no best checkpoint was saved: testing the weights of the last epoch")
+            trainer.test(lit, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
+            metrics.update(lit.test_results)
+        if trainer.is_global_zero:
+            _write_results(cfg, output_dir, metrics, lit, datamodule, trainer, ckpt_path, started)
+    finally:
+        finish_wandb()
+    return metrics
+
+
+def _write_results(
+    cfg: DictConfig,
+    output_dir: Path,
+    metrics: dict[str, float],
+    lit: Any,
+    datamodule: Any,
+    trainer: L.Trainer,
+    resumed_from: str | None,
+    started: float,
+) -> None:
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)
+    writer = next((c for c in trainer.callbacks if isinstance(c, ScoreFileWriter)), None)
+    subset_ids = getattr(datamodule, "subset_ids", None)
+    subset_file = output_dir / "train_subset.txt"
+    # No EER yet (e.g. a validation split with one class) is inf / NaN, which strict JSON cannot hold.
+    results: dict[str, Any] = {k: v if math.isfinite(v) else None for k, v in sorted(metrics.items())}
+    results.update(
+        {
+            "dev_eer_threshold": lit.dev_eer_threshold,
+            "dev_eer_threshold_logit": lit.dev_eer_threshold_logit,
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "checkpoints": {
+                "best": checkpoint.best_model_path or None if checkpoint else None,
+                "last": checkpoint.last_model_path or None if checkpoint else None,
+            },
+            "scores": {
+                "dev": str(writer.dev_path) if writer and writer.dev_path.is_file() else None,
+                "eval": str(writer.eval_path) if writer and writer.eval_path.is_file() else None,
+            },
+            "resumed_from": resumed_from,
+            "train_subset_file": str(subset_file) if subset_file.is_file() else None,
+            "train_subset_ids": list(subset_ids) if subset_ids is not None else None,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+    )
+    path = atomic_write_json(output_dir / "results.json", results)
+    summary = ", ".join(f"{k} {results[k]:.4g}" for k in SUMMARY_KEYS if results.get(k) is not None)
+    log.info("%s (EER in %%); all results: %s", summary, path)

@@ -1,0 +1,270 @@
+"""Validation of a composed training config, run before any data is generated or weights are loaded.
+
+Every problem is reported with the key, the offending value and how to fix it; all problems of a config are
+listed in one `ConfigError` so a user fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterable
+from numbers import Integral, Real
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value. The message names the key, the value and the fix."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, key: str, value: Any, why: str, fix: str) -> None:
+        self.problems.append(f"{key}={_plain(value)!r}: {why}. Fix: {fix}.")
+
+    def int_at_least(self, key: str, value: Any, low: int, fix: str) -> bool:
+        if not _is_int(value) or value < low:
+            self.add(key, value, f"must be an integer >= {low}", fix)
+            return False
+        return True
+
+    def positive_ints(self, key: str, value: Any, length: int, fix: str) -> bool:
+        plain = _plain(value)
+        if (
+            not isinstance(plain, list)
+            or len(plain) != length
+            or not all(_is_int(v) and v > 0 for v in plain)
+        ):
+            self.add(key, value, f"must be a list of {length} positive integers", fix)
+            return False
+        return True
+
+
+def _model_keys() -> list[str]:
+    from aasist_lightning.lit_module import AASISTLitModule
+
+    return [name for name in inspect.signature(AASISTLitModule.__init__).parameters if name != "self"]
+
+
+def _unknown_keys(c: _Checker, section: str, given: Iterable[str], known: list[str]) -> None:
+    for key in given:
+        if key in known or key.startswith("_"):
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {section}.{close[0]}?" if close else f"the known keys are {', '.join(known)}"
+        c.add(f"{section}.{key}", "...", "is not an option of this group", f"remove it or rename it ({hint})")
+
+
+def _check_filts(c: _Checker, filts: Any) -> None:
+    fix = "use the official layout, e.g. model.filts=[70,[1,32],[32,32],[32,24],[24,24]]"
+    plain = _plain(filts)
+    ok = (
+        isinstance(plain, list)
+        and len(plain) == 5
+        and _is_int(plain[0])
+        and plain[0] >= 3
+        and all(
+            isinstance(b, list) and len(b) == 2 and all(_is_int(v) and v > 0 for v in b) for b in plain[1:]
+        )
+    )
+    if not ok:
+        c.add(
+            "model.filts",
+            filts,
+            "must be [sinc channels >= 3, 4 residual blocks as [in, out]] of positive ints",
+            fix,
+        )
+        return
+    blocks = plain[1:]
+    if blocks[0][0] != 1:
+        c.add(
+            "model.filts",
+            filts,
+            "the first residual block reads the 1-channel sinc spectrogram: in must be 1",
+            fix,
+        )
+    for i in range(1, 4):
+        if blocks[i][0] != blocks[i - 1][1]:
+            c.add(
+                "model.filts",
+                filts,
+                f"block {i + 1} takes {blocks[i][0]} channels but block {i} outputs {blocks[i - 1][1]}",
+                fix,
+            )
+    if blocks[3][0] != blocks[3][1]:
+        # AASIST repeats the last block three times, so it must map its width onto itself.
+        c.add("model.filts", filts, "the last block is repeated, so its in and out must be equal", fix)
+
+
+def _check_model(c: _Checker, model: DictConfig) -> None:
+    before = len(c.problems)
+    _check_model_keys(c, model)
+    if len(c.problems) == before:
+        # What only the network knows (e.g. the shortest input its pooling allows): build it, it is cheap.
+        from aasist_lightning.models import AASIST, ARCH_KEYS
+
+        try:
+            AASIST(**{k: _plain(model[k]) for k in ARCH_KEYS if k in model})
+        except ValueError as err:
+            c.add("model", "...", str(err), "fix the named model.<key>")
+    _check_optim(c, model)
+
+
+def _check_model_keys(c: _Checker, model: DictConfig) -> None:
+    _unknown_keys(c, "model", model.keys(), _model_keys())
+    nb_samp = model.get("nb_samp")
+    c.int_at_least("model.nb_samp", nb_samp, 1, "use the official 64600 (4.04 s at 16 kHz)")
+    first_conv = model.get("first_conv")
+    if (
+        c.int_at_least(
+            "model.first_conv", first_conv, 1, "use a positive sinc filter length, e.g. 128 (the paper's)"
+        )
+        and _is_int(nb_samp)
+        and first_conv >= nb_samp
+    ):
+        c.add(
+            "model.first_conv",
+            first_conv,
+            f"must be shorter than model.nb_samp={nb_samp}",
+            "use e.g. 128",
+        )
+    _check_filts(c, model.get("filts"))
+    c.positive_ints("model.gat_dims", model.get("gat_dims"), 2, "e.g. model.gat_dims=[24,32] (AASIST-L)")
+    ratios = _plain(model.get("pool_ratios"))
+    if (
+        not isinstance(ratios, list)
+        or len(ratios) != 4
+        or not all(_is_real(r) and 0 < r <= 1 for r in ratios)
+    ):
+        c.add(
+            "model.pool_ratios",
+            ratios,
+            "must be 4 numbers in (0, 1]",
+            "e.g. model.pool_ratios=[0.4,0.5,0.7,0.5]",
+        )
+    temps = _plain(model.get("temperatures"))
+    if not isinstance(temps, list) or len(temps) != 4 or not all(_is_real(t) and t > 0 for t in temps):
+        c.add(
+            "model.temperatures",
+            temps,
+            "must be 4 positive numbers",
+            "use the official [2.0,2.0,100.0,100.0]",
+        )
+    # Wider than the sinc channels is fine: the model caps the band at the channel count.
+    c.int_at_least(
+        "model.freq_mask_width", model.get("freq_mask_width"), 0, "use 0 (off) or e.g. 20 (the paper's)"
+    )
+    weights = _plain(model.get("class_weights"))
+    if weights is not None and (
+        not isinstance(weights, list)
+        or len(weights) != 2
+        or not all(_is_real(w) and w >= 0 for w in weights)
+        or sum(weights) <= 0
+    ):
+        c.add(
+            "model.class_weights", weights, "must be null or [spoof, bonafide] >= 0", "e.g. [0.1,0.9] or null"
+        )
+    pretrained = model.get("pretrained")
+    if pretrained is not None and not (isinstance(pretrained, str) and pretrained.strip()):
+        c.add(
+            "model.pretrained", pretrained, "must be AASIST-L, AASIST, a .pth path or null", "e.g. AASIST-L"
+        )
+
+
+def _check_optim(c: _Checker, model: DictConfig) -> None:
+    optimizer = model.get("optimizer")
+    if not isinstance(optimizer, DictConfig) or not optimizer.get("_target_"):
+        c.add("model.optimizer", optimizer, "must name an optimizer (_target_)", "use model/optimizer=adam")
+        return
+    lr = optimizer.get("lr")
+    if not _is_real(lr) or lr <= 0:
+        c.add(
+            "model.optimizer.lr", lr, "the learning rate must be a number > 0", "e.g. model.optimizer.lr=5e-5"
+        )
+    wd = optimizer.get("weight_decay", 0.0)
+    if not _is_real(wd) or wd < 0:
+        c.add("model.optimizer.weight_decay", wd, "must be a number >= 0", "e.g. 5e-5, or 0 for none")
+    betas = _plain(optimizer.get("betas"))
+    if betas is not None and (
+        not isinstance(betas, list) or len(betas) != 2 or not all(_is_real(b) and 0 <= b < 1 for b in betas)
+    ):
+        c.add("model.optimizer.betas", betas, "must be two numbers in [0, 1)", "use [0.9, 0.999]")
+    scheduler = model.get("scheduler")
+    if isinstance(scheduler, DictConfig) and scheduler.get("_target_"):
+        interval = scheduler.get("interval", "epoch")
+        if interval not in ("step", "epoch"):
+            c.add(
+                "model.scheduler.interval", interval, "must be step or epoch", "use step (per optimizer step)"
+            )
+        eta_min = scheduler.get("eta_min")
+        if eta_min is not None and (
+            not _is_real(eta_min) or eta_min < 0 or (_is_real(lr) and eta_min >= lr > 0)
+        ):
+            c.add(
+                "model.scheduler.eta_min", eta_min, f"must be >= 0 and below the lr ({lr})", "e.g. 0 or 5e-6"
+            )
+
+
+def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
+    max_epochs = trainer.get("max_epochs")
+    max_steps = trainer.get("max_steps", -1)
+    unbounded = max_epochs == -1 and _is_int(max_steps) and max_steps > 0
+    if not unbounded:
+        fix = "train at least one epoch, e.g. trainer.max_epochs=5 (the paper's)"
+        if c.int_at_least("trainer.max_epochs", max_epochs, 1, fix):
+            min_epochs = trainer.get("min_epochs")
+            if min_epochs is not None and _is_int(min_epochs) and min_epochs > max_epochs:
+                c.add(
+                    "trainer.min_epochs", min_epochs, f"exceeds trainer.max_epochs={max_epochs}", "lower it"
+                )
+
+
+def _check_data(c: _Checker, data: DictConfig) -> None:
+    batch_size = data.get("batch_size")
+    c.int_at_least("data.batch_size", batch_size, 1, "e.g. data.batch_size=16 (the paper's)")
+    subset = data.get("train_subset")
+    fix = "use e.g. data.train_subset=1000 (the paper's balanced subset) or null for the full train set"
+    if subset is not None and c.int_at_least("data.train_subset", subset, 2, fix) and subset % 2:
+        c.add("data.train_subset", subset, "must be even (half bona fide, half spoof)", fix)
+    workers = data.get("num_workers")
+    if workers is not None:
+        c.int_at_least("data.num_workers", workers, 0, "use null (automatic) or a count of worker processes")
+
+
+def check_config(cfg: DictConfig, sections: Iterable[str] = ("model", "trainer", "data")) -> None:
+    """Raise a `ConfigError` listing every invalid value of `cfg` (a composed train or eval config)."""
+    c = _Checker()
+    seed = cfg.get("seed")
+    if seed is not None and not _is_int(seed):
+        c.add("seed", seed, "must be an integer or null", "e.g. seed=42")
+    checks: dict[str, Callable[[_Checker, DictConfig], None]] = {
+        "model": _check_model,
+        "trainer": _check_trainer,
+        "data": _check_data,
+    }
+    for section in sections:
+        node = cfg.get(section)
+        if isinstance(node, DictConfig):
+            checks[section](c, node)
+        else:
+            c.add(section, node, "is missing", f"pick one with {section}=<option> (see conf/{section}/)")
+    if c.problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(c.problems))

@@ -1,0 +1,100 @@
+"""Experiment loggers: W&B that works without an account, and building loggers / callbacks from config."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import hydra
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def _wandb_credentials() -> bool:
+    """True when `wandb login` was done (netrc entry) or WANDB_API_KEY is set; never contacts the server."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    candidates = [os.environ.get("NETRC"), "~/.netrc", "~/_netrc"]
+    for name in filter(None, candidates):
+        path = Path(name).expanduser()
+        if path.is_file():
+            try:
+                return netrc.netrc(path).authenticators(host) is not None
+            except (netrc.NetrcParseError, OSError):
+                return False
+    return False
+
+
+def wandb_mode() -> str:
+    """'online', 'offline' or 'disabled': WANDB_MODE when set, else online only if credentials exist."""
+    mode = os.environ.get("WANDB_MODE", "").strip().lower()
+    if mode in ("online", "run"):
+        return "online"
+    if mode in ("offline", "dryrun"):
+        return "offline"
+    if mode == "disabled":
+        return "disabled"
+    return "online" if _wandb_credentials() else "offline"
+
+
+def wandb_logger(
+    save_dir: str,
+    offline: bool | str = "auto",
+    log_model: bool | str = "auto",
+    **kwargs: Any,
+) -> WandbLogger:
+    """A `WandbLogger`; `offline="auto"` logs offline unless logged in / WANDB_MODE=online.
+
+    `log_model="auto"` uploads the best checkpoint as an artifact only when online (offline it would just copy
+    the checkpoint into the offline run folder).
+    """
+    mode = wandb_mode() if offline == "auto" else ("offline" if offline else "online")
+    if log_model == "auto":
+        log_model = mode == "online"
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    if mode == "offline":
+        log.info(
+            "W&B logs offline in %s (sync later with `wandb sync`; `wandb login` for online runs)", save_dir
+        )
+    return WandbLogger(save_dir=save_dir, offline=mode == "offline", log_model=log_model, **kwargs)
+
+
+def finish_wandb() -> None:
+    """Close the current W&B run so the next job of a multirun starts its own run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
+def _instantiate_group(cfg: DictConfig | None, kind: type, group: str) -> list[Any]:
+    objects: list[Any] = []
+    if not cfg:
+        return objects
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"{group} config must be a mapping of name -> {{_target_: ...}}, got {cfg!r}")
+    for name, node in cfg.items():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            obj = hydra.utils.instantiate(node, _convert_="all")
+            if not isinstance(obj, kind):
+                raise TypeError(f"{group}.{name} built a {type(obj).__name__}, expected a {kind.__name__}")
+            objects.append(obj)
+    return objects
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    """Build every `callbacks.<name>` node that has a `_target_` (others, e.g. null, are skipped)."""
+    return _instantiate_group(cfg, Callback, "callbacks")
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+    """Build every `logger.<name>` node that has a `_target_`."""
+    return _instantiate_group(cfg, Logger, "logger")

@@ -1,0 +1,268 @@
+"""The Hydra configs: every group option composes, the defaults are the paper's recipe, the official recipe
+matches clovaai/aasist, the SLURM launcher composes, and config errors are reported clearly and early."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError
+
+from aasist_lightning import config_dir
+from aasist_lightning.utils import ConfigError, check_config
+
+CONF = config_dir()
+
+
+def compose_cfg(*overrides: str, name: str = "train", output_dir: Path | None = None) -> DictConfig:
+    """Compose like `python train.py <overrides>` would (with the hydra node, so ${hydra:...} resolves)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+    if output_dir is not None:
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def options(group: str) -> list[str]:
+    names = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    if group == "callbacks":  # the single-callback files are the building blocks of these three
+        names = ["default", "none", "with_early_stopping"]
+    return names
+
+
+def test_default_is_the_paper_recipe() -> None:
+    cfg = compose_cfg()
+    assert cfg.hydra.job.config_name == "train"
+    assert cfg.seed == 42 and cfg.optimized_metric == "val/eer_best"
+    m = cfg.model
+    assert (m.arch, m.pretrained, m.first_conv, m.freq_mask_width) == ("AASIST-L", "AASIST-L", 128, 20)
+    assert m.class_weights is None
+    assert m.optimizer._target_ == "torch.optim.Adam"
+    assert (m.optimizer.lr, m.optimizer.weight_decay) == (5e-5, 5e-5)
+    assert m.scheduler._target_.endswith("CosineAnnealingLR") and m.scheduler.interval == "step"
+    assert cfg.trainer.max_epochs == 5 and cfg.trainer.accelerator == "auto"
+    assert (cfg.data.batch_size, cfg.data.train_subset, cfg.data.seed) == (16, 1000, 42)
+    assert cfg.data.generator._target_.startswith("aasist_lightning.data.synthetic")
+    assert cfg.augment is None
+    assert list(cfg.logger) == ["wandb"] and cfg.logger.wandb.offline == "auto"
+    assert (
+        cfg.callbacks.model_checkpoint.monitor == "val/eer" and cfg.callbacks.model_checkpoint.mode == "min"
+    )
+    check_config(cfg)
+
+
+def test_paths_and_run_dirs(tmp_path: Path) -> None:
+    cfg = compose_cfg(output_dir=tmp_path)
+    root = Path(cfg.paths.root_dir)
+    assert Path(cfg.paths.log_dir) == root / "outputs"
+    assert cfg.hydra.run.dir.startswith(str(root / "outputs" / "train" / "runs"))
+    assert cfg.hydra.sweep.dir.startswith(str(root / "outputs" / "train" / "multiruns"))
+    assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.num}"
+    assert cfg.callbacks.model_checkpoint.dirpath == str(tmp_path / "checkpoints")
+    assert cfg.logger.wandb.save_dir == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("group", "key"),
+    [
+        ("trainer", "trainer"),
+        ("logger", "logger"),
+        ("callbacks", "callbacks"),
+        ("experiment", None),
+        ("hparams_search", None),
+        ("debug", None),
+        ("model", "model"),
+        ("model/optimizer", "model.optimizer"),
+        ("model/scheduler", "model.scheduler"),
+        ("data", "data"),
+        ("augment", None),
+    ],
+)
+def test_every_group_option_composes(group: str, key: str | None) -> None:
+    names = options(group)
+    assert names, f"no options in conf/{group}"
+    for name in names:
+        cfg = compose_cfg(f"{group}={name}")
+        if key:
+            assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or name == "none", (
+                group,
+                name,
+            )
+
+
+def test_eval_config_shares_the_groups() -> None:
+    cfg = compose_cfg(name="eval")
+    assert cfg.task_name == "eval" and cfg.ckpt_path is None
+    assert cfg.model.arch == "AASIST-L" and cfg.data.generator is not None
+    assert set(cfg.splits) == {"dev", "eval"}
+
+
+def test_official_recipe_matches_clovaai() -> None:
+    """clovaai/aasist config/AASIST-L.conf + main.py: from scratch, 100 epochs, batch 24, Adam 1e-4 (betas
+    0.9/0.999, no amsgrad, weight decay 1e-4), cosine per step to 5e-6, class weights [0.1, 0.9], full train
+    set."""
+    cfg = compose_cfg("experiment=aasist_official")
+    m = cfg.model
+    assert m.pretrained is None and m.freq_mask_width == 0 and list(m.class_weights) == [0.1, 0.9]
+    assert m.optimizer.lr == 1e-4 and m.optimizer.weight_decay == 1e-4
+    assert list(m.optimizer.betas) == [0.9, 0.999] and m.optimizer.amsgrad is False
+    assert m.scheduler.eta_min == 5e-6 and m.scheduler.interval == "step" and m.scheduler.T_max is None
+    assert cfg.data.train_subset is None and cfg.data.batch_size == 24
+    assert cfg.trainer.max_epochs == 100 and cfg.seed == 1234
+    assert (m.first_conv, list(m.gat_dims)) == (128, [24, 32])
+    assert compose_cfg("experiment=aasist_official", "model=aasist").model.gat_dims == [64, 32]
+    check_config(cfg)
+
+
+def test_paper_experiment_equals_the_default() -> None:
+    default = OmegaConf.to_container(compose_cfg(), resolve=False)
+    paper = OmegaConf.to_container(compose_cfg("experiment=paper"), resolve=False)
+    for key in ("model", "data", "trainer", "augment", "seed", "task_name"):
+        assert default[key] == paper[key], key
+
+
+def test_optuna_search_config() -> None:
+    cfg = compose_cfg("hparams_search=optuna_eer")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
+    assert cfg.optimized_metric == "val/eer_best" and cfg.hydra.mode.name == "MULTIRUN"
+    assert "model.optimizer.lr" in sweeper.params and "model.first_conv" in sweeper.params
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "submitit_slurm"])
+def test_slurm_launcher_composes(launcher: str) -> None:
+    cfg = compose_cfg(f"hydra/launcher={launcher}", "trainer=ddp")
+    lc = cfg.hydra.launcher
+    assert lc._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert lc.submitit_folder.endswith(".submitit/%j")
+    if launcher == "slurm":
+        assert (lc.gpus_per_node, lc.tasks_per_node, lc.timeout_min, lc.cpus_per_task) == (1, 1, 240, 8)
+        more = compose_cfg("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4")
+        assert more.hydra.launcher.tasks_per_node == 4
+    assert cfg.trainer.strategy.startswith("ddp") and cfg.trainer.num_nodes == 1
+
+
+def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
+    import hydra
+    import lightning as L
+
+    from aasist_lightning.callbacks import InterruptCheckpoint, RNGCheckpoint, RunCheckpoint, ScoreFileWriter
+    from aasist_lightning.utils import instantiate_callbacks, instantiate_loggers
+
+    for trainer in ("default", "cpu", "ddp_cpu"):
+        cfg = compose_cfg(f"trainer={trainer}", output_dir=tmp_path)
+        t = hydra.utils.instantiate(cfg.trainer, logger=False, enable_progress_bar=False, _convert_="all")
+        assert isinstance(t, L.Trainer)
+    cfg = compose_cfg("logger=many", output_dir=tmp_path)
+    loggers = instantiate_loggers(cfg.logger)
+    assert [type(lg).__name__ for lg in loggers] == ["WandbLogger", "CSVLogger", "TensorBoardLogger"]
+    kinds = {type(c) for c in instantiate_callbacks(cfg.callbacks)}
+    assert {RunCheckpoint, InterruptCheckpoint, RNGCheckpoint, ScoreFileWriter} <= kinds
+    assert instantiate_loggers(compose_cfg("logger=none").logger) == []
+    assert instantiate_callbacks(compose_cfg("callbacks=none").callbacks) == []
+
+
+def test_wandb_offline_unless_logged_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aasist_lightning.utils import wandb_mode
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert wandb_mode() == "offline"
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "x" * 40 + "\n")
+    assert wandb_mode() == "online"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert wandb_mode() == "offline"
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert wandb_mode() == "online"
+
+
+# ---------------------------------------------------------------------------------------------- config errors
+@pytest.mark.parametrize(
+    ("override", "needles"),
+    [
+        ("model.first_conv=-3", ["model.first_conv=-3", "integer >= 1", "Fix:", "128"]),
+        ("trainer.max_epochs=0", ["trainer.max_epochs=0", "integer >= 1", "Fix:", "max_epochs=5"]),
+        ("data.train_subset=7", ["data.train_subset=7", "even", "Fix:", "1000", "null"]),
+        ("model.optimizer.lr=0", ["model.optimizer.lr=0", "> 0", "Fix:", "lr=5e-5"]),
+        ("model.optimizer.lr=-1e-4", ["model.optimizer.lr=-0.0001", "> 0", "Fix:"]),
+        ("model.filts=[70,[1,32],[16,32],[32,24],[24,24]]", ["model.filts", "block 2 takes 16", "Fix:"]),
+        ("model.freq_mask_width=-1", ["model.freq_mask_width=-1", "Fix:"]),
+        ("model.class_weights=[1]", ["model.class_weights=[1]", "[spoof, bonafide]"]),
+        ("+model.first_cnv=64", ["model.first_cnv", "did you mean model.first_conv?"]),
+        ("data.batch_size=0", ["data.batch_size=0", "Fix:"]),
+        ("model.scheduler.eta_min=1.0", ["model.scheduler.eta_min=1.0", "below the lr"]),
+        ("model.nb_samp=1000", ["nb_samp=1000", "minimum input length"]),
+    ],
+)
+def test_config_errors_name_key_value_and_fix(override: str, needles: list[str]) -> None:
+    cfg = compose_cfg(override)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    for needle in needles:
+        assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_all_problems_are_listed_at_once() -> None:
+    cfg = compose_cfg(
+        "model.first_conv=-3", "trainer.max_epochs=0", "data.train_subset=7", "model.optimizer.lr=0"
+    )
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert str(err.value).count("Fix:") == 4
+
+
+def test_config_errors_come_before_any_data_or_weights(tmp_path: Path) -> None:
+    """train() rejects the config before touching a (missing) corpus or (missing) weights file."""
+    from aasist_lightning.train import train
+
+    cfg = compose_cfg(
+        "trainer.max_epochs=0",
+        f"data.root={tmp_path / 'no_corpus'}",
+        "data.generator=null",
+        f"model.pretrained={tmp_path / 'missing.pth'}",
+        output_dir=tmp_path / "run",
+    )
+    with pytest.raises(ConfigError, match=r"trainer.max_epochs=0"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+    cfg = compose_cfg(f"ckpt_path={tmp_path / 'nope.ckpt'}", output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"ckpt_path=.*no such checkpoint file"):
+        train(cfg)
+    cfg = compose_cfg("ckpt_path=last", f"paths.log_dir={tmp_path}", output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"hydra.run.dir=<run folder>"):
+        train(cfg)
+
+
+def test_struct_mode_rejects_unknown_keys() -> None:
+    cfg = compose_cfg()
+    with pytest.raises(ConfigAttributeError):
+        _ = cfg.model.first_cnv
+    with pytest.raises(ConfigCompositionException, match="first_cnv"):
+        compose_cfg("model.first_cnv=64")
+    with pytest.raises(MissingConfigException, match=r"aasist_xl(.|\n)*Available options(.|\n)*aasist_l"):
+        compose_cfg("model=aasist_xl")
+
+
+def test_cli_reports_typos_and_wrong_options(repo_root: Path) -> None:
+    """`python train.py` prints Hydra's message (key / options listed) and exits 1 before importing torch."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(repo_root / "train.py"), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=repo_root)
+
+    typo = run("model.first_cnv=64")
+    assert typo.returncode == 1
+    assert "Could not override 'model.first_cnv'" in typo.stderr and "not in struct" in typo.stderr
+    wrong = run("trainer=tpu")
+    assert wrong.returncode == 1
+    assert "Could not find 'trainer/tpu'" in wrong.stderr
+    assert all(name in wrong.stderr for name in ("cpu", "ddp_cpu", "gpu"))

@@ -1,0 +1,369 @@
+"""End-to-end training with the real pieces: a tiny AASIST on a tiny generated synthetic corpus (debug=tiny).
+
+One fit + test writes every output; seeded runs reproduce; an interrupted run resumed with ckpt_path=last ends
+exactly as the uninterrupted one; Ctrl-C leaves a usable last.ckpt; W&B offline writes a run folder; a 2-job
+multirun, a 2-trial Optuna sweep and a 2-process CPU DDP run work through `python train.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+import lightning as L
+import pytest
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from aasist_lightning import config_dir
+from aasist_lightning.metrics import compute_eer, read_score_file
+from aasist_lightning.train import train
+
+CONF = config_dir()
+TINY_COUNTS = {
+    "train": 14,
+    "dev": 14,
+    "eval": 21,
+}  # 8 bona fide + 1 per attack (6 train/dev, 13 eval attacks)
+
+
+def compose_cfg(*overrides: str, output_dir: Path) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as in a real run: the task function does not see the hydra node
+    cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def metrics_of(results: dict) -> dict[str, float]:
+    return {k: v for k, v in results.items() if "/" in k or k == "lr"}
+
+
+def read_results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+class InterruptAt(L.Callback):
+    """Simulates Ctrl-C: KeyboardInterrupt at the start of `epoch`, or after its batch `batch`."""
+
+    def __init__(self, epoch: int = 1, batch: int | None = None) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.batch is None and trainer.current_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.batch is not None and trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models run fastest single-threaded; on a shared CPU extra threads only wait on each other.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The debug=tiny synthetic corpus, generated once with the config's own generator settings."""
+    root = tmp_path_factory.mktemp("tiny_corpus") / "LA"
+    cfg = compose_cfg("debug=tiny", output_dir=root.parent / "unused")
+    hydra.utils.instantiate(cfg.data.generator)(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("train")
+
+
+def tiny_cfg(work: Path, corpus: Path, run: str, *overrides: str) -> DictConfig:
+    """debug=tiny with its outputs in <work>/outputs/tiny/runs/<run>, as Hydra would lay them out."""
+    out = work / "outputs" / "tiny" / "runs" / run
+    return compose_cfg(
+        "debug=tiny", f"data.root={corpus}", "logger=none", "trainer.accelerator=cpu",
+        f"paths.log_dir={work / 'outputs'}", *overrides, output_dir=out,
+    )  # fmt: skip
+
+
+def lean_cfg(work: Path, corpus: Path, run: str, *overrides: str) -> DictConfig:
+    """tiny_cfg without the test-time plots (seconds of matplotlib that these tests do not look at)."""
+    return tiny_cfg(work, corpus, run, "~callbacks.test_plots", *overrides)
+
+
+@pytest.fixture(scope="module")
+def main_run(work: Path, tiny_corpus: Path) -> tuple[Path, dict[str, float]]:
+    """The reference run: 2 epochs, default callbacks, W&B (offline) as by default."""
+    cfg = tiny_cfg(work, tiny_corpus, "main", "logger=wandb")
+    metrics = train(cfg)
+    return Path(cfg.paths.output_dir), metrics
+
+
+def subprocess_env(tmp: Path) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_DIR": str(tmp)}
+    env.pop("WANDB_API_KEY", None)
+    return env
+
+
+def run_train_py(repo_root: Path, tmp: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(repo_root / "train.py"), *args]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=subprocess_env(tmp), check=False
+    )
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+    )
+    return proc
+
+
+# --------------------------------------------------------------------------------------------- one fit + test
+def test_fit_and_test_write_every_output(main_run) -> None:
+    out, metrics = main_run
+    for rel in (
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "scores/dev.txt",
+        "scores/eval.txt",
+        "results.json",
+        "config.yaml",
+        "config_tree.log",
+        "train_subset.txt",
+        "plots/det_eval.png",
+        "plots/score_histogram_eval.png",
+    ):
+        assert (out / rel).is_file(), rel
+    assert (
+        "model" in (out / "config_tree.log").read_text()
+        and "first_conv: 3" in (out / "config.yaml").read_text()
+    )
+    results = read_results(out)
+    for key in (
+        "train/loss", "train/acc", "val/loss", "val/acc", "val/eer", "val/eer_best", "lr", "test/eer",
+        "test/min_tdcf", "test/min_dcf", "test/act_dcf", "test/cllr", "test/eer_A07", "test/eer_A19",
+    ):  # fmt: skip
+        assert key in results and key in metrics, key
+    assert metrics_of(results) == pytest.approx(metrics)
+    assert results["epochs"] == 2 and results["global_step"] == 6  # 12-trial subset, batch 4
+    assert len(results["train_subset_ids"]) == 12
+    assert (out / "train_subset.txt").read_text().split() == results["train_subset_ids"]
+    assert results["config"]["model"]["first_conv"] == 3 and results["config"]["seed"] == 42
+    assert results["checkpoints"]["best"] == str(out / "checkpoints" / "best.ckpt")
+    assert isinstance(results["dev_eer_threshold"], float)
+
+
+def test_wandb_offline_writes_a_run_folder(main_run) -> None:
+    out, _ = main_run
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb")), list((out / "wandb").iterdir())
+    import wandb
+
+    assert wandb.run is None  # finished, so the next job of a multirun starts its own run
+
+
+def test_score_files_are_aasist_format_and_match_the_metrics(main_run) -> None:
+    out, metrics = main_run
+    for split, name in (("dev", "dev.txt"), ("eval", "eval.txt")):
+        lines = (out / "scores" / name).read_text().splitlines()
+        assert len(lines) == TINY_COUNTS[split] and len({ln.split()[0] for ln in lines}) == len(lines)
+        for line in lines:
+            utt, attack, key, score = line.split()
+            assert (
+                utt.startswith("LA_")
+                and key in ("bonafide", "spoof")
+                and (attack == "-") == (key == "bonafide")
+            )
+            float(score)
+    dev, ev = read_score_file(out / "scores" / "dev.txt"), read_score_file(out / "scores" / "eval.txt")
+    assert 100 * compute_eer(ev.scores[ev.labels == 1], ev.scores[ev.labels == 0])[0] == pytest.approx(
+        metrics["test/eer"]
+    )
+    # dev.txt holds the best epoch's validation scores, the epoch of best.ckpt.
+    dev_eer, dev_threshold = compute_eer(dev.scores[dev.labels == 1], dev.scores[dev.labels == 0])
+    assert 100 * dev_eer == pytest.approx(metrics["val/eer_best"])
+    best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=True, map_location="cpu")
+    assert best["dev_eer_threshold_logit"] == pytest.approx(dev_threshold)
+
+
+def test_checkpoints_load_weights_only(main_run) -> None:
+    out, _ = main_run
+    results = read_results(out)
+    for name in ("best.ckpt", "last.ckpt"):
+        ckpt = torch.load(out / "checkpoints" / name, weights_only=True, map_location="cpu")
+        assert ckpt["hyper_parameters"]["filts"] == [8, [1, 4], [4, 4], [4, 4], [4, 4]]
+        assert isinstance(ckpt["dev_eer_threshold"], float)
+    best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=True, map_location="cpu")
+    assert best["dev_eer_threshold"] == pytest.approx(results["dev_eer_threshold"])
+
+
+def test_seeded_runs_are_reproducible(main_run, work: Path, tiny_corpus: Path) -> None:
+    out, metrics = main_run
+    again = train(lean_cfg(work, tiny_corpus, "again"))
+    assert again == metrics  # bit-identical on the CPU (and independent of the logger)
+    assert (work / "outputs/tiny/runs/again/scores/eval.txt").read_text() == (
+        out / "scores/eval.txt"
+    ).read_text()
+
+
+# -------------------------------------------------------------------------------------------- resume / Ctrl-C
+def test_interrupted_run_resumed_with_ckpt_path_last_ends_like_the_uninterrupted_one(
+    main_run, work: Path, tiny_corpus: Path
+) -> None:
+    _, reference = main_run
+    stop = [f"+callbacks.stop._target_={__name__}.InterruptAt", "+callbacks.stop.epoch=1"]
+    with pytest.raises(SystemExit):  # Lightning exits after a KeyboardInterrupt
+        train(lean_cfg(work, tiny_corpus, "stopped", *stop))
+    stopped = work / "outputs/tiny/runs/stopped"
+    assert (stopped / "checkpoints/last.ckpt").is_file() and not (stopped / "results.json").exists()
+    # A new run folder: ckpt_path=last finds the newest outputs/tiny/runs/*/checkpoints/last.ckpt.
+    resumed = train(lean_cfg(work, tiny_corpus, "resumed", "ckpt_path=last"))
+    assert resumed == pytest.approx(reference, rel=1e-6, abs=1e-9)
+    results = read_results(work / "outputs/tiny/runs/resumed")
+    assert results["resumed_from"] == str(stopped / "checkpoints/last.ckpt")
+    assert results["global_step"] == 6 and (work / "outputs/tiny/runs/resumed/scores/dev.txt").is_file()
+    assert (stopped / "checkpoints/last.ckpt").is_file()  # the old run is left as it was
+
+
+def test_ctrl_c_mid_epoch_leaves_a_usable_last_ckpt(work: Path, tiny_corpus: Path) -> None:
+    stop = [
+        f"+callbacks.stop._target_={__name__}.InterruptAt",
+        "+callbacks.stop.epoch=0",
+        "+callbacks.stop.batch=1",
+    ]
+    with pytest.raises(SystemExit):
+        train(lean_cfg(work, tiny_corpus, "ctrl_c", *stop))
+    last = work / "outputs/tiny/runs/ctrl_c/checkpoints/last.ckpt"
+    ckpt = torch.load(last, weights_only=True, map_location="cpu")
+    assert ckpt["global_step"] == 2
+    # Resume in place (what hydra.run.dir=<that run folder> ckpt_path=last does) and finish.
+    metrics = train(lean_cfg(work, tiny_corpus, "ctrl_c", "ckpt_path=last"))
+    results = read_results(work / "outputs/tiny/runs/ctrl_c")
+    assert results["global_step"] == 6 and results["epochs"] == 2 and "test/eer" in metrics
+
+
+def test_default_run_stops_with_the_model_error_when_weights_are_missing(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aasist_lightning.models import WeightsNotFoundError
+
+    monkeypatch.setenv("AASIST_WEIGHTS_DIR", str(work / "no_weights"))
+    monkeypatch.setenv("AASIST_CACHE_DIR", str(work / "no_cache"))
+    monkeypatch.setenv("AASIST_OFFLINE", "1")
+    corpus = work / "never_generated" / "LA"
+    cfg = compose_cfg(f"data.root={corpus}", "logger=none", output_dir=work / "outputs/train/runs/no_weights")
+    with pytest.raises(WeightsNotFoundError, match="AASIST-L"):
+        train(cfg)
+    assert not corpus.exists()  # stopped before generating any data
+
+
+# ------------------------------------------------------------------------------------ python train.py: scale
+def run_entry_point(monkeypatch: pytest.MonkeyPatch, repo_root: Path, *args: str) -> None:
+    """`python train.py <args>` in this process (a multirun launches its jobs one after the other here)."""
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        runpy.run_path(str(repo_root / "train.py"), run_name="__main__")
+    finally:  # Hydra configured logging for its jobs (console + <task>.log files): undo that for later tests
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_multirun_two_jobs_each_with_its_own_folder_and_wandb_run(
+    repo_root: Path, tmp_path: Path, tiny_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = tmp_path / "multirun"
+    run_entry_point(
+        monkeypatch, repo_root, "-m", "debug=tiny", f"data.root={tiny_corpus}", "logger=wandb",
+        "~callbacks.test_plots", "model.first_conv=3,5", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    ids = set()
+    for job, first_conv in (("0", 3), ("1", 5)):
+        results = read_results(sweep / job)
+        assert results["config"]["model"]["first_conv"] == first_conv and "test/eer" in results
+        (run,) = (sweep / job / "wandb").glob("offline-run-*")
+        ids.add(run.name.rsplit("-", 1)[1])
+    assert len(ids) == 2
+
+
+def test_optuna_sweep_two_trials_minimises_val_eer_best(
+    repo_root: Path, tmp_path: Path, tiny_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = tmp_path / "optuna"
+    run_entry_point(
+        monkeypatch, repo_root, "hparams_search=optuna_eer", "hydra.sweeper.n_trials=2", "debug=tiny",
+        f"data.root={tiny_corpus}", "logger=none", "~callbacks.test_plots", "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    values = [read_results(sweep / job)["val/eer_best"] for job in ("0", "1")]
+    assert best["best_value"] == pytest.approx(min(values))
+    assert set(best["best_params"]) == {
+        "model.optimizer.lr", "model.optimizer.weight_decay", "model.first_conv", "model.freq_mask_width",
+    }  # fmt: skip
+
+
+@pytest.mark.slow  # two fresh Python + torch processes: ~30 s on 2 cores
+def test_ddp_on_two_cpu_processes_gives_the_single_process_eer(
+    repo_root: Path, tmp_path: Path, tiny_corpus: Path
+) -> None:
+    run_dir = tmp_path / "ddp"
+    run_train_py(
+        repo_root, tmp_path, "debug=tiny", "trainer=ddp_cpu", f"data.root={tiny_corpus}", "logger=none",
+        "~callbacks.test_plots", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    results = read_results(run_dir)
+    assert results["config"]["trainer"]["devices"] == 2
+    # Every trial scored once across the two processes (no padding duplicates) ...
+    for split, name in (("dev", "dev.txt"), ("eval", "eval.txt")):
+        ids = [ln.split()[0] for ln in (run_dir / "scores" / name).read_text().splitlines()]
+        assert len(ids) == len(set(ids)) == TINY_COUNTS[split]
+    # ... and the logged EER is the one a single process computes on the same scores,
+    ev = read_score_file(run_dir / "scores" / "eval.txt")
+    assert results["test/eer"] == pytest.approx(
+        100 * compute_eer(ev.scores[ev.labels == 1], ev.scores[ev.labels == 0])[0]
+    )
+    # which is also what one process testing the same checkpoint reports.
+    cfg = lean_cfg(
+        tmp_path, tiny_corpus, "single", "train=false", f"ckpt_path={run_dir / 'checkpoints/best.ckpt'}"
+    )
+    single = train(cfg)
+    assert single["test/eer"] == pytest.approx(results["test/eer"], abs=1e-9)
+    assert single["test/min_tdcf"] == pytest.approx(results["test/min_tdcf"], abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------------ GPU
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_gpu_run(work: Path, tiny_corpus: Path, precision: str) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    cfg = tiny_cfg(
+        work,
+        tiny_corpus,
+        f"gpu_{precision}",
+        "trainer=gpu",
+        "trainer.accelerator=gpu",
+        f"trainer.precision={precision}",
+    )
+    metrics = train(cfg)
+    assert all(v == v for v in metrics.values())  # no NaN
+    assert (work / f"outputs/tiny/runs/gpu_{precision}/scores/eval.txt").is_file()
