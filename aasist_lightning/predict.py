@@ -1,0 +1,303 @@
+"""``aasist-predict`` / ``python -m aasist_lightning.predict``: score audio files or folders for spoofing.
+
+    aasist-predict speech.wav recordings/ -o scores.csv                # official AASIST-L weights
+    aasist-predict --ckpt outputs/train/runs/<time>/checkpoints/best.ckpt --threshold dev-eer clips/
+    aasist-predict --onnx aasist_l.onnx clips/ --format json -o scores.json
+    aasist-predict --explain attention/ speech.wav                     # + one attention-map PNG per file
+
+Output (CSV, or JSON with ``--format json``): ``path,score,prob_bonafide,decision,duration_s``. ``score`` is
+``logit_bonafide - logit_spoof`` (> 0: the model prefers bona fide), ``prob_bonafide = sigmoid(score)``,
+``decision`` is ``bonafide`` when ``score >= threshold``. Files are read with soundfile (any format / rate /
+channel count; resampled to 16 kHz, channels averaged). How long clips are scored: see
+:mod:`aasist_lightning.inference`. Exit status: 0 all files scored; 1 some files could not be read (each named
+on stderr, the others still written); 2 nothing to score or a usage / model error.
+
+The ONNX path (``--onnx``) needs NumPy, soundfile, soxr and onnxruntime only: neither torch nor Lightning is
+imported for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aasist_lightning.inference import (
+    AGGREGATES,
+    MODES,
+    FileError,
+    FileScore,
+    InferenceError,
+    Scorer,
+    find_audio,
+    load_detector,
+    progress_bar,
+    score_files,
+)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
+CSV_COLUMNS = ("path", "score", "prob_bonafide", "decision", "duration_s")
+DEFAULT_PRETRAINED = "AASIST-L"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aasist-predict",
+        description="Score audio files (or folders, recursively) with AASIST: bona fide speech vs spoof.",
+        epilog="Exit status: 0 ok, 1 some files unreadable (named on stderr), 2 error / nothing to score.",
+    )
+    p.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--ckpt", help="checkpoint of a training run (.ckpt), or a .pth state_dict")
+    src.add_argument(
+        "--pretrained",
+        help=f"official weights: AASIST-L or AASIST, or a .pth path (default: {DEFAULT_PRETRAINED})",
+    )
+    src.add_argument("--onnx", help="an ONNX model written by aasist-export (runs without PyTorch)")
+    p.add_argument("-o", "--output", help="output file (written atomically); default: standard output")
+    p.add_argument(
+        "--format", choices=("csv", "json"), help="output format (default: from the output suffix, else csv)"
+    )
+    p.add_argument(
+        "--threshold",
+        default="0",
+        help="decision threshold on the score, or 'dev-eer': the dev-EER threshold stored by the training "
+        "run of --ckpt (or of the checkpoint an --onnx model was exported from) (default: 0)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="windows",
+        help="windows: score clips longer than nb_samp (4.04 s) over windows and aggregate (default); "
+        "official: only the first nb_samp samples, exactly as the official evaluation",
+    )
+    p.add_argument(
+        "--hop",
+        type=int,
+        default=None,
+        help="window hop in samples, 1..nb_samp (default: nb_samp = back-to-back windows; a last window "
+        "always ends at the clip's end)",
+    )
+    p.add_argument(
+        "--aggregate", choices=AGGREGATES, default="mean", help="window logits: mean, or min score"
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default: 16)")
+    p.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:N (default: auto)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="audio loading threads (default: CPU count, <= 8)"
+    )
+    p.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="also save an attention-map PNG per file in DIR (head crop; PyTorch models only)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with ETA on stderr (default: when stderr is a terminal)",
+    )
+    return p
+
+
+def _threshold(value: str, scorer: Scorer, source: str) -> float:
+    if value.strip().lower().replace("_", "-") == "dev-eer":
+        threshold = scorer.threshold
+        if threshold is None:
+            if source.startswith("weights "):
+                raise InferenceError(
+                    f"--threshold dev-eer: {source[len('weights ') :]} are pretrained weights and carry no "
+                    "dev-EER threshold (only checkpoints of a training run store one): pass a number, e.g. "
+                    "--threshold 0"
+                )
+            raise InferenceError(
+                f"--threshold dev-eer: {source} stores no dev-EER threshold (was it trained without a "
+                "validation epoch?): pass a number, e.g. --threshold 0"
+            )
+        return threshold
+    try:
+        return float(value)
+    except ValueError:
+        raise InferenceError(f"--threshold {value!r} must be a number or 'dev-eer'") from None
+
+
+def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
+    """(scorer, description of the model, the torch model for --explain or None)."""
+    if args.onnx:
+        if args.explain:
+            raise InferenceError(
+                "--explain needs the PyTorch model (attention maps are not exported to ONNX): use --ckpt or "
+                "--pretrained instead of --onnx"
+            )
+        device = "cpu" if args.device == "auto" else args.device
+        scorer = Scorer.from_onnx(args.onnx, batch_size=args.batch_size, device=device)
+        return scorer, str(scorer.metadata.get("source", f"onnx {args.onnx}")), None
+    detector = load_detector(
+        ckpt_path=args.ckpt,
+        pretrained=None if args.ckpt else (args.pretrained or DEFAULT_PRETRAINED),
+        device=args.device,
+    )
+    return Scorer.from_detector(detector, batch_size=args.batch_size), detector.source, detector.model
+
+
+def _decision(score: float, threshold: float) -> str:
+    return "bonafide" if score >= threshold else "spoof"
+
+
+def _csv_text(results: list[FileScore], threshold: float) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in results:
+        writer.writerow(
+            [
+                str(r.path),
+                f"{r.score:.6f}",
+                f"{r.prob_bonafide:.6f}",
+                _decision(r.score, threshold),
+                f"{r.duration_s:.6f}",
+            ]
+        )
+    return buf.getvalue()
+
+
+def _json_text(
+    results: list[FileScore],
+    failed: list[FileError],
+    threshold: float,
+    args: argparse.Namespace,
+    model: str,
+    nb_samp: int,
+) -> str:
+    doc = {
+        "model": model,
+        "threshold": threshold,
+        "mode": args.mode,
+        "nb_samp": nb_samp,
+        "hop": args.hop or nb_samp,
+        "aggregate": args.aggregate,
+        "results": [
+            {
+                "path": str(r.path),
+                "score": r.score,
+                "prob_bonafide": r.prob_bonafide,
+                "decision": _decision(r.score, threshold),
+                "duration_s": round(r.duration_s, 6),
+                "windows": r.n_windows,
+                "window_scores": r.window_scores,
+            }
+            for r in results
+        ],
+        "failed": [{"path": str(f.path), "error": f.error} for f in failed],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # Local (not aasist_lightning.utils.io) so that the ONNX path does not import the Lightning-based utils.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _explain_png(model: Any, result: FileScore, out_dir: Path, used: set[str], threshold: float) -> Path:
+    from aasist_lightning.attention import explain_file
+
+    name = result.path.stem or "audio"
+    candidate, k = name, 1
+    while candidate in used:  # same file name in two folders: keep both pictures
+        k += 1
+        candidate = f"{name}_{k}"
+    used.add(candidate)
+    return explain_file(model, result.path, out_dir / f"{candidate}.png", threshold)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the CLI on parsed arguments; returns the exit status."""
+    err = sys.stderr
+    if args.batch_size < 1:
+        raise InferenceError(f"--batch-size {args.batch_size} must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise InferenceError(f"--workers {args.workers} must be >= 1")
+    fmt = args.format or ("json" if args.output and args.output.lower().endswith(".json") else "csv")
+    paths = find_audio(args.inputs)
+    if not paths:
+        print(
+            f"aasist-predict: error: no audio files found in {', '.join(map(str, args.inputs))} (folders are "
+            "searched recursively for audio extensions such as .wav, .flac, .ogg, .mp3)",
+            file=err,
+        )
+        return EXIT_ERROR
+    scorer, model_name, torch_model = _build_scorer(args)
+    threshold = _threshold(args.threshold, scorer, model_name)
+    explain_dir = Path(args.explain) if args.explain else None
+    if explain_dir is not None:
+        explain_dir.mkdir(parents=True, exist_ok=True)
+
+    results: list[FileScore] = []
+    failed: list[FileError] = []
+    used_names: set[str] = set()
+    show = err.isatty() if args.progress is None else args.progress
+    with progress_bar(len(paths), "scoring", enabled=show) as bar:
+        task = bar.add_task("scoring", total=len(paths))
+        for result in score_files(
+            paths, scorer, hop=args.hop, mode=args.mode, how=args.aggregate, workers=args.workers
+        ):
+            if isinstance(result, FileError):
+                failed.append(result)
+                bar.console.print(
+                    f"aasist-predict: skipping {result.path}: {result.error}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            else:
+                results.append(result)
+                if explain_dir is not None:
+                    _explain_png(torch_model, result, explain_dir, used_names, threshold)
+            bar.advance(task)
+
+    text = (
+        _csv_text(results, threshold)
+        if fmt == "csv"
+        else _json_text(results, failed, threshold, args, model_name, scorer.nb_samp)
+    )
+    if args.output:
+        _write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if failed:
+        print(
+            f"aasist-predict: {len(failed)} of {len(paths)} file(s) could not be read and were skipped: "
+            + ", ".join(str(f.path) for f in failed),
+            file=err,
+        )
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except (InferenceError, FileNotFoundError, ValueError, OSError) as e:
+        print(f"aasist-predict: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
