@@ -118,11 +118,6 @@ def test_predict_onnx_without_lightning_or_torch(tiny: dict[str, Path], tmp_path
     assert lines[0] == "path,score,prob_bonafide,decision,duration_s" and len(lines) == 2
     # ... and the real import chain must not pull them in either.
     proc = _predict_without_torch(wav, tiny["onnx"], stub_data_package=False)
-    if proc.returncode != 0 and "aasist_lightning/data/__init__.py" in proc.stderr:
-        pytest.xfail(
-            "aasist_lightning/data/__init__.py imports the datamodule (Lightning, torch) eagerly: loading "
-            "aasist_lightning.data.audio pulls them in. Fix: lazy exports (PEP 562 __getattr__) in that file."
-        )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == lines
 

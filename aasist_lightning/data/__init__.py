@@ -1,48 +1,29 @@
 """Data: ASVspoof 2019 LA protocols and CSV manifests, balanced subsets, audio loading, augmentation and
-the LightningDataModule."""
+the LightningDataModule.
 
-from aasist_lightning.data.audio import NB_SAMP, SAMPLE_RATE, AudioError, load_audio, pad_or_crop
-from aasist_lightning.data.augment import Compose, FreqMaskWave, RandomGain, RawBoost
-from aasist_lightning.data.datamodule import ASVspoofDataModule, asv_score_path, audio_dir, protocol_path
-from aasist_lightning.data.dataset import (
-    EpochSampler,
-    TrialDataset,
-    UnpaddedDistributedSampler,
-    collate_trials,
-)
-from aasist_lightning.data.protocols import (
-    BONAFIDE,
-    SPOOF,
-    ProtocolError,
-    Trial,
-    read_manifest,
-    read_protocol,
-)
-from aasist_lightning.data.subset import balanced_subset
+Exports load lazily (PEP 562), so `aasist_lightning.data.audio` (used by `aasist-predict --onnx`) does not
+import torch or Lightning."""
 
-__all__ = [
-    "BONAFIDE",
-    "NB_SAMP",
-    "SAMPLE_RATE",
-    "SPOOF",
-    "ASVspoofDataModule",
-    "AudioError",
-    "Compose",
-    "EpochSampler",
-    "FreqMaskWave",
-    "ProtocolError",
-    "RandomGain",
-    "RawBoost",
-    "Trial",
-    "TrialDataset",
-    "UnpaddedDistributedSampler",
-    "asv_score_path",
-    "audio_dir",
-    "balanced_subset",
-    "collate_trials",
-    "load_audio",
-    "pad_or_crop",
-    "protocol_path",
-    "read_manifest",
-    "read_protocol",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "audio": ["NB_SAMP", "SAMPLE_RATE", "AudioError", "load_audio", "pad_or_crop"],
+    "augment": ["Compose", "FreqMaskWave", "RandomGain", "RawBoost"],
+    "datamodule": ["ASVspoofDataModule", "asv_score_path", "audio_dir", "protocol_path"],
+    "dataset": ["EpochSampler", "TrialDataset", "UnpaddedDistributedSampler", "collate_trials"],
+    "protocols": ["BONAFIDE", "SPOOF", "ProtocolError", "Trial", "read_manifest", "read_protocol"],
+    "subset": ["balanced_subset"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
