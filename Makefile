@@ -4,7 +4,7 @@ PYTHON ?= $(VENV)/bin/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format clean
+.PHONY: help install train test test-all bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test:  ## fast test suite (< 10 min on 2 CPU cores)
 
 test-all:  ## every test, including the slow end-to-end ones
 	$(PYTHON) -m pytest -m "not gpu" $(ARGS)
+
+bench:  ## speed / memory / accuracy of every inference and training path (extra options: make bench ARGS="--quick")
+	$(PYTHON) -m aasist_lightning.bench --json outputs/bench.json $(ARGS)
 
 lint:  ## ruff lint + format check
 	$(PYTHON) -m ruff check .

@@ -140,11 +140,11 @@ class HtrgGraphAttentionLayer(nn.Module):
         n = x.size(1)
         pairs = torch.tanh(self.att_proj(x.unsqueeze(2) * x.unsqueeze(1)))  # (B, N, N, out)
         scores = pairs @ torch.cat([self.att_weight11, self.att_weight22, self.att_weight12], dim=1)
-        is_type1 = torch.arange(n, device=x.device) < n1
-        same = is_type1.unsqueeze(1) == is_type1.unsqueeze(0)
-        block = torch.where(
-            same, (~is_type1).long().unsqueeze(1).expand(n, n), 2
-        )  # 0: 1-1, 1: 2-2, 2: across
+        # Block index 0: 1-1, 1: 2-2, 2: across, in integer arithmetic: inductor (torch.compile) fails on a
+        # comparison of boolean tensors.
+        t2 = (torch.arange(n, device=x.device) >= n1).long()
+        row, col = t2.unsqueeze(1), t2.unsqueeze(0)
+        block = 2 * (row - col).abs() + row * col
         logits = scores.gather(-1, block.expand(x.size(0), n, n).unsqueeze(-1)).squeeze(-1)
         att = torch.softmax(logits / self.temp, dim=-1)
         if self.keep_attention:
@@ -454,6 +454,7 @@ class AASIST(nn.Module):
         aug_T, aug_S, aug_master = layer2(out_T1, out_S1, master)
         return out_T1 + aug_T, out_S1 + aug_S, master + aug_master
 
+    @torch.compiler.disable  # the draw reads the RNG into Python ints: keep it out of torch.compile's graph
     def _draw_freq_mask(self) -> tuple[int, int]:
         """(start, width) of the masked sinc band, from torch's global (CPU) RNG: no device sync."""
         channels = self.config["filts"][0]

@@ -51,6 +51,16 @@ def sinc_filterbank(out_channels: int, kernel_size: int, sample_rate: int = 1600
     return torch.from_numpy(np.hamming(kernel_size).astype(np.float32) * ideal)
 
 
+# Outside torch.compile's graph: traced, the band's values would be baked into the graph, recompiling it for
+# every new band.
+@torch.compiler.disable
+def _zero_band(filters: torch.Tensor, band: tuple[int, int]) -> torch.Tensor:
+    start, width = band
+    filters = filters.clone()
+    filters[start : start + width] = 0
+    return filters
+
+
 class SincConv(nn.Module):
     """Fixed (not trained) sinc filterbank convolution: (B, 1, T) -> (B, out_channels, T - kernel_size + 1).
 
@@ -69,12 +79,7 @@ class SincConv(nn.Module):
         self.register_buffer("filters", filters, persistent=False)
 
     def forward(self, x: torch.Tensor, band: tuple[int, int] | None = None) -> torch.Tensor:
-        filters = self.filters
-        if band is not None:
-            start, width = band
-            filters = filters.clone()
-            filters[start : start + width] = 0
-        return F.conv1d(x, filters)
+        return F.conv1d(x, self.filters if band is None else _zero_band(self.filters, band))
 
     def extra_repr(self) -> str:
         return f"{self.out_channels}, kernel_size={self.kernel_size}, sample_rate={self.sample_rate}"

@@ -1,0 +1,764 @@
+"""``python -m aasist_lightning.bench`` (``make bench``): speed, memory and accuracy of every fast path.
+
+For each model (AASIST-L, AASIST) it measures, in one run and on the same inputs:
+
+- inference utterances / s at each batch size for every inference path (``eager`` = plain fp32 eager, the
+  reference; ``channels_last``; ``compile``; ``onnx``; ``bf16`` / ``compile+bf16`` where asked or where the
+  hardware makes bf16 fast), the max abs logit error of each against ``eager``, the process's peak RSS
+  during the call, and the one-off setup time (export / compile);
+- training utterances / s at the training batch size (forward + backward + Adam step, frequency masking on)
+  for ``eager`` fp32, ``channels_last``, ``compile`` and ``bf16`` (autocast, as Lightning's ``bf16-mixed``);
+- optionally (``--loss-curve N``) the losses of a seeded N-step run of each training path next to fp32's,
+  and (``--memory-epochs N``) the RSS after each of N epochs of the real Lightning training loop
+  (``AASISTLitModule`` + ``Trainer``, validation included) on an in-memory batch set: flat means no leak.
+
+Every figure is a median over ``--repeats`` timed calls after a warm-up; the paths are interleaved (the order
+rotates every repeat), so load from other processes hits them alike, and each is reported as a ratio to
+``eager`` measured in the same run. The machine's load average before and after is recorded: on a shared
+machine the absolute numbers move, the ratios much less.
+
+    python -m aasist_lightning.bench --quick                  # AASIST-L, batch 1 and 16, a few repeats
+    python -m aasist_lightning.bench --json bench.json        # the full table
+    python -m aasist_lightning.bench --archs AASIST-L --batch-sizes 16 --paths eager onnx --no-train
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aasist_lightning.accel import (
+    FastInference,
+    Fp32Head,
+    detect_hardware,
+    emulated_bf16,
+    max_abs_error,
+    memory_mib,
+    prepare_inference,
+    prepare_training,
+    reset_peak_memory,
+    resolve,
+)
+
+#: A narrow encoder with the full graph: for smoke tests (``--archs tiny --length 4000``).
+TINY = {"filts": [70, [1, 8], [8, 8], [8, 8], [8, 8]], "gat_dims": [8, 8]}
+#: Inference paths: name -> (backend, precision).
+INFERENCE_PATHS: dict[str, tuple[str, str]] = {
+    "eager": ("eager", "fp32"),
+    "channels_last": ("channels_last", "fp32"),
+    "compile": ("compile", "fp32"),
+    "onnx": ("onnx", "fp32"),
+    "bf16": ("eager", "bf16"),
+    "compile+bf16": ("compile", "bf16"),
+}
+#: Training paths: name -> (channels_last, compile, bf16 autocast).
+TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
+    "eager": (False, False, False),
+    "channels_last": (True, False, False),
+    "compile": (False, True, False),
+    "bf16": (False, False, True),
+    "compile+bf16": (False, True, True),
+}
+#: Batches of this size or more get half the repeats (a call takes a minute on a small CPU).
+BIG_BATCH = 64
+#: Activation memory per utterance assumed before a path has been measured (AASIST-L, 64600 samples:
+#: ~540 MiB in fp32 eager inference, ~530 MiB in training).
+DEFAULT_MIB_PER_UTT = 700.0
+#: A run is skipped when its estimated memory exceeds this share of the available memory (a shared machine
+#: must not be pushed into the OOM killer: AASIST-L eager at batch 64 needs ~35 GiB).
+MEMORY_HEADROOM = 0.7
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def build_model(arch: str, seed: int = 0) -> tuple[nn.Module, str]:
+    """(model in eval mode, where its weights came from): official weights when they can be found, else a
+    seeded random initialisation (speed does not depend on the weights)."""
+    from aasist_lightning.models import AASIST, OFFICIAL_ARCHS
+
+    if arch == "tiny":
+        torch.manual_seed(seed)
+        return AASIST(**TINY).eval(), "random (tiny)"
+    if arch not in OFFICIAL_ARCHS:
+        raise ValueError(f"unknown model {arch!r} for the benchmark: use one of {[*OFFICIAL_ARCHS, 'tiny']}")
+    try:
+        return AASIST.from_pretrained(arch).eval(), f"official {arch} weights"
+    except FileNotFoundError:
+        torch.manual_seed(seed)
+        return AASIST(**OFFICIAL_ARCHS[arch]).eval(), "random (official weights not found)"
+
+
+def example(batch: int, length: int, seed: int = 0) -> torch.Tensor:
+    """Speech-level random waveforms (uniform in ±0.1)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, length, generator=g) - 0.5) * 0.2
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return memory_mib()["peak"]
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, float]:
+    """(seconds, peak memory MiB during the call): peak RSS on CPU, peak allocated on CUDA."""
+    gc.collect()
+    reset_peak_memory()
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start, _peak_mib(device)
+
+
+def available_mib(device: torch.device) -> float:
+    """Memory a new allocation can still get: CUDA free memory, or Linux MemAvailable (inf when unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] / 2**20
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.inf
+
+
+def _too_big(need_mib: float, device: torch.device) -> str | None:
+    """Why a run needing ``need_mib`` more MiB must be skipped (it would exhaust the machine), or None."""
+    free = available_mib(device)
+    if need_mib > MEMORY_HEADROOM * free:
+        return f"needs ~{need_mib / 1024:.1f} GiB, {free / 1024:.1f} GiB available"
+    return None
+
+
+def _extrapolate(points: Sequence[tuple[int, float]], batch: int) -> float:
+    """Peak memory (MiB) at ``batch`` on the line through the last two (batch, peak) points; NaN with fewer
+    than two (activation memory grows linearly with the batch)."""
+    if len(points) < 2 or points[-1][0] == points[-2][0]:
+        return math.nan
+    (b0, m0), (b1, m1) = points[-2], points[-1]
+    slope = max((m1 - m0) / (b1 - b0), 0.0)
+    return m1 + slope * (batch - b1)
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def default_paths(device: str, kind: str) -> list[str]:
+    """Every exact path the machine can run, plus the bf16 ones where bf16 is fast."""
+    hw = detect_hardware(device)
+    is_cuda = device.startswith("cuda")
+    can_compile = hw.triton if is_cuda else hw.cxx_compiler
+    paths = ["eager", "channels_last"]
+    if can_compile:
+        paths.append("compile")
+    if kind == "inference" and hw.onnxruntime and not is_cuda:
+        paths.append("onnx")
+    if hw.bf16_fast:
+        paths += ["bf16", "compile+bf16"] if can_compile else ["bf16"]
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- inference
+def bench_inference(
+    model: nn.Module,
+    arch: str,
+    batch: int,
+    length: int,
+    paths: Sequence[str],
+    repeats: int,
+    log: Callable[[str], None] = print,
+    peaks_seen: dict[str, list[tuple[int, float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per path: utt/s (median), ratio to eager, max abs logit error vs eager, peak memory.
+
+    ``peaks_seen``: (batch, peak MiB) of each path at the batch sizes measured so far (appended to here); a
+    path whose memory, extrapolated from them, would not fit in the available memory is skipped (a row with
+    ``skipped`` and the extrapolated ``peak_mib_estimate``)."""
+    device = next(model.parameters()).device
+    x = example(batch, length).to(device)
+    peaks_seen = {} if peaks_seen is None else peaks_seen
+    runners: dict[str, FastInference] = {}
+    errors: dict[str, float] = {}
+    skipped: list[dict[str, Any]] = []
+    reference = None
+    for name in ["eager", *[p for p in paths if p != "eager"]]:
+        backend, precision = INFERENCE_PATHS[name]
+        estimate = _extrapolate(peaks_seen.get(name, []), batch)
+        rss = memory_mib()["rss"] if device.type == "cpu" else 0.0
+        why = _too_big(estimate - rss if not math.isnan(estimate) else DEFAULT_MIB_PER_UTT * batch, device)
+        if why:
+            log(f"  {arch} batch {batch}: skipping {name} ({why})")
+            skipped.append(
+                {
+                    "model": arch,
+                    "mode": "inference",
+                    "batch": batch,
+                    "path": name,
+                    "skipped": why,
+                    "peak_mib_estimate": estimate,
+                }
+            )
+            continue
+        log(f"  {arch} batch {batch}: preparing {name}")
+        runner = prepare_inference(model, backend, precision)
+        out = runner(x)  # warm-up: exports / compiles here
+        runners[name] = runner
+        if name == "eager":
+            reference = out
+        errors[name] = math.nan if reference is None else max_abs_error(out, reference)
+    if not runners:
+        return skipped
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    peaks: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            seconds, peak = _timed(lambda name=name: runners[name](x), device)
+            times[name].append(seconds)
+            peaks[name].append(peak)
+        log(f"  {arch} batch {batch}: repeat {r + 1}/{repeats} done")
+    base = batch / _median(times["eager"]) if "eager" in times else math.nan
+    rows = []
+    for name in runners:
+        peaks_seen.setdefault(name, []).append((batch, max(peaks[name])))
+    for name, runner in runners.items():
+        speed = batch / _median(times[name])
+        rows.append(
+            {
+                "model": arch,
+                "mode": "inference",
+                "batch": batch,
+                "path": name,
+                "backend": runner.backend,
+                "precision": runner.precision,
+                "utt_per_s": speed,
+                "ratio": speed / base,
+                "max_abs_err": errors[name],
+                "peak_mib": max(peaks[name]),
+                "setup_s": runner.setup_seconds,
+                "times_s": times[name],
+            }
+        )
+    return rows + skipped
+
+
+# ---------------------------------------------------------------------------------------------- training
+def _training_copy(model: nn.Module, name: str) -> tuple[nn.Module, torch.optim.Optimizer, bool]:
+    channels_last, compiled, bf16 = TRAINING_PATHS[name]
+    m = prepare_training(copy.deepcopy(model).train(), channels_last=channels_last, compile=compiled)
+    for p in m.parameters():
+        p.requires_grad_(True)
+    return m, torch.optim.Adam(m.parameters(), lr=1e-4, weight_decay=1e-4), bf16
+
+
+def _train_step(
+    model: nn.Module, opt: torch.optim.Optimizer, bf16: bool, x: torch.Tensor, y: torch.Tensor
+) -> float:
+    opt.zero_grad(set_to_none=True)
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
+    with autocast:
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def bench_training(
+    model: nn.Module,
+    arch: str,
+    batch: int,
+    length: int,
+    paths: Sequence[str],
+    repeats: int,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Training utt/s (forward + backward + Adam, frequency masking on) per path, interleaved, median."""
+    device = next(model.parameters()).device
+    x = example(batch, length, seed=1).to(device)
+    y = (torch.arange(batch, device=device) % 2).long()
+    runs: dict[str, tuple[nn.Module, torch.optim.Optimizer, bool]] = {}
+    setup: dict[str, float] = {}
+    skipped: list[dict[str, Any]] = []
+    for name in ["eager", *[p for p in paths if p != "eager"]]:
+        why = _too_big(DEFAULT_MIB_PER_UTT * batch, device)
+        if why:
+            log(f"  {arch} training batch {batch}: skipping {name} ({why})")
+            skipped.append({"model": arch, "mode": "training", "batch": batch, "path": name, "skipped": why})
+            continue
+        log(f"  {arch} training batch {batch}: preparing {name}")
+        runs[name] = _training_copy(model, name)
+        start = time.perf_counter()
+        _train_step(*runs[name], x, y)  # warm-up (compiles forward and backward)
+        setup[name] = time.perf_counter() - start
+    if not runs:
+        return skipped
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    peaks: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            seconds, peak = _timed(lambda name=name: _train_step(*runs[name], x, y), device)
+            times[name].append(seconds)
+            peaks[name].append(peak)
+        log(f"  {arch} training batch {batch}: repeat {r + 1}/{repeats} done")
+    base = batch / _median(times["eager"]) if "eager" in times else math.nan
+    rows = []
+    for name in runs:
+        speed = batch / _median(times[name])
+        rows.append(
+            {
+                "model": arch,
+                "mode": "training",
+                "batch": batch,
+                "path": name,
+                "utt_per_s": speed,
+                "ratio": speed / base,
+                "peak_mib": max(peaks[name]),
+                "setup_s": setup[name],
+                "times_s": times[name],
+            }
+        )
+    return rows + skipped
+
+
+def loss_curves(
+    model: nn.Module, paths: Sequence[str], steps: int, batch: int, length: int, seed: int = 0
+) -> dict[str, Any]:
+    """Losses of a seeded ``steps``-step run of each training path from the same initial weights on the same
+    batches (a learnable task: bona fide = noise with a 1 kHz tone, spoof = plain noise), and each path's max
+    abs difference to fp32 eager's curve. Frequency masks follow the global seed, so exact paths draw the same
+    bands as eager; dropout inside a compiled graph uses inductor's own generator."""
+    g = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    t = torch.arange(length) / 16000
+    batches = []
+    for _ in range(steps):
+        y = torch.randint(0, 2, (batch,), generator=g)
+        x = 0.05 * torch.randn(batch, length, generator=g) + 0.05 * y[:, None] * torch.sin(
+            2 * math.pi * 1000 * t
+        )
+        batches.append((x.to(device), y.to(device)))
+    curves: dict[str, list[float]] = {}
+    for name in ["eager", *[p for p in paths if p != "eager"]]:
+        run = _training_copy(model, name)
+        torch.manual_seed(seed)
+        curves[name] = [_train_step(*run, x, y) for x, y in batches]
+    return {
+        "steps": steps,
+        "batch": batch,
+        "curves": curves,
+        "max_abs_diff": {
+            n: max(abs(a - b) for a, b in zip(c, curves["eager"], strict=True)) for n, c in curves.items()
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------ memory across epochs
+def memory_across_epochs(
+    epochs: int = 3,
+    steps: int = 6,
+    batch: int = 8,
+    length: int = 16000,
+    arch_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """RSS (MiB) after each of ``epochs`` epochs of the real training loop (``AASISTLitModule`` in a Lightning
+    ``Trainer``, training then validation every epoch) on in-memory batches; ``growth_mib``: last - first."""
+    import lightning as L
+    from torch.utils.data import DataLoader, Dataset
+
+    from aasist_lightning.lit_module import AASISTLitModule
+
+    class Waves(Dataset):
+        def __init__(self, n: int, eval_batches: bool) -> None:
+            g = torch.Generator().manual_seed(n)
+            self.x = (torch.rand(n, length, generator=g) - 0.5) * 0.2
+            self.eval_batches = eval_batches
+
+        def __len__(self) -> int:
+            return len(self.x)
+
+        def __getitem__(self, i: int) -> tuple[Any, ...]:
+            label = i % 2
+            if self.eval_batches:
+                return self.x[i], label, f"utt_{i:05d}", "-" if label else "A01"
+            return self.x[i], label
+
+    rss: list[float] = []
+
+    class Recorder(L.Callback):
+        def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            if not trainer.sanity_checking:
+                rss.append(memory_mib()["rss"])
+
+    module = AASISTLitModule(pretrained=None, nb_samp=length, **(arch_kwargs or {}))
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[Recorder()],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Lightning's advice about worker counts and small data sets
+        trainer.fit(
+            module,
+            DataLoader(Waves(steps * batch, False), batch_size=batch, shuffle=True),
+            DataLoader(Waves(2 * batch, True), batch_size=batch),
+        )
+    return {
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "batch": batch,
+        "rss_mib": rss,
+        "growth_mib": rss[-1] - rss[0],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- bf16 and EER
+def eer_check(
+    root: str | os.PathLike[str],
+    model: str | nn.Module = "AASIST-L",
+    paths: Sequence[str] = ("eager", "bf16-emulated"),
+    limit: int | None = None,
+    batch: int = 16,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """EER (percent) of each inference path on the eval split of the corpus at ``root`` (official layout,
+    e.g. the embedded synthetic corpus), head-cropped as the official evaluation. ``model``: an AASIST, or
+    what ``aasist_lightning.inference.load_detector`` loads (official name, .pth, training .ckpt).
+    ``paths``: names of ``INFERENCE_PATHS`` plus ``bf16-emulated`` (``accel.emulated_bf16``). ``limit``: score
+    a seeded random subset of that many trials. Reports each path's EER, its difference to the first path's,
+    the max abs score difference and how many trials change side of the first path's EER threshold."""
+    import numpy as np
+
+    from aasist_lightning.data import load_audio, pad_or_crop, read_protocol
+    from aasist_lightning.data.datamodule import audio_dir, protocol_path
+    from aasist_lightning.inference import load_detector
+    from aasist_lightning.metrics import compute_eer
+
+    for name in paths:
+        if name not in INFERENCE_PATHS and name != "bf16-emulated":
+            raise ValueError(
+                f"unknown EER-check path {name!r}: use some of {[*INFERENCE_PATHS, 'bf16-emulated']}"
+            )
+    if isinstance(model, nn.Module):
+        net, nb_samp, origin = model.eval(), int(model.nb_samp), type(model).__name__
+    else:
+        is_file = Path(model).is_file()
+        detector = load_detector(ckpt_path=model) if is_file else load_detector(pretrained=model)
+        net, nb_samp, origin = detector.model, detector.nb_samp, detector.source
+    trials = read_protocol(protocol_path(root, "eval"), audio_dir(root, "eval"))
+    if limit is not None and limit < len(trials):
+        pick = np.random.default_rng(0).choice(len(trials), size=limit, replace=False)
+        trials = [trials[i] for i in sorted(pick)]
+    labels = np.array([t.label for t in trials])
+    log(f"  EER check: {len(trials)} trials from {root}")
+    waves = torch.from_numpy(np.stack([pad_or_crop(load_audio(t.path), nb_samp) for t in trials]))
+    scores: dict[str, np.ndarray] = {}
+    for name in paths:
+        backend, precision = INFERENCE_PATHS.get(name, ("eager", "fp32"))  # bf16-emulated: rounded fp32 eager
+        runner = prepare_inference(net, backend, precision)
+        if name == "bf16-emulated":  # the real bf16 path's fp32 output layer
+            runner.model.out_layer = Fp32Head(runner.model.out_layer)
+        out = []
+        for i in range(0, len(trials), batch):
+            mode = emulated_bf16() if name == "bf16-emulated" else contextlib.nullcontext()
+            with mode:
+                out.append(runner(waves[i : i + batch])[:, 1].numpy())
+            log(f"  EER check {name}: {min(i + batch, len(trials))}/{len(trials)}")
+        scores[name] = np.concatenate(out).astype(np.float64)
+    first = paths[0]
+    eer0, threshold = compute_eer(scores[first][labels == 1], scores[first][labels == 0])
+    rows = {}
+    for name, sc in scores.items():
+        eer = compute_eer(sc[labels == 1], sc[labels == 0])[0] * 100
+        rows[name] = {
+            "eer": eer,
+            "eer_diff_pp": eer - eer0 * 100,
+            "max_abs_score_diff": float(np.abs(sc - scores[first]).max()),
+            "decisions_changed": int(((sc >= threshold) != (scores[first] >= threshold)).sum()),
+        }
+    return {
+        "root": str(root),
+        "model": origin,
+        "trials": len(trials),
+        "reference": first,
+        "paths": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- report
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    inference_paths = args.paths or default_paths(device, "inference")
+    training_paths = args.train_paths or default_paths(device, "training")
+    for name in inference_paths:
+        if name not in INFERENCE_PATHS:
+            raise ValueError(f"unknown inference path {name!r}: use some of {', '.join(INFERENCE_PATHS)}")
+    for name in training_paths:
+        if name not in TRAINING_PATHS:
+            raise ValueError(f"unknown training path {name!r}: use some of {', '.join(TRAINING_PATHS)}")
+    auto = resolve("auto", "auto", device)
+    result: dict[str, Any] = {
+        "hardware": detect_hardware(device).as_dict(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "default_inference": {"backend": auto[0], "precision": auto[1]},
+        "settings": {k: v for k, v in vars(args).items() if k != "json"},
+        "load_avg_start": _load(),
+        "inference": [],
+        "training": [],
+    }
+    started = time.perf_counter()
+    if args.eer_root:
+        result["eer_check"] = eer_check(
+            args.eer_root, args.eer_model, args.eer_paths, args.eer_limit, log=log
+        )
+        result["load_avg_end"] = _load()
+        result["wall_s"] = time.perf_counter() - started
+        return result
+    for arch in args.archs:
+        model, weights = build_model(arch)
+        model.to(device)
+        result.setdefault("weights", {})[arch] = weights
+        peaks_seen: dict[str, list[tuple[int, float]]] = {}
+        for batch in sorted(args.batch_sizes):
+            repeats = max(1, args.repeats // 2) if batch >= BIG_BATCH else args.repeats
+            result["inference"] += bench_inference(
+                model, arch, batch, args.length, inference_paths, repeats, log, peaks_seen
+            )
+        if args.train_batch:
+            result["training"] += bench_training(
+                model, arch, args.train_batch, args.length, training_paths, args.train_repeats, log
+            )
+        if args.loss_curve and arch == args.archs[0]:
+            log(f"  {arch}: loss curves over {args.loss_curve} steps")
+            result["loss_curve"] = loss_curves(
+                model, training_paths, args.loss_curve, args.loss_curve_batch, args.length
+            )
+    if args.memory_epochs:
+        log(f"  memory across {args.memory_epochs} training epochs")
+        tiny = args.archs == ["tiny"]
+        result["memory_epochs"] = memory_across_epochs(
+            args.memory_epochs,
+            steps=2 if tiny else 6,
+            batch=4 if tiny else 8,
+            length=args.length if tiny else 16000,
+            arch_kwargs=TINY if tiny else None,
+        )
+    result["load_avg_end"] = _load()
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if "eer_check" in result:
+        check = result["eer_check"]
+        table = Table(title=f"EER on {check['trials']} eval trials of {check['root']} ({check['model']})")
+        for col in ("path", "EER %", "Δ pp", "max |Δscore|", "decisions changed"):
+            table.add_column(col, justify="left" if col == "path" else "right")
+        for name, row in check["paths"].items():
+            table.add_row(
+                name,
+                f"{row['eer']:.3f}",
+                f"{row['eer_diff_pp']:+.3f}",
+                f"{row['max_abs_score_diff']:.1e}",
+                str(row["decisions_changed"]),
+            )
+        Console().print(table)
+        return
+    hw = result["hardware"]
+    title = (
+        f"AASIST speed on {hw['name'] or hw['device']} ({hw['threads']} threads, {hw['cpu_capability']}, "
+        f"AMX {'yes' if hw['amx'] else 'no'}); "
+        f"load average {result['load_avg_start']} -> {result['load_avg_end']}"
+    )
+    table = Table(title=title)
+    for col in ("model", "mode", "batch", "path", "utt/s", "x eager", "max |Δlogit|", "peak MiB", "setup s"):
+        table.add_column(col, justify="left" if col in ("model", "mode", "path") else "right")
+    for row in result["inference"] + result["training"]:
+        if "skipped" in row:
+            estimate = row.get("peak_mib_estimate", math.nan)
+            shown = "-" if math.isnan(estimate) else f"~{estimate:.0f}"
+            table.add_row(
+                row["model"], row["mode"], str(row["batch"]), row["path"], "skipped", "-", "-", shown, "-"
+            )
+            continue
+        err = row.get("max_abs_err")
+        table.add_row(
+            row["model"],
+            row["mode"],
+            str(row["batch"]),
+            row["path"],
+            f"{row['utt_per_s']:.2f}",
+            "-" if math.isnan(row["ratio"]) else f"{row['ratio']:.2f}",
+            "-" if err is None or math.isnan(err) else f"{err:.1e}",
+            f"{row['peak_mib']:.0f}",
+            f"{row['setup_s']:.1f}",
+        )
+    console = Console()
+    console.print(table)
+    default = result["default_inference"]
+    console.print(
+        f"default inference path here: backend={default['backend']} precision={default['precision']}"
+    )
+    for row in result["inference"] + result["training"]:
+        if "skipped" in row:
+            console.print(
+                f"skipped {row['model']} {row['mode']} batch {row['batch']} {row['path']}: {row['skipped']}"
+            )
+    if "loss_curve" in result:
+        lc = result["loss_curve"]
+        console.print(f"loss curves ({lc['steps']} seeded steps, batch {lc['batch']}):")
+        for name, curve in lc["curves"].items():
+            shown = " ".join(f"{v:.4f}" for v in curve)
+            console.print(f"  {name:>13}: {shown}  (max |Δ| vs eager {lc['max_abs_diff'][name]:.2e})")
+    if "memory_epochs" in result:
+        me = result["memory_epochs"]
+        shown = ", ".join(f"{v:.0f}" for v in me["rss_mib"])
+        console.print(
+            f"RSS after each of {me['epochs']} training epochs (MiB): {shown}; "
+            f"growth {me['growth_mib']:+.1f} MiB"
+        )
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN / inf -> None (strict JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``result`` atomically (a temporary file in the same folder, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(result), f, indent=2)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m aasist_lightning.bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    p.add_argument("--archs", nargs="+", default=["AASIST-L", "AASIST"], help="AASIST-L, AASIST and/or tiny")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64], help="inference batch sizes")
+    p.add_argument(
+        "--paths", nargs="+", help=f"inference paths (default: all the machine runs): {list(INFERENCE_PATHS)}"
+    )
+    p.add_argument("--train-paths", nargs="+", help=f"training paths (default: all): {list(TRAINING_PATHS)}")
+    p.add_argument("--train-batch", type=int, default=16, help="training batch size; 0 skips training")
+    p.add_argument("--no-train", dest="train_batch", action="store_const", const=0, help="skip training")
+    p.add_argument(
+        "--repeats", type=int, default=5, help=f"timed calls per path (half at batch >= {BIG_BATCH})"
+    )
+    p.add_argument("--train-repeats", type=int, default=3, help="timed training steps per path")
+    p.add_argument("--length", type=int, default=64600, help="input length in samples")
+    p.add_argument(
+        "--loss-curve", type=int, default=0, metavar="STEPS", help="seeded loss curves of each training path"
+    )
+    p.add_argument(
+        "--loss-curve-batch", type=int, default=8, metavar="N", help="batch size of the loss-curve runs"
+    )
+    p.add_argument(
+        "--memory-epochs", type=int, default=3, help="epochs of the RSS flatness check; 0 skips it"
+    )
+    p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda, cuda:<i>")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch / ONNX Runtime threads (default: one per core)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="AASIST-L, batch 1 and 16, 3 repeats, 2 training steps"
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    eer = p.add_argument_group(
+        "EER check (replaces the speed benchmark): fp32 vs bf16 on a corpus's eval split"
+    )
+    eer.add_argument(
+        "--eer-root", metavar="DIR", help="corpus root (LA folder), e.g. the embedded synthetic one"
+    )
+    eer.add_argument("--eer-model", default="AASIST-L", help="AASIST-L / AASIST / a .pth / a training .ckpt")
+    eer.add_argument(
+        "--eer-paths", nargs="+", default=["eager", "bf16-emulated"], help="reference path first"
+    )
+    eer.add_argument("--eer-limit", type=int, help="score a seeded random subset of this many trials")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.quick:
+        args.archs, args.batch_sizes, args.repeats, args.train_repeats = ["AASIST-L"], [1, 16], 3, 2
+        args.memory_epochs = 0
+    for key in ("repeats", "length"):
+        if getattr(args, key) < 1:
+            parser().error(f"--{key} must be >= 1, got {getattr(args, key)}")
+    if any(b < 1 for b in args.batch_sizes) or args.train_batch < 0:
+        parser().error("batch sizes must be >= 1")
+    try:
+        result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_table(result)
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
