@@ -44,8 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BACKENDS = ("auto", "eager", "channels_last", "compile", "onnx")
-PRECISIONS = ("auto", "fp32", "bf16")
+from aasist_lightning.inference import BACKENDS, PRECISIONS
+
 #: Backends whose logits match plain fp32 eager to ~1e-6 (ONNX Runtime / oneDNN / inductor reassociation).
 EXACT_BACKENDS = ("eager", "channels_last", "compile", "onnx")
 

@@ -187,7 +187,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data, nb_samp=detector.nb_samp, _convert_="all")
     datamodule.prepare_data()
     batch_size = cfg.get("batch_size") or datamodule.eval_batch_size
-    scorer = Scorer.from_detector(detector, batch_size=batch_size)
+    inference = OmegaConf.to_container(cfg.model.get("inference") or {}, resolve=True)
+    scorer = Scorer.from_detector(
+        detector, batch_size, inference.get("backend", "auto"), inference.get("precision", "auto")
+    )
+    log.info("inference path: %s", scorer.backend)
     loggers = instantiate_loggers(cfg.get("logger"))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
@@ -254,6 +258,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 "pretrained": None if ckpt is not None else str(cfg.model.pretrained),
                 "dev_eer_threshold": detector.threshold,
                 "device": device,
+                "inference": scorer.backend,
                 "batch_size": batch_size,
                 "splits": {
                     split: {

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 SAMPLE_RATE = 16000
 AGGREGATES = ("mean", "min")
+#: Paths of aasist_lightning.accel.prepare_inference (here, so that CLIs list them without importing torch).
+BACKENDS = ("auto", "eager", "channels_last", "compile", "onnx")
+PRECISIONS = ("auto", "fp32", "bf16")
 MODES = ("windows", "official")
 #: Keys of the JSON metadata stored in exported ONNX / TorchScript files (see aasist_lightning.export).
 METADATA_KEY = "aasist"
@@ -177,9 +180,10 @@ def _from_lightning(path: Path, ckpt: dict[str, Any], overrides: dict[str, Any])
 class Scorer:
     """Runs a detector on batches of fixed-length waveforms: ``scorer(waves (B, nb_samp)) -> logits (B, 2)``.
 
-    Backends: ``"torch"`` (an ``nn.Module`` or a TorchScript module, under ``torch.inference_mode`` on
-    ``device``) and ``"onnx"`` (an ONNX Runtime session, CPU or CUDA provider). Build one with
-    :meth:`from_detector` or :meth:`from_onnx`. Inputs larger than ``batch_size`` are split.
+    Backends: ``"torch <path> <precision>"`` (an ``nn.Module`` on one of the paths of
+    :mod:`aasist_lightning.accel`, or a TorchScript module, on the device the model lives on) and ``"onnx"``
+    (an exported model under ONNX Runtime, CPU or CUDA provider). Build one with :meth:`from_detector` or
+    :meth:`from_onnx`. Inputs larger than ``batch_size`` are split.
     """
 
     def __init__(
@@ -199,26 +203,53 @@ class Scorer:
         self.metadata = metadata or {}
 
     @classmethod
-    def from_detector(cls, detector: Detector, batch_size: int = 16) -> Scorer:
-        return cls.from_module(detector.model, detector.nb_samp, batch_size, detector.metadata())
+    def from_detector(
+        cls, detector: Detector, batch_size: int = 16, backend: str = "eager", precision: str = "fp32"
+    ) -> Scorer:
+        return cls.from_module(
+            detector.model, detector.nb_samp, batch_size, detector.metadata(), backend, precision
+        )
 
     @classmethod
     def from_module(
-        cls, model: nn.Module, nb_samp: int, batch_size: int = 16, metadata: dict[str, Any] | None = None
+        cls,
+        model: nn.Module,
+        nb_samp: int,
+        batch_size: int = 16,
+        metadata: dict[str, Any] | None = None,
+        backend: str = "eager",
+        precision: str = "fp32",
     ) -> Scorer:
-        """A PyTorch (eager or TorchScript) module, run on the device its parameters / buffers live on."""
+        """A PyTorch (eager or TorchScript) module, run on the device its parameters / buffers live on.
+
+        ``backend`` / ``precision``: the path of :func:`aasist_lightning.accel.prepare_inference` for an
+        ``nn.Module`` (``"auto"``: the fastest the hardware supports); the default ``eager`` / ``fp32`` is the
+        plain reference path. A TorchScript module always runs as it is.
+        """
         import torch
 
-        tensors = [*model.parameters(), *model.buffers()]
-        device = tensors[0].device if tensors else torch.device("cpu")
+        from aasist_lightning.accel import prepare_inference
+
         model.eval()
+        if isinstance(model, torch.jit.ScriptModule):  # already compiled: runs as it is
+            tensors = [*model.parameters(), *model.buffers()]
+            device = tensors[0].device if tensors else torch.device("cpu")
+
+            def run_script(waves: np.ndarray | torch.Tensor) -> np.ndarray:
+                x = torch.as_tensor(waves, dtype=torch.float32).to(device, non_blocking=True)
+                with torch.inference_mode():
+                    return model(x).float().cpu().numpy()
+
+            return cls(run_script, nb_samp, "torchscript", batch_size, metadata)
+        try:
+            fast = prepare_inference(model, backend, precision, allow_compile=False)
+        except ValueError as e:
+            raise InferenceError(str(e)) from e
 
         def run(waves: np.ndarray | torch.Tensor) -> np.ndarray:
-            x = torch.as_tensor(waves, dtype=torch.float32).to(device, non_blocking=True)
-            with torch.inference_mode():
-                return model(x).float().cpu().numpy()
+            return fast(torch.as_tensor(waves, dtype=torch.float32)).numpy()
 
-        return cls(run, nb_samp, "torch", batch_size, metadata)
+        return cls(run, nb_samp, f"torch {fast.backend} {fast.precision}", batch_size, metadata)
 
     @classmethod
     def from_onnx(

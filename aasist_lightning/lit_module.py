@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 
+from aasist_lightning.accel import FastInference, prepare_inference
 from aasist_lightning.metrics import compute_eer, read_asv_scores, score_report
 from aasist_lightning.models import AASIST
 
@@ -79,7 +80,10 @@ class AASISTLitModule(L.LightningModule):
     name), `pretrained` (official weights name or .pth path to start from; None trains from scratch),
     `class_weights` ([spoof, bonafide] cross-entropy weights or None), `optimizer` / `scheduler` (Hydra nodes
     with `_target_`, `_partial_: true`; the scheduler may carry Lightning's `interval` / `frequency`, and a
-    `T_max` of None is filled with the run's length).
+    `T_max` of None is filled with the run's length), `inference` ({backend, precision} of
+    `aasist_lightning.accel.prepare_inference` for validation and test: "auto" runs them on the fastest
+    path the hardware supports, e.g. ONNX Runtime on a CPU, built from the current weights at the start of
+    each validation / test epoch; eager / fp32 is the plain path).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class AASISTLitModule(L.LightningModule):
         class_weights: list[float] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        inference: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         # Plain values only (the caller converts DictConfig), so checkpoints stay weights_only-loadable; the
@@ -129,6 +134,7 @@ class AASISTLitModule(L.LightningModule):
         self.val_results: dict[str, float] = {}
         self._buffer = EvalScores()
         self._train_sums = torch.zeros(3)  # loss sum, correct count and trials of the running epoch
+        self._runner: FastInference | None = None  # validation / test network of the running epoch
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -171,7 +177,7 @@ class AASISTLitModule(L.LightningModule):
     # ------------------------------------------------------------------ validation / test
     def _eval_step(self, batch: Any) -> None:
         x, y, utt_ids, attacks = batch[0], batch[1], list(batch[2]), list(batch[3])
-        logits = self.model(x).float()
+        logits = (self._runner(x) if self._runner is not None else self.model(x)).float()
         losses = self._loss(logits, y, reduction="none")
         w = self.class_weights[y] if self.class_weights is not None else torch.ones_like(losses)
         rows = EvalScores(
@@ -215,13 +221,26 @@ class AASISTLitModule(L.LightningModule):
             "acc": float(np.mean(rows.correct)) if len(rows) else math.nan,
         }
 
-    def on_validation_epoch_start(self) -> None:
+    def _start_eval_epoch(self) -> None:
         self._buffer = EvalScores()
+        inference = self.hparams.get("inference") or {}
+        # Rebuilt every epoch: it runs a copy of the weights as they are now. No compile (auto): one epoch of
+        # validation would not pay for minutes of compilation on a small CPU.
+        self._runner = prepare_inference(
+            self.model,
+            inference.get("backend", "auto"),
+            inference.get("precision", "auto"),
+            allow_compile=False,
+        )
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_eval_epoch()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
+        self._runner = None  # frees the copy (and its ONNX Runtime session) until the next epoch
         rows = self._gather()
         if self.trainer.sanity_checking:
             return
@@ -257,12 +276,13 @@ class AASISTLitModule(L.LightningModule):
             self.log(name, value, prog_bar=name in ("val/eer", "val/loss"), sync_dist=True)
 
     def on_test_epoch_start(self) -> None:
-        self._buffer = EvalScores()
+        self._start_eval_epoch()
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
+        self._runner = None
         rows = self._gather()
         self.last_eval = rows
         metrics = self._common_metrics(rows)

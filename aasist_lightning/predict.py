@@ -31,7 +31,9 @@ from typing import Any
 
 from aasist_lightning.inference import (
     AGGREGATES,
+    BACKENDS,
     MODES,
+    PRECISIONS,
     FileError,
     FileScore,
     InferenceError,
@@ -91,6 +93,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default: 16)")
     p.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:N (default: auto)")
     p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="how a PyTorch model runs: auto = the fastest path the hardware supports (ONNX Runtime on a "
+        "CPU); eager = plain PyTorch (default: auto)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto = bf16 only where it is fast (AMX CPUs, CUDA GPUs), else fp32 (default: auto); "
+        "--backend eager --precision fp32 forces the plain fp32 path",
+    )
+    p.add_argument(
         "--workers", type=int, default=None, help="audio loading threads (default: CPU count, <= 8)"
     )
     p.add_argument(
@@ -144,7 +160,8 @@ def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
         pretrained=None if args.ckpt else (args.pretrained or DEFAULT_PRETRAINED),
         device=args.device,
     )
-    return Scorer.from_detector(detector, batch_size=args.batch_size), detector.source, detector.model
+    scorer = Scorer.from_detector(detector, args.batch_size, args.backend, args.precision)
+    return scorer, detector.source, detector.model
 
 
 def _decision(score: float, threshold: float) -> str:

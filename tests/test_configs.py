@@ -201,6 +201,9 @@ def test_wandb_offline_unless_logged_in(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("data.batch_size=0", ["data.batch_size=0", "Fix:"]),
         ("model.scheduler.eta_min=1.0", ["model.scheduler.eta_min=1.0", "below the lr"]),
         ("model.nb_samp=1000", ["nb_samp=1000", "minimum input length"]),
+        ("model.inference.backend=onnxx", ["model.inference.backend='onnxx'", "eager", "Fix:"]),
+        ("model.inference.precision=fp16", ["model.inference.precision='fp16'", "bf16", "Fix:"]),
+        ("+model.inference.backnd=eager", ["model.inference.backnd", "did you mean model.inference.backend"]),
     ],
 )
 def test_config_errors_name_key_value_and_fix(override: str, needles: list[str]) -> None:

@@ -167,6 +167,37 @@ def test_validation_metrics_come_from_the_gathered_scores(fitted) -> None:
         assert lit.dev_eer_threshold_logit == pytest.approx(threshold)
 
 
+def test_validation_runs_on_the_fast_path_with_the_plain_numbers(fitted) -> None:
+    """Validation runs on the auto path (ONNX Runtime on a CPU) built from the current weights; its scores
+    match the plain fp32 path's, which model.inference forces."""
+    lit, trainer, _, _ = fitted
+    assert lit.hparams.get("inference") is None  # the default: auto
+    _, val = loaders()
+    fast = {"backend": "auto", "precision": "auto"}
+    plain = {"backend": "eager", "precision": "fp32"}
+    scores = {}
+    for name, inference in (("fast", fast), ("plain", plain)):
+        lit.hparams["inference"] = inference
+        used: list[str] = []
+        original = lit._start_eval_epoch
+
+        def spy(original=original, used=used) -> None:
+            original()
+            used.append(lit._runner.backend)
+
+        lit._start_eval_epoch = spy
+        try:
+            trainer.validate(lit, val, verbose=False)
+        finally:
+            del lit._start_eval_epoch
+        assert lit._runner is None  # released at the epoch's end
+        scores[name] = (used, np.array(lit.last_eval.scores))
+    lit.hparams["inference"] = None
+    assert scores["plain"][0] == ["eager"]
+    assert scores["fast"][0] == ["onnx"]
+    np.testing.assert_allclose(scores["fast"][1], scores["plain"][1], atol=1e-4)
+
+
 def test_training_loss_is_class_weighted_cross_entropy() -> None:
     torch.manual_seed(0)
     lit = AASISTLitModule(**TINY, class_weights=[0.1, 0.9], optimizer=ADAM, scheduler=None)

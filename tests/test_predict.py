@@ -95,6 +95,19 @@ def test_every_shape_scores(
     assert "error" not in capsys.readouterr().err
 
 
+def test_fast_path_by_default_plain_on_request(audio_dir: Path, ckpt: Path, tmp_path: Path) -> None:
+    scores = {}
+    for name, extra in (("auto", []), ("plain", ["--backend", "eager", "--precision", "fp32"])):
+        out = tmp_path / f"{name}.csv"
+        args = [str(audio_dir / "lengths"), "--ckpt", str(ckpt), "-o", str(out), "--no-progress", *extra]
+        assert main(args) == 0
+        scores[name] = np.array([float(r["score"]) for r in read_csv(out)])
+    np.testing.assert_allclose(scores["auto"], scores["plain"], atol=1e-4)
+    detector = load_detector(ckpt_path=ckpt)
+    assert Scorer.from_detector(detector, 4, "auto", "auto").backend == "torch onnx fp32"
+    assert Scorer.from_detector(detector).backend == "torch eager fp32"  # the API's default: plain
+
+
 def test_json_output_and_windows(audio_dir: Path, ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "scores.json"
     assert main([str(audio_dir / "lengths"), "--ckpt", str(ckpt), "-o", str(out), "--threshold=-1e9"]) == 0

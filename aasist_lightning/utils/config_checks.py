@@ -182,11 +182,28 @@ def _check_model_keys(c: _Checker, model: DictConfig) -> None:
         c.add(
             "model.class_weights", weights, "must be null or [spoof, bonafide] >= 0", "e.g. [0.1,0.9] or null"
         )
+    _check_inference(c, "model.inference", model.get("inference"))
     pretrained = model.get("pretrained")
     if pretrained is not None and not (isinstance(pretrained, str) and pretrained.strip()):
         c.add(
             "model.pretrained", pretrained, "must be AASIST-L, AASIST, a .pth path or null", "e.g. AASIST-L"
         )
+
+
+def _check_inference(c: _Checker, key: str, inference: Any) -> None:
+    from aasist_lightning.accel import BACKENDS, PRECISIONS
+
+    plain = _plain(inference)
+    if plain is None:
+        return
+    if not isinstance(plain, dict):
+        c.add(key, plain, "must be {backend: ..., precision: ...}", f"e.g. {key}.backend=auto")
+        return
+    for name, allowed in (("backend", BACKENDS), ("precision", PRECISIONS)):
+        value = plain.get(name, "auto")
+        if value not in allowed:
+            c.add(f"{key}.{name}", value, f"is not one of {', '.join(allowed)}", f"e.g. {key}.{name}=auto")
+    _unknown_keys(c, key, plain.keys(), ["backend", "precision"])
 
 
 def _check_optim(c: _Checker, model: DictConfig) -> None:
