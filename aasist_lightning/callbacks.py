@@ -15,9 +15,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from aasist_lightning.utils.io import atomic_write_text
+from aasist_lightning.utils.loggers import log_images
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +184,4 @@ class TestPlots(Callback):
                 bona, spoof, self.dirpath / "score_histogram_eval.png"
             ),
         }
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                for key, path in images.items():
-                    logger.log_image(key=key, images=[str(path)])
-            elif isinstance(logger, TensorBoardLogger):
-                import matplotlib.image
-
-                for key, path in images.items():
-                    img = matplotlib.image.imread(path)[..., :3]
-                    logger.experiment.add_image(key, img, global_step=trainer.global_step, dataformats="HWC")
+        log_images(trainer.loggers, images, trainer.global_step)

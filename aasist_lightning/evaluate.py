@@ -123,19 +123,12 @@ def _flat_metrics(split: str, report: dict[str, Any]) -> dict[str, float]:
 
 
 def _log(loggers: list[Any], metrics: dict[str, float], images: dict[str, Path]) -> None:
-    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+    from aasist_lightning.utils.loggers import log_images
 
     for logger in loggers:
         logger.log_metrics(metrics, step=0)
-        if isinstance(logger, WandbLogger):
-            for key, path in images.items():
-                logger.log_image(key=key, images=[str(path)])
-        elif isinstance(logger, TensorBoardLogger):
-            import matplotlib.image
-
-            for key, path in images.items():
-                img = matplotlib.image.imread(path)[..., :3]
-                logger.experiment.add_image(key, img, global_step=0, dataformats="HWC")
+    log_images(loggers, images, step=0)
+    for logger in loggers:
         logger.finalize("success")
 
 

@@ -17,12 +17,7 @@ from aasist_lightning.models import AASIST
 SMALL = {"nb_samp": 16000, "first_conv": 3, "filts": [24, [1, 4], [4, 4], [4, 4], [4, 4]], "gat_dims": [4, 4]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

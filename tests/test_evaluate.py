@@ -23,12 +23,7 @@ from aasist_lightning.utils import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def eval_cfg(factory: pytest.TempPathFactory, out: Path, *overrides: str):

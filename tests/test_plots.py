@@ -46,3 +46,19 @@ def test_plot_rejects_bad_scores(tmp_path):
     with pytest.raises(ValueError, match="NaN or infinite"):
         plot_score_histogram([1.0, np.nan], [0.0], tmp_path / "x.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_plots_reach_tensorboard(tmp_path: Path) -> None:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from aasist_lightning.utils.loggers import log_images
+
+    rng = np.random.default_rng(0)
+    png = plot_det(rng.normal(1, 1, 50), rng.normal(-1, 1, 50), tmp_path / "det.png")
+    tb = TensorBoardLogger(tmp_path / "tb", name="", version=0)
+    log_images([CSVLogger(tmp_path / "csv"), tb], {"test/det_curve": png}, step=3)
+    tb.experiment.flush()
+    events = EventAccumulator(str(tmp_path / "tb" / "version_0")).Reload()
+    (image,) = events.Images("test/det_curve")
+    assert image.step == 3 and image.encoded_image_string.startswith(PNG_MAGIC)

@@ -30,13 +30,7 @@ NB = 64600
 LONG = 30 * 16000  # 30 s
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models run fastest single-threaded; the machine is shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

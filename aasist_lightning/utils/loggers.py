@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import hydra
 from lightning.pytorch import Callback
-from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
@@ -98,3 +98,17 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
     """Build every `logger.<name>` node that has a `_target_`."""
     return _instantiate_group(cfg, Logger, "logger")
+
+
+def log_images(loggers: list[Logger], images: dict[str, Path], step: int) -> None:
+    """Send PNG files (key -> path) to the loggers that take images: W&B and TensorBoard."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            for key, path in images.items():
+                logger.log_image(key=key, images=[str(path)])
+        elif isinstance(logger, TensorBoardLogger):
+            import matplotlib.image
+
+            for key, path in images.items():
+                img = matplotlib.image.imread(path)[..., :3]
+                logger.experiment.add_image(key, img, global_step=step, dataformats="HWC")
