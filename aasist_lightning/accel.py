@@ -166,6 +166,12 @@ def resolve(
     return backend, precision
 
 
+def device_of(model: nn.Module) -> torch.device:
+    """The device ``model``'s parameters / buffers live on (CPU for a model without any)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return tensors[0].device if tensors else torch.device("cpu")
+
+
 # ------------------------------------------------------------------------------------------ graph rewrites
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every eval-mode BatchNorm2d that directly follows a Conv2d in a residual block (``conv1 -> bn2``)
@@ -255,8 +261,7 @@ class FastInference:
         self.precision = precision
         self.threads = threads or torch.get_num_threads()
         self.setup_seconds = 0.0
-        tensors = [*model.parameters(), *model.buffers()]
-        self.device = tensors[0].device if tensors else torch.device("cpu")
+        self.device = device_of(model)
         # A copy: the caller's model (e.g. the one being trained) keeps its mode, layout and weights.
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
@@ -453,9 +458,7 @@ def prepare_inference(
     intra-op threads (default: torch's thread count, one per core). ``allow_compile=False``: ``auto`` never
     picks ``compile`` (for a runner rebuilt often, e.g. at every validation epoch with the new weights).
     """
-    tensors = [*model.parameters(), *model.buffers()]
-    device = tensors[0].device if tensors else torch.device("cpu")
-    backend, precision = resolve(backend, precision, device, allow_compile)
+    backend, precision = resolve(backend, precision, device_of(model), allow_compile)
     fast = FastInference(model, backend, precision, threads)
     if backend == "onnx" and example_length is not None:
         fast._sessions[example_length] = fast._onnx_session(example_length)
@@ -518,6 +521,7 @@ __all__ = [
     "auto_backend",
     "auto_precision",
     "detect_hardware",
+    "device_of",
     "emulated_bf16",
     "fold_batchnorm",
     "max_abs_error",

@@ -83,6 +83,8 @@ class InterruptCheckpoint(Callback):
             return
         if trainer.global_step == 0 or trainer.global_step == self._saved_step or not trainer.is_global_zero:
             return
+        # Saving, not loading: the full training state (optimizer, schedule, loops) for ckpt_path=last.
+        # Not trainer.save_checkpoint: its barrier would hang a DDP run where only rank 0 gets here.
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, self.path)

@@ -228,12 +228,11 @@ class Scorer:
         """
         import torch
 
-        from aasist_lightning.accel import prepare_inference
+        from aasist_lightning.accel import device_of, prepare_inference
 
         model.eval()
         if isinstance(model, torch.jit.ScriptModule):  # already compiled: runs as it is
-            tensors = [*model.parameters(), *model.buffers()]
-            device = tensors[0].device if tensors else torch.device("cpu")
+            device = device_of(model)
 
             def run_script(waves: np.ndarray | torch.Tensor) -> np.ndarray:
                 x = torch.as_tensor(waves, dtype=torch.float32).to(device, non_blocking=True)
