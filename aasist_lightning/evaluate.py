@@ -31,6 +31,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from aasist_lightning.allocator import allocator
 from aasist_lightning.inference import Scorer, iterate_batches, load_detector, resolve_device
 from aasist_lightning.utils import (
     ConfigError,
@@ -198,9 +199,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     try:
         for split in splits:
             t0 = time.perf_counter()
-            utt_ids, attacks, labels, logits = score_split(
-                datamodule, split, scorer, cfg.get("progress", True)
-            )
+            with allocator(cfg.get("allocator", "system")):
+                utt_ids, attacks, labels, logits = score_split(
+                    datamodule, split, scorer, cfg.get("progress", True)
+                )
             seconds = time.perf_counter() - t0
             timings[split] = {
                 "seconds": round(seconds, 3),

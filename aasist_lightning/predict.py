@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aasist_lightning.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.inference import (
     AGGREGATES,
     BACKENDS,
@@ -105,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto = bf16 only where it is fast (AMX CPUs, CUDA GPUs), else fp32 (default: auto); "
         "--backend eager --precision fp32 forces the plain fp32 path",
+    )
+    p.add_argument(
+        "--allocator",
+        choices=ALLOCATOR_MODES,
+        default="retain",
+        help="retain = malloc keeps freed memory (faster eager CPU inference, more RSS); system = libc "
+        "default (default: retain)",
     )
     p.add_argument(
         "--workers", type=int, default=None, help="audio loading threads (default: CPU count, <= 8)"
@@ -310,7 +318,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return run(args)
+        with allocator(args.allocator):
+            return run(args)
     except (InferenceError, FileNotFoundError, ValueError, OSError) as e:
         print(f"aasist-predict: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from aasist_lightning.allocator import allocator
 from aasist_lightning.callbacks import RunCheckpoint, ScoreFileWriter
 from aasist_lightning.utils import (
     ConfigError,
@@ -127,27 +128,29 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
 
-    try:
-        metrics: dict[str, float] = {}
-        if cfg.get("train", True):
-            trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            metrics.update(_float_metrics(trainer.callback_metrics))
-            metrics.update(lit.val_results)
-        checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)
-        best = checkpoint.best_model_path if checkpoint is not None else ""
-        if cfg.get("test", True):
-            # Test the best epoch's weights (the official recipe's "eval with the best dev model").
-            test_ckpt = (
-                best if best and Path(best).is_file() else (None if cfg.get("train", True) else ckpt_path)
-            )
-            if cfg.get("train", True) and test_ckpt is None:
-                log.warning("no best checkpoint was saved: testing the weights of the last epoch")
-            trainer.test(lit, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
-            metrics.update(lit.test_results)
-        if trainer.is_global_zero:
-            _write_results(cfg, output_dir, metrics, lit, datamodule, trainer, ckpt_path, started)
-    finally:
-        finish_wandb()
+    # Process-wide while the run lasts (see aasist_lightning.allocator); restored after, e.g. for tests.
+    with allocator(cfg.get("allocator", "system")):
+        try:
+            metrics: dict[str, float] = {}
+            if cfg.get("train", True):
+                trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+                metrics.update(_float_metrics(trainer.callback_metrics))
+                metrics.update(lit.val_results)
+            checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)
+            best = checkpoint.best_model_path if checkpoint is not None else ""
+            if cfg.get("test", True):
+                # Test the best epoch's weights (the official recipe's "eval with the best dev model").
+                test_ckpt = (
+                    best if best and Path(best).is_file() else (None if cfg.get("train", True) else ckpt_path)
+                )
+                if cfg.get("train", True) and test_ckpt is None:
+                    log.warning("no best checkpoint was saved: testing the weights of the last epoch")
+                trainer.test(lit, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
+                metrics.update(lit.test_results)
+            if trainer.is_global_zero:
+                _write_results(cfg, output_dir, metrics, lit, datamodule, trainer, ckpt_path, started)
+        finally:
+            finish_wandb()
     return metrics
 
 

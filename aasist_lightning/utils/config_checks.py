@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from aasist_lightning.allocator import ALLOCATOR_MODES
+
 
 class ConfigError(ValueError):
     """An invalid configuration value. The message names the key, the value and the fix."""
@@ -272,6 +274,9 @@ def check_config(cfg: DictConfig, sections: Iterable[str] = ("model", "trainer",
     seed = cfg.get("seed")
     if seed is not None and not _is_int(seed):
         c.add("seed", seed, "must be an integer or null", "e.g. seed=42")
+    mode = cfg.get("allocator", "system")
+    if mode not in ALLOCATOR_MODES:
+        c.add("allocator", mode, "is not an allocator mode", f"use one of {', '.join(ALLOCATOR_MODES)}")
     checks: dict[str, Callable[[_Checker, DictConfig], None]] = {
         "model": _check_model,
         "trainer": _check_trainer,
