@@ -57,6 +57,7 @@ from aasist_lightning.accel import (
     reset_peak_memory,
     resolve,
 )
+from aasist_lightning.allocator import allocator
 
 #: A narrow encoder with the full graph: for smoke tests (``--archs tiny --length 4000``).
 TINY = {"filts": [70, [1, 8], [8, 8], [8, 8], [8, 8]], "gat_dims": [8, 8]}
@@ -77,6 +78,10 @@ TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
     "bf16": (False, False, True),
     "compile+bf16": (False, True, True),
 }
+#: A path name ending in this runs with the retained-heap allocator (``aasist_lightning.allocator``), the
+#: setting of train.py / eval.py / aasist-predict; every other path runs with glibc's default, like plain
+#: PyTorch (and the official code).
+RETAIN = "+retain"
 #: Batches of this size or more get half the repeats (a call takes a minute on a small CPU).
 BIG_BATCH = 64
 #: Activation memory per utterance assumed before a path has been measured (AASIST-L, 64600 samples:
@@ -176,8 +181,27 @@ def _load() -> list[float] | None:
         return None
 
 
+def split_path(name: str, kind: str) -> tuple[str, str]:
+    """``(base path, allocator mode)`` of a path name such as ``onnx+retain``; ValueError if unknown."""
+    base, mode = (name[: -len(RETAIN)], "retain") if name.endswith(RETAIN) else (name, "system")
+    known = INFERENCE_PATHS if kind == "inference" else TRAINING_PATHS
+    if base not in known:
+        raise ValueError(
+            f"unknown {kind} path {name!r}: use some of {', '.join(known)}, each optionally with {RETAIN}"
+        )
+    return base, mode
+
+
+def _grouped_by_allocator(names: Sequence[str], kind: str) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(split_path(name, kind)[1], []).append(name)
+    return groups
+
+
 def default_paths(device: str, kind: str) -> list[str]:
-    """Every exact path the machine can run, plus the bf16 ones where bf16 is fast."""
+    """Every exact path the machine can run, plus the bf16 ones where bf16 is fast, plus the retained-heap
+    variants of the paths train.py and eval.py run by default (eager; ONNX for inference)."""
     hw = detect_hardware(device)
     is_cuda = device.startswith("cuda")
     can_compile = hw.triton if is_cuda else hw.cxx_compiler
@@ -188,7 +212,35 @@ def default_paths(device: str, kind: str) -> list[str]:
         paths.append("onnx")
     if hw.bf16_fast:
         paths += ["bf16", "compile+bf16"] if can_compile else ["bf16"]
+    if not is_cuda and platform.libc_ver()[0] == "glibc":
+        paths += [p + RETAIN for p in ("eager", "onnx") if p in paths]
     return paths
+
+
+def _interleaved(
+    calls: dict[str, Callable[[], Any]],
+    kind: str,
+    repeats: int,
+    device: torch.device,
+    done: Callable[[str], None],
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(seconds, peak MiB) of ``repeats`` calls of each path. The paths of one allocator mode are timed
+    together (the mode is process-wide), interleaved with the order rotating every repeat; a retained-heap
+    group first makes one untimed call per path, so its timed calls reuse memory as a running job's do."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    peaks: dict[str, list[float]] = {name: [] for name in calls}
+    for mode, names in _grouped_by_allocator(list(calls), kind).items():
+        with allocator(mode):
+            if mode == "retain":
+                for name in names:
+                    calls[name]()
+            for r in range(repeats):
+                for name in names[r % len(names) :] + names[: r % len(names)]:
+                    seconds, peak = _timed(calls[name], device)
+                    times[name].append(seconds)
+                    peaks[name].append(peak)
+                done(f"{mode} allocator, repeat {r + 1}/{repeats}")
+    return times, peaks
 
 
 # ---------------------------------------------------------------------------------------------- inference
@@ -215,7 +267,7 @@ def bench_inference(
     skipped: list[dict[str, Any]] = []
     reference = None
     for name in ["eager", *[p for p in paths if p != "eager"]]:
-        backend, precision = INFERENCE_PATHS[name]
+        backend, precision = INFERENCE_PATHS[split_path(name, "inference")[0]]
         estimate = _extrapolate(peaks_seen.get(name, []), batch)
         rss = memory_mib()["rss"] if device.type == "cpu" else 0.0
         why = _too_big(estimate - rss if not math.isnan(estimate) else DEFAULT_MIB_PER_UTT * batch, device)
@@ -241,15 +293,13 @@ def bench_inference(
         errors[name] = math.nan if reference is None else max_abs_error(out, reference)
     if not runners:
         return skipped
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    peaks: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            seconds, peak = _timed(lambda name=name: runners[name](x), device)
-            times[name].append(seconds)
-            peaks[name].append(peak)
-        log(f"  {arch} batch {batch}: repeat {r + 1}/{repeats} done")
+    times, peaks = _interleaved(
+        {name: lambda name=name: runners[name](x) for name in runners},
+        "inference",
+        repeats,
+        device,
+        lambda what: log(f"  {arch} batch {batch}: {what} done"),
+    )
     base = batch / _median(times["eager"]) if "eager" in times else math.nan
     rows = []
     for name in runners:
@@ -277,7 +327,7 @@ def bench_inference(
 
 # ---------------------------------------------------------------------------------------------- training
 def _training_copy(model: nn.Module, name: str) -> tuple[nn.Module, torch.optim.Optimizer, bool]:
-    channels_last, compiled, bf16 = TRAINING_PATHS[name]
+    channels_last, compiled, bf16 = TRAINING_PATHS[split_path(name, "training")[0]]
     m = prepare_training(copy.deepcopy(model).train(), channels_last=channels_last, compile=compiled)
     for p in m.parameters():
         p.requires_grad_(True)
@@ -326,15 +376,13 @@ def bench_training(
         setup[name] = time.perf_counter() - start
     if not runs:
         return skipped
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    peaks: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            seconds, peak = _timed(lambda name=name: _train_step(*runs[name], x, y), device)
-            times[name].append(seconds)
-            peaks[name].append(peak)
-        log(f"  {arch} training batch {batch}: repeat {r + 1}/{repeats} done")
+    times, peaks = _interleaved(
+        {name: lambda name=name: _train_step(*runs[name], x, y) for name in runs},
+        "training",
+        repeats,
+        device,
+        lambda what: log(f"  {arch} training batch {batch}: {what} done"),
+    )
     base = batch / _median(times["eager"]) if "eager" in times else math.nan
     rows = []
     for name in runs:
@@ -394,9 +442,11 @@ def memory_across_epochs(
     batch: int = 8,
     length: int = 16000,
     arch_kwargs: dict[str, Any] | None = None,
+    allocator_mode: str = "retain",
 ) -> dict[str, Any]:
     """RSS (MiB) after each of ``epochs`` epochs of the real training loop (``AASISTLitModule`` in a Lightning
-    ``Trainer``, training then validation every epoch) on in-memory batches; ``growth_mib``: last - first."""
+    ``Trainer``, training then validation every epoch) on in-memory batches, with train.py's default
+    allocator mode; ``growth_mib``: last - first."""
     import lightning as L
     from torch.utils.data import DataLoader, Dataset
 
@@ -436,7 +486,7 @@ def memory_across_epochs(
         num_sanity_val_steps=0,
         callbacks=[Recorder()],
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), allocator(allocator_mode):
         warnings.simplefilter("ignore")  # Lightning's advice about worker counts and small data sets
         trainer.fit(
             module,
@@ -447,6 +497,7 @@ def memory_across_epochs(
         "epochs": epochs,
         "steps_per_epoch": steps,
         "batch": batch,
+        "allocator": allocator_mode,
         "rss_mib": rss,
         "growth_mib": rss[-1] - rss[0],
     }
@@ -534,11 +585,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     inference_paths = args.paths or default_paths(device, "inference")
     training_paths = args.train_paths or default_paths(device, "training")
     for name in inference_paths:
-        if name not in INFERENCE_PATHS:
-            raise ValueError(f"unknown inference path {name!r}: use some of {', '.join(INFERENCE_PATHS)}")
+        split_path(name, "inference")
     for name in training_paths:
-        if name not in TRAINING_PATHS:
-            raise ValueError(f"unknown training path {name!r}: use some of {', '.join(TRAINING_PATHS)}")
+        split_path(name, "training")
     auto = resolve("auto", "auto", device)
     result: dict[str, Any] = {
         "hardware": detect_hardware(device).as_dict(),
