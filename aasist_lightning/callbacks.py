@@ -35,13 +35,35 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """`ModelCheckpoint` (best.ckpt by the monitored metric + last.ckpt) that also resumes into a new folder.
+    """`ModelCheckpoint`: best.ckpt by the monitored metric, last.ckpt every epoch; resumes into a new folder.
 
     Lightning forgets the best score when a run is resumed from a checkpoint of another folder, so the first
     resumed epoch would become "best" whatever its score. Here the previous best checkpoint is copied into the
     new folder (the old run is left untouched) and its score kept, so a resumed run ends exactly as an
     uninterrupted one.
     """
+
+    # Lightning 2.6 writes last.ckpt only in a step where it also wrote best.ckpt, i.e. (save_top_k=1) only
+    # after an improving epoch; last.ckpt must be the latest epoch, for resuming after a crash.
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        due = not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(
+            trainer
+        )
+        super().on_train_epoch_end(trainer, pl_module)
+        if due:
+            self._save_last_if_missed(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        due = not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(
+            trainer
+        )
+        super().on_validation_end(trainer, pl_module)
+        if due:
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: L.Trainer) -> None:
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old_dir, old_best = state_dict.get("dirpath"), state_dict.get("best_model_path")

@@ -193,6 +193,25 @@ def test_score_files_are_aasist_format_and_match_the_metrics(main_run) -> None:
     assert best["dev_eer_threshold_logit"] == pytest.approx(dev_threshold)
 
 
+def test_last_ckpt_is_the_final_epoch_even_when_it_did_not_improve(work: Path, tiny_corpus: Path) -> None:
+    # Monitoring the epoch number (mode min): only epoch 0 is ever "best".
+    cfg = lean_cfg(
+        work,
+        tiny_corpus,
+        "no_improvement",
+        "trainer.max_epochs=3",
+        "callbacks.model_checkpoint.monitor=epoch",
+    )
+    train(cfg)
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    best, last = (
+        torch.load(checkpoints / name, weights_only=True, map_location="cpu")
+        for name in ("best.ckpt", "last.ckpt")
+    )
+    assert best["epoch"] == 0
+    assert last["epoch"] == 2 and last["global_step"] == read_results(checkpoints.parent)["global_step"]
+
+
 def test_checkpoints_load_weights_only(main_run) -> None:
     out, _ = main_run
     results = read_results(out)
