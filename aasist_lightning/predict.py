@@ -104,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto = bf16 only where it is fast (AMX CPUs, CUDA GPUs), else fp32 (default: auto); "
+        help="auto = fp32; bf16 (fast on AMX CPUs and CUDA GPUs, moves EER by ~0.3 pp) is opt-in "
+        "(default: auto); "
         "--backend eager --precision fp32 forces the plain fp32 path",
     )
     p.add_argument(

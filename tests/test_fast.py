@@ -63,9 +63,9 @@ def test_auto_choice_follows_the_hardware() -> None:
     assert auto_backend(replace(CPU, onnxruntime=False)) == "compile"
     assert auto_backend(replace(CPU, onnxruntime=False, cxx_compiler=False)) == "channels_last"
     amx = replace(CPU, amx=True, cpu_capability="AVX512")
-    assert auto_precision(amx) == "bf16" and auto_backend(amx, "bf16") == "compile"
+    assert auto_precision(amx) == "fp32" and auto_backend(amx, "bf16") == "compile"  # bf16 is opt-in
     gpu = replace(CPU, device="cuda", cuda_bf16=True, triton=True)
-    assert auto_precision(gpu) == "bf16" and auto_backend(gpu, "bf16") == "compile"
+    assert auto_precision(gpu) == "fp32" and auto_backend(gpu, "bf16") == "compile"
     assert auto_backend(replace(gpu, triton=False), "fp32") == "eager"
     assert auto_backend(gpu, "bf16", allow_compile=False) == "eager"  # e.g. rebuilt every validation epoch
 
