@@ -107,7 +107,7 @@ class InterruptCheckpoint(Callback):
             return
         # Saving, not loading: the full training state (optimizer, schedule, loops) for ckpt_path=last.
         # Not trainer.save_checkpoint: its barrier would hang a DDP run where only rank 0 gets here.
-        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint()  # full state (Lightning's default)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, self.path)
         log.warning(
