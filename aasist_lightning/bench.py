@@ -38,8 +38,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -88,7 +89,7 @@ BIG_BATCH = 64
 #: ~540 MiB in fp32 eager inference, ~530 MiB in training).
 DEFAULT_MIB_PER_UTT = 700.0
 #: A run is skipped when its estimated memory exceeds this share of the available memory (a shared machine
-#: must not be pushed into the OOM killer: AASIST-L eager at batch 64 needs ~35 GiB).
+#: must not be pushed into the OOM killer).
 MEMORY_HEADROOM = 0.7
 
 
@@ -127,15 +128,30 @@ def _peak_mib(device: torch.device) -> float:
     return memory_mib()["peak"]
 
 
-def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, float]:
-    """(seconds, peak memory MiB during the call): peak RSS on CPU, peak allocated on CUDA."""
+def _held_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    return memory_mib()["rss"]
+
+
+class Timed(NamedTuple):
+    seconds: float
+    peak_mib: float  # peak memory during the call: RSS on CPU, allocated memory on CUDA
+    growth_mib: float  # how far that peak rose above the memory held before the call
+    value: Any  # what the call returned
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> Timed:
     gc.collect()
     reset_peak_memory()
     _sync(device)
+    held = _held_mib(device)
     start = time.perf_counter()
-    fn()
+    value = fn()
     _sync(device)
-    return time.perf_counter() - start, _peak_mib(device)
+    seconds = time.perf_counter() - start
+    peak = _peak_mib(device)
+    return Timed(seconds, peak, max(peak - held, 0.0), value)
 
 
 def available_mib(device: torch.device) -> float:
@@ -161,8 +177,8 @@ def _too_big(need_mib: float, device: torch.device) -> str | None:
 
 
 def _extrapolate(points: Sequence[tuple[int, float]], batch: int) -> float:
-    """Peak memory (MiB) at ``batch`` on the line through the last two (batch, peak) points; NaN with fewer
-    than two (activation memory grows linearly with the batch)."""
+    """Memory (MiB) at ``batch`` on the line through the last two (batch, MiB) points; NaN with fewer than
+    two (activation memory grows linearly with the batch; one point holds one-off setup costs too)."""
     if len(points) < 2 or points[-1][0] == points[-2][0]:
         return math.nan
     (b0, m0), (b1, m1) = points[-2], points[-1]
@@ -236,11 +252,28 @@ def _interleaved(
                     calls[name]()
             for r in range(repeats):
                 for name in names[r % len(names) :] + names[: r % len(names)]:
-                    seconds, peak = _timed(calls[name], device)
-                    times[name].append(seconds)
-                    peaks[name].append(peak)
+                    timed = _timed(calls[name], device)
+                    times[name].append(timed.seconds)
+                    peaks[name].append(timed.peak_mib)
                 done(f"{mode} allocator, repeat {r + 1}/{repeats}")
     return times, peaks
+
+
+def work_per_utt(model: nn.Module, length: int) -> dict[str, float]:
+    """GFLOP per utterance of an inference forward pass and of a training step (forward + backward), as
+    torch's ``FlopCounterMode`` counts them (convolutions and matrix products; the element-wise passes and
+    the optimizer add memory traffic, not many FLOPs). Dividing them into a path's utt/s shows how far the
+    hardware is from its arithmetic peak."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(model).cpu().eval()
+    x = example(2, length)  # training batch norms need two utterances
+    with torch.no_grad(), FlopCounterMode(display=False) as forward:
+        m(x)
+    step = _training_copy(m, "eager")
+    with FlopCounterMode(display=False) as training:
+        _train_step(*step, x, torch.tensor([0, 1]))
+    return {"inference": forward.get_total_flops() / 2e9, "training": training.get_total_flops() / 2e9}
 
 
 # ---------------------------------------------------------------------------------------------- inference
@@ -252,77 +285,139 @@ def bench_inference(
     paths: Sequence[str],
     repeats: int,
     log: Callable[[str], None] = print,
-    peaks_seen: dict[str, list[tuple[int, float]]] | None = None,
+    growth_seen: dict[str, list[tuple[int, float]]] | None = None,
+    eager_seen: dict[int, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per path: utt/s (median), ratio to eager, max abs logit error vs eager, peak memory.
 
-    ``peaks_seen``: (batch, peak MiB) of each path at the batch sizes measured so far (appended to here); a
-    path whose memory, extrapolated from them, would not fit in the available memory is skipped (a row with
-    ``skipped`` and the extrapolated ``peak_mib_estimate``)."""
+    ``growth_seen``: (batch, MiB the memory rose in the warm-up call above what the process held) of each
+    path at the batch sizes measured so far (appended to here; warm-ups run with glibc's default allocator,
+    so a ``+retain`` path counts as its plain path); a path whose need, extrapolated from them, would not fit
+    in the available memory is skipped (a row with ``skipped`` and the extrapolated ``peak_mib_estimate``).
+    ``eager_seen``: eager utt/s by batch size so far (appended to here). Where eager itself does not fit, the
+    other paths are compared with eager at the largest batch it ran at (``eager_batch`` of the row), and their
+    logits with eager's computed in chunks of that size. Paths are timed together (interleaved) when they
+    fit in memory together, else one at a time (rows with ``together`` False)."""
     device = next(model.parameters()).device
     x = example(batch, length).to(device)
-    peaks_seen = {} if peaks_seen is None else peaks_seen
-    runners: dict[str, FastInference] = {}
-    errors: dict[str, float] = {}
-    skipped: list[dict[str, Any]] = []
-    reference = None
-    for name in ["eager", *[p for p in paths if p != "eager"]]:
-        backend, precision = INFERENCE_PATHS[split_path(name, "inference")[0]]
-        estimate = _extrapolate(peaks_seen.get(name, []), batch)
-        rss = memory_mib()["rss"] if device.type == "cpu" else 0.0
-        why = _too_big(estimate - rss if not math.isnan(estimate) else DEFAULT_MIB_PER_UTT * batch, device)
-        if why:
-            log(f"  {arch} batch {batch}: skipping {name} ({why})")
+    growth_seen = {} if growth_seen is None else growth_seen
+    eager_seen = {} if eager_seen is None else eager_seen
+    names = ["eager", *[p for p in paths if p != "eager"]]
+    needs = {n: _extrapolate(growth_seen.get(split_path(n, "inference")[0], []), batch) for n in names}
+    keepers = {n for n in names if _keeps_memory(n)}
+    free, unknown = available_mib(device), DEFAULT_MIB_PER_UTT * batch
+    verdicts = _admit(needs, keepers, free, unknown)
+    alone = {n: _admit({n: needs[n]}, keepers & {n}, free, unknown)[n] for n in names}
+    if any(verdicts[n] and not alone[n] for n in names):
+        # Not all fit together, but some that were left out fit alone: time each path on its own, releasing
+        # it (ONNX Runtime's arena with it) before the next, rather than drop them.
+        groups, verdicts = [[n] for n in names if not alone[n]], alone
+        log(f"  {arch} batch {batch}: the paths do not fit in memory together: timing them one at a time")
+    else:
+        groups = [[n for n in names if not verdicts[n]]]
+    skipped = []
+    for name in names:
+        if verdicts[name]:
+            log(f"  {arch} batch {batch}: skipping {name} ({verdicts[name]})")
+            estimate = _held_mib(device) + needs[name]  # NaN: not measured
             skipped.append(
-                {
-                    "model": arch,
-                    "mode": "inference",
-                    "batch": batch,
-                    "path": name,
-                    "skipped": why,
-                    "peak_mib_estimate": estimate,
-                }
+                {"model": arch, "mode": "inference", "batch": batch, "path": name}
+                | {"skipped": verdicts[name], "peak_mib_estimate": estimate}
             )
-            continue
-        log(f"  {arch} batch {batch}: preparing {name}")
-        runner = prepare_inference(model, backend, precision)
-        out = runner(x)  # warm-up: exports / compiles here
-        runners[name] = runner
-        if name == "eager":
-            reference = out
-        errors[name] = math.nan if reference is None else max_abs_error(out, reference)
-    if not runners:
-        return skipped
-    times, peaks = _interleaved(
-        {name: lambda name=name: runners[name](x) for name in runners},
-        "inference",
-        repeats,
-        device,
-        lambda what: log(f"  {arch} batch {batch}: {what} done"),
-    )
-    base = batch / _median(times["eager"]) if "eager" in times else math.nan
-    rows = []
-    for name in runners:
-        peaks_seen.setdefault(name, []).append((batch, max(peaks[name])))
-    for name, runner in runners.items():
-        speed = batch / _median(times[name])
-        rows.append(
-            {
-                "model": arch,
-                "mode": "inference",
-                "batch": batch,
-                "path": name,
+    measured: dict[str, dict[str, Any]] = {}
+    reference = None
+    for group in groups:
+        runners: dict[str, FastInference] = {}
+        for name in group:
+            if name != "eager" and reference is None and eager_seen:
+                reference = _chunked_eager(model, x, max(eager_seen))
+            base_path, _ = split_path(name, "inference")
+            shown = "not measured yet" if math.isnan(needs[name]) else f"~{needs[name] / 1024:.1f} GiB"
+            log(f"  {arch} batch {batch}: preparing {name} (needs {shown})")
+            runners[name] = prepare_inference(model, *INFERENCE_PATHS[base_path])
+            warm = _timed(partial(runners[name], x), device)  # warm-up: exports / compiles here
+            seen = growth_seen.setdefault(base_path, [])
+            if seen and seen[-1][0] == batch:
+                seen[-1] = (batch, max(seen[-1][1], warm.growth_mib))
+            else:
+                seen.append((batch, warm.growth_mib))
+            if name == "eager":
+                reference = warm.value
+            error = math.nan if reference is None else max_abs_error(warm.value, reference)
+            measured[name] = {"max_abs_err": error}
+        times, peaks = _interleaved(
+            {name: partial(runner, x) for name, runner in runners.items()},
+            "inference",
+            repeats,
+            device,
+            lambda what, group=group: log(f"  {arch} batch {batch}: {'+'.join(group)}: {what} done"),
+        )
+        for name, runner in runners.items():
+            measured[name] |= {
                 "backend": runner.backend,
                 "precision": runner.precision,
-                "utt_per_s": speed,
-                "ratio": speed / base,
-                "max_abs_err": errors[name],
                 "peak_mib": max(peaks[name]),
                 "setup_s": runner.setup_seconds,
                 "times_s": times[name],
             }
+        del runners
+        gc.collect()
+    if "eager" in measured:
+        eager_seen[batch] = batch / _median(measured["eager"]["times_s"])
+    eager_batch = batch if batch in eager_seen else max(eager_seen, default=0)
+    base = eager_seen.get(eager_batch, math.nan)
+    rows = []
+    for name, m in measured.items():
+        speed = batch / _median(m["times_s"])
+        rows.append(
+            {"model": arch, "mode": "inference", "batch": batch, "path": name}
+            | {"backend": m["backend"], "precision": m["precision"], "utt_per_s": speed}
+            | {"ratio": speed / base, "eager_batch": eager_batch, "together": len(groups) == 1}
+            | {k: m[k] for k in ("max_abs_err", "peak_mib", "setup_s", "times_s")}
         )
     return rows + skipped
+
+
+def _keeps_memory(name: str) -> bool:
+    """Whether a path holds its working memory between calls: ONNX Runtime's arena, a retained heap."""
+    base, mode = split_path(name, "inference")
+    return INFERENCE_PATHS[base][0] == "onnx" or mode == "retain"
+
+
+def _admit(
+    needs: dict[str, float], keepers: set[str], free_mib: float, unknown_need: float
+) -> dict[str, str | None]:
+    """Which paths fit at one batch size: name -> None (run it) or why not. Smallest need first, a path is
+    admitted while the memory the admitted paths keep between calls (``keepers``) plus the largest need of
+    the others stays within ``MEMORY_HEADROOM`` of the free memory, since all of them are alive while each
+    is timed. The eager reference competes like the others: without it, results fall back to eager at a
+    smaller batch. A path not yet measured at two batch sizes (need NaN) is checked alone, against
+    ``unknown_need``."""
+    budget = MEMORY_HEADROOM * free_mib
+    kept = transient = 0.0
+    verdicts: dict[str, str | None] = {}
+    for name in [n for n in needs if math.isnan(needs[n])]:
+        fits = unknown_need <= budget
+        verdicts[name] = (
+            None if fits else f"needs ~{unknown_need / 1024:.1f} GiB, {free_mib / 1024:.1f} GiB available"
+        )
+    for name in sorted([n for n in needs if not math.isnan(needs[n])], key=lambda n: needs[n]):
+        now_kept = kept + needs[name] if name in keepers else kept
+        now_transient = transient if name in keepers else max(transient, needs[name])
+        if now_kept + now_transient > budget:
+            verdicts[name] = (
+                f"needs ~{needs[name] / 1024:.1f} GiB beside the ~{(kept + transient) / 1024:.1f} GiB of the "
+                f"paths that fit, {free_mib / 1024:.1f} GiB available"
+            )
+        else:
+            kept, transient, verdicts[name] = now_kept, now_transient, None
+    return verdicts
+
+
+def _chunked_eager(model: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Plain fp32 eager logits of ``x`` computed ``chunk`` rows at a time (eval-mode rows are independent)."""
+    eager = prepare_inference(model, "eager", "fp32")
+    return torch.cat([eager(part) for part in x.split(chunk)])
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -612,11 +707,13 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         model, weights = build_model(arch)
         model.to(device)
         result.setdefault("weights", {})[arch] = weights
-        peaks_seen: dict[str, list[tuple[int, float]]] = {}
+        result.setdefault("gflop_per_utt", {})[arch] = work_per_utt(model, args.length)
+        growth_seen: dict[str, list[tuple[int, float]]] = {}
+        eager_seen: dict[int, float] = {}
         for batch in sorted(args.batch_sizes):
             repeats = max(1, args.repeats // 2) if batch >= BIG_BATCH else args.repeats
             result["inference"] += bench_inference(
-                model, arch, batch, args.length, inference_paths, repeats, log, peaks_seen
+                model, arch, batch, args.length, inference_paths, repeats, log, growth_seen, eager_seen
             )
         if args.train_batch:
             result["training"] += bench_training(
@@ -637,6 +734,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
             length=args.length if tiny else 16000,
             arch_kwargs=TINY if tiny else None,
         )
+    for row in result["inference"] + result["training"]:
+        if "utt_per_s" in row:
+            row["gflop_per_s"] = row["utt_per_s"] * result["gflop_per_utt"][row["model"]][row["mode"]]
     result["load_avg_end"] = _load()
     result["wall_s"] = time.perf_counter() - started
     return result
@@ -668,30 +768,58 @@ def print_table(result: dict[str, Any]) -> None:
         f"load average {result['load_avg_start']} -> {result['load_avg_end']}"
     )
     table = Table(title=title)
-    for col in ("model", "mode", "batch", "path", "utt/s", "x eager", "max |Δlogit|", "peak MiB", "setup s"):
+    columns = (
+        "model",
+        "mode",
+        "batch",
+        "path",
+        "utt/s",
+        "x eager",
+        "GFLOP/s",
+        "max |Δlogit|",
+        "peak MiB",
+        "setup s",
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col in ("model", "mode", "path") else "right")
     for row in result["inference"] + result["training"]:
         if "skipped" in row:
             estimate = row.get("peak_mib_estimate", math.nan)
             shown = "-" if math.isnan(estimate) else f"~{estimate:.0f}"
             table.add_row(
-                row["model"], row["mode"], str(row["batch"]), row["path"], "skipped", "-", "-", shown, "-"
+                row["model"],
+                row["mode"],
+                str(row["batch"]),
+                row["path"],
+                "skipped",
+                "-",
+                "-",
+                "-",
+                shown,
+                "-",
             )
             continue
         err = row.get("max_abs_err")
+        other_batch = row.get("eager_batch", row["batch"]) != row["batch"]
         table.add_row(
             row["model"],
             row["mode"],
             str(row["batch"]),
             row["path"],
             f"{row['utt_per_s']:.2f}",
-            "-" if math.isnan(row["ratio"]) else f"{row['ratio']:.2f}",
+            "-" if math.isnan(row["ratio"]) else f"{row['ratio']:.2f}" + ("*" if other_batch else ""),
+            f"{row['gflop_per_s']:.0f}",
             "-" if err is None or math.isnan(err) else f"{err:.1e}",
             f"{row['peak_mib']:.0f}",
             f"{row['setup_s']:.1f}",
         )
     console = Console()
     console.print(table)
+    for arch, work in result["gflop_per_utt"].items():
+        console.print(
+            f"{arch}: {work['inference']:.1f} GFLOP per utterance forward, "
+            f"{work['training']:.1f} per training step (forward + backward)"
+        )
     default = result["default_inference"]
     console.print(
         f"default inference path here: backend={default['backend']} precision={default['precision']}"
@@ -700,6 +828,15 @@ def print_table(result: dict[str, Any]) -> None:
         if "skipped" in row:
             console.print(
                 f"skipped {row['model']} {row['mode']} batch {row['batch']} {row['path']}: {row['skipped']}"
+            )
+    elsewhere = sorted(
+        {(r["model"], r["batch"], r["eager_batch"]) for r in result["inference"] if "skipped" not in r}
+    )
+    for arch, batch, eager_batch in elsewhere:
+        if eager_batch != batch:
+            console.print(
+                f"* {arch} batch {batch}: against eager at batch {eager_batch} (eager at {batch} would not "
+                f"fit); logit errors against eager run in chunks of {eager_batch}"
             )
     if "loss_curve" in result:
         lc = result["loss_curve"]
