@@ -325,43 +325,13 @@ def bench_inference(
                 | {"skipped": verdicts[name], "peak_mib_estimate": estimate}
             )
     measured: dict[str, dict[str, Any]] = {}
-    reference = None
+    reference: torch.Tensor | None = None
     for group in groups:
-        runners: dict[str, FastInference] = {}
-        for name in group:
-            if name != "eager" and reference is None and eager_seen:
-                reference = _chunked_eager(model, x, max(eager_seen))
-            base_path, _ = split_path(name, "inference")
-            shown = "not measured yet" if math.isnan(needs[name]) else f"~{needs[name] / 1024:.1f} GiB"
-            log(f"  {arch} batch {batch}: preparing {name} (needs {shown})")
-            runners[name] = prepare_inference(model, *INFERENCE_PATHS[base_path])
-            warm = _timed(partial(runners[name], x), device)  # warm-up: exports / compiles here
-            seen = growth_seen.setdefault(base_path, [])
-            if seen and seen[-1][0] == batch:
-                seen[-1] = (batch, max(seen[-1][1], warm.growth_mib))
-            else:
-                seen.append((batch, warm.growth_mib))
-            if name == "eager":
-                reference = warm.value
-            error = math.nan if reference is None else max_abs_error(warm.value, reference)
-            measured[name] = {"max_abs_err": error}
-        times, peaks = _interleaved(
-            {name: partial(runner, x) for name, runner in runners.items()},
-            "inference",
-            repeats,
-            device,
-            lambda what, group=group: log(f"  {arch} batch {batch}: {'+'.join(group)}: {what} done"),
+        if reference is None and eager_seen and "eager" not in group:
+            reference = _chunked_eager(model, x, max(eager_seen))
+        reference = _measure_group(
+            model, x, group, repeats, device, growth_seen, reference, measured, log, f"{arch} batch {batch}"
         )
-        for name, runner in runners.items():
-            measured[name] |= {
-                "backend": runner.backend,
-                "precision": runner.precision,
-                "peak_mib": max(peaks[name]),
-                "setup_s": runner.setup_seconds,
-                "times_s": times[name],
-            }
-        del runners
-        gc.collect()
     if "eager" in measured:
         eager_seen[batch] = batch / _median(measured["eager"]["times_s"])
     eager_batch = batch if batch in eager_seen else max(eager_seen, default=0)
@@ -376,6 +346,55 @@ def bench_inference(
             | {k: m[k] for k in ("max_abs_err", "peak_mib", "setup_s", "times_s")}
         )
     return rows + skipped
+
+
+def _measure_group(
+    model: nn.Module,
+    x: torch.Tensor,
+    group: Sequence[str],
+    repeats: int,
+    device: torch.device,
+    growth_seen: dict[str, list[tuple[int, float]]],
+    reference: torch.Tensor | None,
+    measured: dict[str, dict[str, Any]],
+    log: Callable[[str], None],
+    what: str,
+) -> torch.Tensor | None:
+    """Prepare, warm up and time the inference paths of ``group`` together (into ``measured``); returns the
+    reference logits (eager's, when it is in the group). Its runners die on return, ONNX Runtime's arenas with
+    them, so the next group has the memory."""
+    batch = x.size(0)
+    runners: dict[str, FastInference] = {}
+    for name in group:
+        base_path, _ = split_path(name, "inference")
+        log(f"  {what}: preparing {name}")
+        runners[name] = prepare_inference(model, *INFERENCE_PATHS[base_path])
+        warm = _timed(partial(runners[name], x), device)  # warm-up: exports / compiles here
+        seen = growth_seen.setdefault(base_path, [])
+        if seen and seen[-1][0] == batch:
+            seen[-1] = (batch, max(seen[-1][1], warm.growth_mib))
+        else:
+            seen.append((batch, warm.growth_mib))
+        if name == "eager":
+            reference = warm.value
+        error = math.nan if reference is None else max_abs_error(warm.value, reference)
+        measured[name] = {"max_abs_err": error}
+    times, peaks = _interleaved(
+        {name: partial(runner, x) for name, runner in runners.items()},
+        "inference",
+        repeats,
+        device,
+        lambda done: log(f"  {what}: {'+'.join(group)}: {done} done"),
+    )
+    for name, runner in runners.items():
+        measured[name] |= {
+            "backend": runner.backend,
+            "precision": runner.precision,
+            "peak_mib": max(peaks[name]),
+            "setup_s": runner.setup_seconds,
+            "times_s": times[name],
+        }
+    return reference
 
 
 def _keeps_memory(name: str) -> bool:
