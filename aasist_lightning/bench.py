@@ -50,6 +50,7 @@ from aasist_lightning.accel import (
     FastInference,
     Fp32Head,
     detect_hardware,
+    device_of,
     emulated_bf16,
     max_abs_error,
     memory_mib,
@@ -266,13 +267,13 @@ def work_per_utt(model: nn.Module, length: int) -> dict[str, float]:
     hardware is from its arithmetic peak."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    m = copy.deepcopy(model).cpu().eval()
-    x = example(2, length)  # training batch norms need two utterances
+    m = copy.deepcopy(model).eval()  # the caller's model keeps its mode and batch-norm statistics
+    x = example(2, length).to(device_of(m))  # training batch norms need two utterances
     with torch.no_grad(), FlopCounterMode(display=False) as forward:
         m(x)
     step = _training_copy(m, "eager")
     with FlopCounterMode(display=False) as training:
-        _train_step(*step, x, torch.tensor([0, 1]))
+        _train_step(*step, x, torch.tensor([0, 1], device=x.device))
     return {"inference": forward.get_total_flops() / 2e9, "training": training.get_total_flops() / 2e9}
 
 

@@ -46,20 +46,22 @@ class RunCheckpoint(ModelCheckpoint):
     # Lightning 2.6 writes last.ckpt only in a step where it also wrote best.ckpt, i.e. (save_top_k=1) only
     # after an improving epoch; last.ckpt must be the latest epoch, for resuming after a crash.
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        due = not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(
-            trainer
-        )
+        due = self._saves_here(trainer, at_train_epoch_end=True)
         super().on_train_epoch_end(trainer, pl_module)
         if due:
             self._save_last_if_missed(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        due = not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(
-            trainer
-        )
+        due = self._saves_here(trainer, at_train_epoch_end=False)
         super().on_validation_end(trainer, pl_module)
         if due:
             self._save_last_if_missed(trainer)
+
+    def _saves_here(self, trainer: L.Trainer, at_train_epoch_end: bool) -> bool:
+        """Whether Lightning's hook saves this epoch here (asked before it runs: saving changes that)."""
+        if self._should_skip_saving_checkpoint(trainer):
+            return False
+        return self._should_save_on_train_epoch_end(trainer) == at_train_epoch_end
 
     def _save_last_if_missed(self, trainer: L.Trainer) -> None:
         if self.save_last and self._last_global_step_saved != trainer.global_step:
