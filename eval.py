@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    from aasist_lightning.evaluate import evaluate
+    from aasist_lightning.cli.evaluate import evaluate
 
     metrics = evaluate(cfg)
     # The value a sweeper would optimise: the EER of the last split evaluated.

@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from aasist_lightning.train import train
+    from aasist_lightning.cli.train import train
 
     metrics = train(cfg)
     # The value a sweeper (Optuna) optimises.

@@ -58,7 +58,7 @@ def tiny_checkpoint(factory: pytest.TempPathFactory) -> Path:
     """best.ckpt of a 1-epoch debug=tiny training run (it stores a dev-EER threshold)."""
     import torch
 
-    from aasist_lightning.train import train
+    from aasist_lightning.cli.train import train
 
     run = session_dir(factory) / "train_run"
     ckpt = run / "checkpoints" / "best.ckpt"
@@ -96,7 +96,7 @@ def random_checkpoint(path: Path, threshold: float | None = 0.25, **arch: object
     threshold) of a randomly initialised tiny model: fast to make and to run."""
     import torch
 
-    from aasist_lightning.lit_module import AASISTLitModule
+    from aasist_lightning.lit.module import AASISTLitModule
 
     torch.manual_seed(0)
     lit = AASISTLitModule(pretrained=None, **{**TINY_ARCH, **arch})

@@ -8,7 +8,7 @@ import platform
 import pytest
 import torch
 
-from aasist_lightning.allocator import allocator, allocator_mode, configure_allocator
+from aasist_lightning.runtime.allocator import allocator, allocator_mode, configure_allocator
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt modes need glibc")
 

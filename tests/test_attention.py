@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from aasist_lightning.attention import explain, plot_attention, sinc_band_edges, temporal_node_edges
 from aasist_lightning.data import load_audio, pad_or_crop
 from aasist_lightning.models import AASIST
+from aasist_lightning.runtime.attention import explain, plot_attention, sinc_band_edges, temporal_node_edges
 
 # filts[0] = 24 sinc channels -> 8 spectral nodes; 16000 samples -> 7 temporal nodes.
 SMALL = {"nb_samp": 16000, "first_conv": 3, "filts": [24, [1, 4], [4, 4], [4, 4], [4, 4]], "gat_dims": [4, 4]}

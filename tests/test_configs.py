@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError
 
 from aasist_lightning import config_dir
-from aasist_lightning.utils import ConfigError, check_config
+from aasist_lightning.cli.config_checks import ConfigError, check_config
 
 CONF = config_dir()
 
@@ -153,8 +153,13 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
     import hydra
     import lightning as L
 
-    from aasist_lightning.callbacks import InterruptCheckpoint, RNGCheckpoint, RunCheckpoint, ScoreFileWriter
-    from aasist_lightning.utils import instantiate_callbacks, instantiate_loggers
+    from aasist_lightning.lit.callbacks import (
+        InterruptCheckpoint,
+        RNGCheckpoint,
+        RunCheckpoint,
+        ScoreFileWriter,
+    )
+    from aasist_lightning.lit.loggers import instantiate_callbacks, instantiate_loggers
 
     for trainer in ("default", "cpu", "ddp_cpu"):
         cfg = compose_cfg(f"trainer={trainer}", output_dir=tmp_path)
@@ -170,7 +175,7 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
 
 
 def test_wandb_offline_unless_logged_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from aasist_lightning.utils import wandb_mode
+    from aasist_lightning.lit.loggers import wandb_mode
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
@@ -226,7 +231,7 @@ def test_all_problems_are_listed_at_once() -> None:
 
 def test_config_errors_come_before_any_data_or_weights(tmp_path: Path) -> None:
     """train() rejects the config before touching a (missing) corpus or (missing) weights file."""
-    from aasist_lightning.train import train
+    from aasist_lightning.cli.train import train
 
     cfg = compose_cfg(
         "trainer.max_epochs=0",

@@ -14,6 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from aasist_lightning.bench.loader import benchmark_loader, make_flac_corpus
 from aasist_lightning.data import (
     ASVspoofDataModule,
     AudioError,
@@ -26,7 +27,6 @@ from aasist_lightning.data import (
     collate_trials,
     protocol_path,
 )
-from aasist_lightning.data.bench_loader import benchmark_loader, make_flac_corpus
 
 NB = 4000  # short clips keep the tests fast; the rules do not depend on the length
 PREFIX = {"train": "T", "dev": "D", "eval": "E"}

@@ -15,10 +15,10 @@ import pytest
 import torch
 from inference_fixtures import TINY_ARCH, TINY_OVERRIDES, compose_cfg, tiny_checkpoint, tiny_data_dir
 
-from aasist_lightning.evaluate import evaluate
+from aasist_lightning.cli.config_checks import ConfigError
+from aasist_lightning.cli.evaluate import evaluate
 from aasist_lightning.metrics import read_score_file
 from aasist_lightning.models import AASIST
-from aasist_lightning.utils import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,8 +130,8 @@ def entry_args(factory: pytest.TempPathFactory, run_dir: Path) -> list[str]:
 def test_console_script_entry_point(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    """aasist-eval (aasist_lightning.evaluate:main): the same Hydra application as eval.py, run in-process."""
-    from aasist_lightning.evaluate import main
+    """aasist-eval (cli.evaluate:main): the same Hydra application as eval.py, run in-process."""
+    from aasist_lightning.cli.evaluate import main
 
     run_dir = tmp_path / "run"
     monkeypatch.setattr(sys, "argv", ["aasist-eval", *entry_args(tmp_path_factory, run_dir)])

@@ -15,10 +15,10 @@ import soundfile as sf
 import torch
 from inference_fixtures import random_checkpoint, tone
 
+from aasist_lightning.cli.export import export_onnx, load_torchscript, main, torchscript_scorer
+from aasist_lightning.cli.predict import main as predict_main
 from aasist_lightning.data import load_audio, pad_or_crop
-from aasist_lightning.export import export_onnx, load_torchscript, main, torchscript_scorer
-from aasist_lightning.inference import Scorer, load_detector
-from aasist_lightning.predict import main as predict_main
+from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 TOL = 1e-4
 
@@ -94,7 +94,7 @@ def _predict_without_torch(wav: Path, onnx: Path, stub_data_package: bool) -> su
         "import sys\n"
         "sys.modules['lightning'] = sys.modules['torch'] = sys.modules['pytorch_lightning'] = None\n"
         f"{stub}"
-        "from aasist_lightning.predict import main\n"
+        "from aasist_lightning.cli.predict import main\n"
         f"sys.exit(main([{str(wav)!r}, '--onnx', {str(onnx)!r}, '--threshold', 'dev-eer']))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

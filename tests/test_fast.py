@@ -1,4 +1,4 @@
-"""Fast inference / training paths (aasist_lightning.accel): parity with plain fp32 eager, hardware choice."""
+"""Fast inference / training paths (runtime.fast): parity with plain fp32 eager, hardware choice."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from aasist_lightning.accel import (
+from aasist_lightning.models import AASIST
+from aasist_lightning.runtime.fast import (
     Fp32Head,
     Hardware,
     auto_backend,
@@ -22,7 +23,6 @@ from aasist_lightning.accel import (
     resolve,
     training_precision,
 )
-from aasist_lightning.models import AASIST
 
 TINY = dict(filts=[70, [1, 8], [8, 8], [8, 8], [8, 8]], gat_dims=[8, 8], nb_samp=4000)
 LENGTH = 4000
@@ -129,7 +129,7 @@ def test_exact_paths_match_eager_on_a_tiny_model(backend: str) -> None:
 def test_selu_reorder_pairs_are_dropped() -> None:
     from onnx import helper
 
-    from aasist_lightning.accel import _drop_selu_reorders
+    from aasist_lightning.runtime.fast import _drop_selu_reorders
 
     nodes = [
         helper.make_node("ReorderOutput", ["blocked"], ["nchw"], domain="com.microsoft"),

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from aasist_lightning.lit_module import AASISTLitModule, EvalScores
+from aasist_lightning.lit.module import AASISTLitModule, EvalScores
 from aasist_lightning.metrics import compute_eer
 from aasist_lightning.models import OFFICIAL_ARCHS
 

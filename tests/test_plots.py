@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aasist_lightning.plots import plot_det, plot_score_histogram
+from aasist_lightning.metrics.plots import plot_det, plot_score_histogram
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -52,7 +52,7 @@ def test_plots_reach_tensorboard(tmp_path: Path) -> None:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from aasist_lightning.utils.loggers import log_images
+    from aasist_lightning.lit.loggers import log_images
 
     rng = np.random.default_rng(0)
     png = plot_det(rng.normal(1, 1, 50), rng.normal(-1, 1, 50), tmp_path / "det.png")

@@ -13,8 +13,9 @@ import soundfile as sf
 import torch
 from inference_fixtures import random_checkpoint, tiny_checkpoint, tone
 
+from aasist_lightning.cli.predict import CSV_COLUMNS, main
 from aasist_lightning.data import load_audio, pad_or_crop
-from aasist_lightning.inference import (
+from aasist_lightning.runtime.scorer import (
     InferenceError,
     Scorer,
     aggregate,
@@ -24,7 +25,6 @@ from aasist_lightning.inference import (
     score_files,
     windows,
 )
-from aasist_lightning.predict import CSV_COLUMNS, main
 
 NB = 64600
 LONG = 30 * 16000  # 30 s

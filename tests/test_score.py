@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aasist_lightning.score import main
+from aasist_lightning.cli.score import main
 
 ASV_EVAL = "asvspoof2019/asv_scores/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
 PROTOCOL_EVAL = "asvspoof2019/protocols/ASVspoof2019.LA.cm.eval.trl.txt"
@@ -222,7 +222,7 @@ def test_bad_asv_file(capsys, small, tmp_path):
 
 def test_module_entry_point_exit_status(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "aasist_lightning.score", str(tmp_path / "missing.txt")],
+        [sys.executable, "-m", "aasist_lightning.cli.score", str(tmp_path / "missing.txt")],
         capture_output=True,
         text=True,
         check=False,

@@ -25,8 +25,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from aasist_lightning import config_dir
+from aasist_lightning.cli.train import train
 from aasist_lightning.metrics import compute_eer, read_score_file
-from aasist_lightning.train import train
 
 CONF = config_dir()
 TINY_COUNTS = {

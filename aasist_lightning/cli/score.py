@@ -152,7 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         spoof = score_file.scores[score_file.labels == 0]
         title = args.title or args.scores.name
         if args.det_plot is not None or args.hist_plot is not None:
-            from aasist_lightning.plots import plot_det, plot_score_histogram  # matplotlib only when asked
+            from aasist_lightning.metrics.plots import (  # matplotlib only when asked
+                plot_det,
+                plot_score_histogram,
+            )
 
             if args.det_plot is not None:
                 plot_det(bona, spoof, args.det_plot, title=title)

@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 
 SAMPLE_RATE = 16000
 AGGREGATES = ("mean", "min")
-#: Paths of aasist_lightning.accel.prepare_inference (here, so that CLIs list them without importing torch).
+#: Paths of runtime.fast.prepare_inference (here, so that CLIs list them without importing torch).
 BACKENDS = ("auto", "eager", "channels_last", "compile", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16")
 MODES = ("windows", "official")
-#: Keys of the JSON metadata stored in exported ONNX / TorchScript files (see aasist_lightning.export).
+#: Keys of the JSON metadata stored in exported ONNX / TorchScript files (see aasist_lightning.cli.export).
 METADATA_KEY = "aasist"
 
 
@@ -181,7 +181,7 @@ class Scorer:
     """Runs a detector on batches of fixed-length waveforms: ``scorer(waves (B, nb_samp)) -> logits (B, 2)``.
 
     Backends: ``"torch <path> <precision>"`` (an ``nn.Module`` on one of the paths of
-    :mod:`aasist_lightning.accel`, or a TorchScript module, on the device the model lives on) and ``"onnx"``
+    :mod:`runtime.fast`, or a TorchScript module, on the device the model lives on) and ``"onnx"``
     (an exported model under ONNX Runtime, CPU or CUDA provider). Build one with :meth:`from_detector` or
     :meth:`from_onnx`. Inputs larger than ``batch_size`` are split.
     """
@@ -222,13 +222,13 @@ class Scorer:
     ) -> Scorer:
         """A PyTorch (eager or TorchScript) module, run on the device its parameters / buffers live on.
 
-        ``backend`` / ``precision``: the path of :func:`aasist_lightning.accel.prepare_inference` for an
+        ``backend`` / ``precision``: the path of :func:`runtime.fast.prepare_inference` for an
         ``nn.Module`` (``"auto"``: the fastest the hardware supports); the default ``eager`` / ``fp32`` is the
         plain reference path. A TorchScript module always runs as it is.
         """
         import torch
 
-        from aasist_lightning.accel import device_of, prepare_inference
+        from aasist_lightning.runtime.fast import device_of, prepare_inference
 
         model.eval()
         if isinstance(model, torch.jit.ScriptModule):  # already compiled: runs as it is

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from aasist_lightning.utils.io import atomic_write_text
-from aasist_lightning.utils.loggers import log_images
+from aasist_lightning.files import atomic_write_text
+from aasist_lightning.lit.loggers import log_images
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class TestPlots(Callback):
         bona, spoof = rows.split(rows.scores)
         if not len(bona) or not len(spoof):
             return
-        from aasist_lightning.plots import plot_det, plot_score_histogram
+        from aasist_lightning.metrics.plots import plot_det, plot_score_histogram
 
         self.dirpath.mkdir(parents=True, exist_ok=True)
         images = {

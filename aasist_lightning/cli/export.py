@@ -1,4 +1,5 @@
-"""``aasist-export`` / ``python -m aasist_lightning.export``: ONNX (dynamic batch) and TorchScript files of a
+"""``aasist-export`` / ``python -m aasist_lightning.cli.export``:
+ONNX (dynamic batch) and TorchScript files of a
 model.
 
     aasist-export --pretrained AASIST-L --onnx aasist_l.onnx --torchscript aasist_l.pt
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aasist_lightning.inference import METADATA_KEY, Detector, InferenceError, Scorer, load_detector
+from aasist_lightning.runtime.scorer import METADATA_KEY, Detector, InferenceError, Scorer, load_detector
 
 DEFAULT_OPSET = 17
 DEFAULT_TOLERANCE = 1e-4
@@ -138,7 +139,7 @@ def load_torchscript(
 
 
 def torchscript_scorer(path: str | os.PathLike[str], batch_size: int = 16, device: str = "cpu") -> Scorer:
-    """A :class:`~aasist_lightning.inference.Scorer` running an exported TorchScript file."""
+    """A :class:`~aasist_lightning.runtime.scorer.Scorer` running an exported TorchScript file."""
     module, meta = load_torchscript(path, device)
     if "nb_samp" not in meta:
         raise InferenceError(

@@ -5,7 +5,7 @@ metrics.
 The thin ``eval.py`` at the repository root (console script ``aasist-eval``) wraps it with ``@hydra.main`` and
 ``conf/eval.yaml``. Trials are scored exactly as the official evaluation does (head crop / repeat padding to
 ``nb_samp``, batches from the datamodule's loaders on every core, the GPU when there is one) through
-:class:`aasist_lightning.inference.Scorer`. Outputs in ``cfg.paths.output_dir``:
+:class:`aasist_lightning.runtime.scorer.Scorer`. Outputs in ``cfg.paths.output_dir``:
 
 - ``scores/<split>.txt``: AASIST score files ``utt_id attack key score`` (score = ``logits[:, 1]``, the
   official convention, readable by ``aasist-score``);
@@ -31,17 +31,12 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from aasist_lightning.allocator import allocator
-from aasist_lightning.inference import Scorer, iterate_batches, load_detector, resolve_device
-from aasist_lightning.utils import (
-    ConfigError,
-    atomic_write_json,
-    atomic_write_text,
-    check_config,
-    finish_wandb,
-    instantiate_loggers,
-    print_config_tree,
-)
+from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_tree import print_config_tree
+from aasist_lightning.files import atomic_write_json, atomic_write_text
+from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
+from aasist_lightning.runtime.allocator import allocator
+from aasist_lightning.runtime.scorer import Scorer, iterate_batches, load_detector, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +119,7 @@ def _flat_metrics(split: str, report: dict[str, Any]) -> dict[str, float]:
 
 
 def _log(loggers: list[Any], metrics: dict[str, float], images: dict[str, Path]) -> None:
-    from aasist_lightning.utils.loggers import log_images
+    from aasist_lightning.lit.loggers import log_images
 
     for logger in loggers:
         logger.log_metrics(metrics, step=0)
@@ -164,11 +159,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     print_config_tree(cfg, output_dir=output_dir)
 
-    from aasist_lightning.lit_module import EvalScores
+    from aasist_lightning.cli.score import print_report
+    from aasist_lightning.lit.module import EvalScores
     from aasist_lightning.metrics import read_asv_scores, score_report
+    from aasist_lightning.metrics.plots import plot_det, plot_score_histogram
     from aasist_lightning.models import ARCH_KEYS
-    from aasist_lightning.plots import plot_det, plot_score_histogram
-    from aasist_lightning.score import print_report
 
     device = resolve_device(cfg.trainer.get("accelerator", "auto"))
     if ckpt is not None:  # the checkpoint stores its architecture

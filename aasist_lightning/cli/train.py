@@ -22,17 +22,12 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from aasist_lightning.allocator import allocator
-from aasist_lightning.callbacks import RunCheckpoint, ScoreFileWriter
-from aasist_lightning.utils import (
-    ConfigError,
-    atomic_write_json,
-    check_config,
-    finish_wandb,
-    instantiate_callbacks,
-    instantiate_loggers,
-    print_config_tree,
-)
+from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_tree import print_config_tree
+from aasist_lightning.files import atomic_write_json
+from aasist_lightning.lit.callbacks import RunCheckpoint, ScoreFileWriter
+from aasist_lightning.lit.loggers import finish_wandb, instantiate_callbacks, instantiate_loggers
+from aasist_lightning.runtime.allocator import allocator
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +109,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    from aasist_lightning.lit_module import AASISTLitModule
+    from aasist_lightning.lit.module import AASISTLitModule
 
     # The model first: a missing pretrained-weights file stops the run before any corpus is generated.
     lit = AASISTLitModule(**OmegaConf.to_container(cfg.model, resolve=True))
@@ -128,7 +123,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
 
-    # Process-wide while the run lasts (see aasist_lightning.allocator); restored after, e.g. for tests.
+    # Process-wide while the run lasts (see runtime.allocator); restored after, e.g. for tests.
     with allocator(cfg.get("allocator", "system")):
         try:
             metrics: dict[str, float] = {}

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aasist_lightning.inference import BACKENDS, PRECISIONS
+from aasist_lightning.runtime.scorer import BACKENDS, PRECISIONS
 
 #: Backends whose logits match plain fp32 eager to ~1e-6 (ONNX Runtime / oneDNN / inductor reassociation).
 EXACT_BACKENDS = ("eager", "channels_last", "compile", "onnx")

@@ -11,7 +11,7 @@ import rich.tree
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from aasist_lightning.utils.io import atomic_write_text
+from aasist_lightning.files import atomic_write_text
 
 # Printed first, in this order; the remaining top-level keys follow.
 PRINT_ORDER = ("data", "model", "augment", "trainer", "callbacks", "logger", "paths", "seed")

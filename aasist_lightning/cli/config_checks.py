@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from aasist_lightning.allocator import ALLOCATOR_MODES
+from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
 
 
 class ConfigError(ValueError):
@@ -61,7 +61,7 @@ class _Checker:
 
 
 def _model_keys() -> list[str]:
-    from aasist_lightning.lit_module import AASISTLitModule
+    from aasist_lightning.lit.module import AASISTLitModule
 
     return [name for name in inspect.signature(AASISTLitModule.__init__).parameters if name != "self"]
 
@@ -193,7 +193,7 @@ def _check_model_keys(c: _Checker, model: DictConfig) -> None:
 
 
 def _check_inference(c: _Checker, key: str, inference: Any) -> None:
-    from aasist_lightning.accel import BACKENDS, PRECISIONS
+    from aasist_lightning.runtime.fast import BACKENDS, PRECISIONS
 
     plain = _plain(inference)
     if plain is None:

@@ -1,6 +1,6 @@
 """Training data-loading throughput in clips per second.
 
-``python -m aasist_lightning.data.bench_loader [--files 320] [--workers 2] [--batch-size 16] [--algo 5]``
+``python -m aasist_lightning.bench.loader [--files 320] [--workers 2] [--batch-size 16] [--algo 5]``
 writes random FLAC clips (2-8 s, so both the repeat and the crop paths run) to a temporary folder and
 times full training epochs of ``ASVspoofDataModule`` (decode, crop, RawBoost, collate). The first epoch
 (worker start-up) is not timed.

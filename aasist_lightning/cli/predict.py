@@ -1,4 +1,4 @@
-"""``aasist-predict`` / ``python -m aasist_lightning.predict``: score audio files or folders for spoofing.
+"""``aasist-predict`` / ``python -m aasist_lightning.cli.predict``: score audio files or folders for spoofing.
 
     aasist-predict speech.wav recordings/ -o scores.csv                # official AASIST-L weights
     aasist-predict --ckpt outputs/train/runs/<time>/checkpoints/best.ckpt --threshold dev-eer clips/
@@ -9,7 +9,8 @@ Output (CSV, or JSON with ``--format json``): ``path,score,prob_bonafide,decisio
 ``logit_bonafide - logit_spoof`` (> 0: the model prefers bona fide), ``prob_bonafide = sigmoid(score)``,
 ``decision`` is ``bonafide`` when ``score >= threshold``. Files are read with soundfile (any format / rate /
 channel count; resampled to 16 kHz, channels averaged). How long clips are scored: see
-:mod:`aasist_lightning.inference`. Exit status: 0 all files scored; 1 some files could not be read (each named
+:mod:`aasist_lightning.runtime.scorer`.
+Exit status: 0 all files scored; 1 some files could not be read (each named
 on stderr, the others still written); 2 nothing to score or a usage / model error.
 
 The ONNX path (``--onnx``) needs NumPy, soundfile, soxr and onnxruntime only: neither torch nor Lightning is
@@ -29,8 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aasist_lightning.allocator import ALLOCATOR_MODES, allocator
-from aasist_lightning.inference import (
+from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
+from aasist_lightning.runtime.scorer import (
     AGGREGATES,
     BACKENDS,
     MODES,
@@ -227,7 +228,7 @@ def _json_text(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    # Local (not aasist_lightning.utils.io) so that the ONNX path does not import the Lightning-based utils.
+    # Local (not aasist_lightning.files) so that the ONNX path does not import the Lightning-based utils.
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -240,7 +241,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _explain_png(model: Any, result: FileScore, out_dir: Path, used: set[str], threshold: float) -> Path:
-    from aasist_lightning.attention import explain_file
+    from aasist_lightning.runtime.attention import explain_file
 
     name = result.path.stem or "audio"
     candidate, k = name, 1

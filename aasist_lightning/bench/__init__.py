@@ -46,7 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aasist_lightning.accel import (
+from aasist_lightning.runtime.allocator import allocator
+from aasist_lightning.runtime.fast import (
     FastInference,
     Fp32Head,
     detect_hardware,
@@ -59,7 +60,6 @@ from aasist_lightning.accel import (
     reset_peak_memory,
     resolve,
 )
-from aasist_lightning.allocator import allocator
 
 #: A narrow encoder with the full graph: for smoke tests (``--archs tiny --length 4000``).
 TINY = {"filts": [70, [1, 8], [8, 8], [8, 8], [8, 8]], "gat_dims": [8, 8]}
@@ -80,7 +80,7 @@ TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
     "bf16": (False, False, True),
     "compile+bf16": (False, True, True),
 }
-#: A path name ending in this runs with the retained-heap allocator (``aasist_lightning.allocator``), the
+#: A path name ending in this runs with the retained-heap allocator (``runtime.allocator``), the
 #: setting of train.py / eval.py / aasist-predict; every other path runs with glibc's default, like plain
 #: PyTorch (and the official code).
 RETAIN = "+retain"
@@ -565,7 +565,7 @@ def memory_across_epochs(
     import lightning as L
     from torch.utils.data import DataLoader, Dataset
 
-    from aasist_lightning.lit_module import AASISTLitModule
+    from aasist_lightning.lit.module import AASISTLitModule
 
     class Waves(Dataset):
         def __init__(self, n: int, eval_batches: bool) -> None:
@@ -629,7 +629,7 @@ def eer_check(
 ) -> dict[str, Any]:
     """EER (percent) of each inference path on the eval split of the corpus at ``root`` (official layout,
     e.g. the embedded synthetic corpus), head-cropped as the official evaluation. ``model``: an AASIST, or
-    what ``aasist_lightning.inference.load_detector`` loads (official name, .pth, training .ckpt).
+    what ``aasist_lightning.runtime.scorer.load_detector`` loads (official name, .pth, training .ckpt).
     ``paths``: names of ``INFERENCE_PATHS`` plus ``bf16-emulated`` (``accel.emulated_bf16``). ``limit``: score
     a seeded random subset of that many trials. Reports each path's EER, its difference to the first path's,
     the max abs score difference and how many trials change side of the first path's EER threshold."""
@@ -637,8 +637,8 @@ def eer_check(
 
     from aasist_lightning.data import load_audio, pad_or_crop, read_protocol
     from aasist_lightning.data.datamodule import audio_dir, protocol_path
-    from aasist_lightning.inference import load_detector
     from aasist_lightning.metrics import compute_eer
+    from aasist_lightning.runtime.scorer import load_detector
 
     for name in paths:
         if name not in INFERENCE_PATHS and name != "bf16-emulated":

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 
-from aasist_lightning.accel import FastInference, prepare_inference
 from aasist_lightning.metrics import compute_eer, read_asv_scores, score_report
 from aasist_lightning.models import AASIST
+from aasist_lightning.runtime.fast import FastInference, prepare_inference
 
 #: Checkpoint keys this module adds (plain floats, so checkpoints load with torch.load(weights_only=True)).
 THRESHOLD_KEY = "dev_eer_threshold"
@@ -81,7 +81,7 @@ class AASISTLitModule(L.LightningModule):
     `class_weights` ([spoof, bonafide] cross-entropy weights or None), `optimizer` / `scheduler` (Hydra nodes
     with `_target_`, `_partial_: true`; the scheduler may carry Lightning's `interval` / `frequency`, and a
     `T_max` of None is filled with the run's length), `inference` ({backend, precision} of
-    `aasist_lightning.accel.prepare_inference` for validation and test: "auto" runs them on the fastest
+    `aasist_lightning.runtime.fast.prepare_inference` for validation and test: "auto" runs them on the fastest
     path the hardware supports, e.g. ONNX Runtime on a CPU, built from the current weights at the start of
     each validation / test epoch; eager / fp32 is the plain path).
     """

@@ -1,0 +1,1 @@
+"""Lightning glue: the LightningModule, its callbacks and the loggers."""
