@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from aasist_lightning.lit.module import AASISTLitModule, EvalScores
+from aasist_lightning.lit.module import AASISTLitModule
 from aasist_lightning.metrics import compute_eer
+from aasist_lightning.metrics.scores import EvalScores
 from aasist_lightning.models import OFFICIAL_ARCHS
 
 TINY = {

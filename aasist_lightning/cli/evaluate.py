@@ -160,9 +160,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     print_config_tree(cfg, output_dir=output_dir)
 
     from aasist_lightning.cli.score import print_report
-    from aasist_lightning.lit.module import EvalScores
     from aasist_lightning.metrics import read_asv_scores, score_report
     from aasist_lightning.metrics.plots import plot_det, plot_score_histogram
+    from aasist_lightning.metrics.scores import EvalScores, write_score_file
     from aasist_lightning.models import ARCH_KEYS
 
     device = resolve_device(cfg.trainer.get("accelerator", "auto"))
@@ -207,9 +207,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             rows = EvalScores(
                 utt_ids=utt_ids, attacks=attacks, labels=labels.tolist(), scores=scores.tolist()
             )
-            score_path = atomic_write_text(
-                output_dir / "scores" / f"{split}.txt", "\n".join(rows.lines()) + "\n"
-            )
+            score_path = write_score_file(output_dir / "scores" / f"{split}.txt", rows)
             bona, spoof = scores[labels == 1], scores[labels == 0]
             if not len(bona) or not len(spoof):
                 raise ValueError(

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +14,11 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from aasist_lightning.files import atomic_write_text
+from aasist_lightning.files import atomic_copy
 from aasist_lightning.lit.loggers import log_images
+from aasist_lightning.metrics.scores import write_score_file
 
 log = logging.getLogger(__name__)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -73,7 +60,7 @@ class RunCheckpoint(ModelCheckpoint):
         moved = old_dir and self.dirpath and Path(old_dir).resolve() != Path(self.dirpath).resolve()
         if moved and old_best and Path(old_best).is_file() and score is not None:
             new_best = Path(self.dirpath) / Path(old_best).name
-            _atomic_copy(Path(old_best), new_best)
+            atomic_copy(Path(old_best), new_best)
             log.info("resuming into %s: copied the previous best checkpoint %s", self.dirpath, old_best)
             state_dict = {
                 **state_dict,
@@ -172,11 +159,11 @@ class ScoreFileWriter(Callback):
         if trainer.sanity_checking or not getattr(pl_module, "val_improved", False):
             return
         if trainer.is_global_zero and pl_module.last_eval is not None:
-            atomic_write_text(self.dev_path, "\n".join(pl_module.last_eval.lines()) + "\n")
+            write_score_file(self.dev_path, pl_module.last_eval)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and pl_module.last_eval is not None:
-            atomic_write_text(self.eval_path, "\n".join(pl_module.last_eval.lines()) + "\n")
+            write_score_file(self.eval_path, pl_module.last_eval)
 
     def state_dict(self) -> dict[str, Any]:
         return {"dev_path": str(self.dev_path)}
@@ -185,7 +172,7 @@ class ScoreFileWriter(Callback):
         # Resuming into a new folder: bring the best epoch's dev scores along (the old run is left untouched).
         old = Path(state_dict.get("dev_path", self.dev_path))
         if old.resolve() != self.dev_path.resolve() and old.is_file():
-            _atomic_copy(old, self.dev_path)
+            atomic_copy(old, self.dev_path)
 
 
 class TestPlots(Callback):

@@ -8,7 +8,6 @@ single process would see. EERs are logged in percent.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import hydra
@@ -19,58 +18,13 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 
 from aasist_lightning.metrics import compute_eer, read_asv_scores, score_report
+from aasist_lightning.metrics.scores import EvalScores
 from aasist_lightning.models import AASIST
 from aasist_lightning.runtime.fast import FastInference, prepare_inference
 
 #: Checkpoint keys this module adds (plain floats, so checkpoints load with torch.load(weights_only=True)).
 THRESHOLD_KEY = "dev_eer_threshold"
 LOGIT_THRESHOLD_KEY = "dev_eer_threshold_logit"
-
-
-@dataclass
-class EvalScores:
-    """Per-trial outputs of one validation / test epoch (one row per unique utterance)."""
-
-    utt_ids: list[str] = field(default_factory=list)
-    attacks: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)  # logits[:, 1]: the official CM score
-    llrs: list[float] = field(default_factory=list)  # logits[:, 1] - logits[:, 0]: aasist-predict's score
-    losses: list[float] = field(default_factory=list)  # class-weighted per-trial loss
-    weights: list[float] = field(default_factory=list)  # the class weight of each trial (loss denominator)
-    correct: list[bool] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.utt_ids)
-
-    def extend(self, other: EvalScores) -> None:
-        for name in self.__dataclass_fields__:
-            getattr(self, name).extend(getattr(other, name))
-
-    def unique(self) -> EvalScores:
-        """Drop repeated utterances (a DistributedSampler pads the last batch with trials already seen)."""
-        seen: set[str] = set()
-        out = EvalScores()
-        for i, utt in enumerate(self.utt_ids):
-            if utt in seen:
-                continue
-            seen.add(utt)
-            for name in self.__dataclass_fields__:
-                getattr(out, name).append(getattr(self, name)[i])
-        return out
-
-    def split(self, values: list[float]) -> tuple[np.ndarray, np.ndarray]:
-        """(bona fide, spoof) arrays of `values`."""
-        v = np.asarray(values, dtype=np.float64)
-        labels = np.asarray(self.labels)
-        return v[labels == 1], v[labels == 0]
-
-    def lines(self) -> list[str]:
-        """AASIST score-file lines `utt_id attack key score`."""
-        return [
-            f"{u} {a} {'bonafide' if y == 1 else 'spoof'} {s}"
-            for u, a, y, s in zip(self.utt_ids, self.attacks, self.labels, self.scores, strict=True)
-        ]
 
 
 class AASISTLitModule(L.LightningModule):
@@ -351,4 +305,4 @@ class AASISTLitModule(L.LightningModule):
         self.val_eer_best = math.inf if best is None else float(best)
 
 
-__all__ = ["AASISTLitModule", "EvalScores"]
+__all__ = ["AASISTLitModule"]
