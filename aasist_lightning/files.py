@@ -103,8 +103,8 @@ def atomic_write_text(path: PathLike, text: str, inputs: Iterable[PathLike] = ()
 
 
 def atomic_write_json(path: PathLike, data: Any, inputs: Iterable[PathLike] = ()) -> Path:
-    """Write ``data`` as indented, strict JSON (no NaN / inf) to ``path`` atomically."""
-    return atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n", inputs)
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n", inputs)
 
 
 def atomic_copy(source: PathLike, path: PathLike) -> Path:

@@ -8,10 +8,7 @@ that cannot be evaluated) end with a one-line message and exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from aasist_lightning.files import atomic_write_json, check_output
 from aasist_lightning.metrics import (
     ScoreFile,
     act_dcf_threshold,
@@ -128,26 +126,17 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
         console.print(per_attack)
 
 
-def write_json(data: dict[str, Any], path: Path) -> None:
-    """Write atomically (temp file in the same folder, then os.replace): a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # Outputs are checked before any work, and none may replace an input.
+        inputs = [p for p in (args.scores, args.protocol, args.asv_scores) if p is not None]
+        for output in (args.json, args.det_plot, args.hist_plot):
+            if output is not None:
+                check_output(output, inputs)
         report, score_file = evaluate(args)
         if args.json is not None:
-            write_json(report, args.json)
+            atomic_write_json(args.json, report)
         bona = score_file.scores[score_file.labels == 1]
         spoof = score_file.scores[score_file.labels == 0]
         title = args.title or args.scores.name

@@ -1,13 +1,10 @@
 """Anti-spoofing metrics exact to the official ASVspoof scripts: EER, min t-DCF (2019), min / act DCF and
-Cllr (ASVspoof 5), per-attack EER, DET points, a streaming torchmetrics EER, and score-file readers.
+Cllr (ASVspoof 5), per-attack EER, DET points, score-file readers, and the per-trial score record with its
+writer (``metrics.scores``). DET / histogram plots are in ``metrics.plots`` (imports matplotlib).
 
-Plain functions take score arrays (higher = more bona fide) and return fractions; ``score_report`` and
-``EERMetric`` report EER in percent. ``EERMetric`` is imported lazily so that scoring does not import torch.
+Plain functions take score arrays (higher = more bona fide) and return fractions; ``score_report`` reports EER
+in percent. Nothing here imports torch.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from aasist_lightning.metrics.dcf import act_dcf, act_dcf_threshold, cllr, min_dcf
 from aasist_lightning.metrics.eer import compute_eer, det_curve, per_attack_eer
@@ -21,16 +18,14 @@ from aasist_lightning.metrics.io import (
     read_score_file,
 )
 from aasist_lightning.metrics.report import score_report
+from aasist_lightning.metrics.scores import EvalScores, write_score_file
 from aasist_lightning.metrics.tdcf import ASVSPOOF2019, TDCFCostModel, compute_min_tdcf, tdcf_curve
-
-if TYPE_CHECKING:
-    from aasist_lightning.metrics.streaming import EERMetric
 
 __all__ = [
     "ASVSPOOF2019",
     "AsvScores",
     "CMProtocol",
-    "EERMetric",
+    "EvalScores",
     "ScoreFile",
     "ScoreFileError",
     "TDCFCostModel",
@@ -47,12 +42,5 @@ __all__ = [
     "read_score_file",
     "score_report",
     "tdcf_curve",
+    "write_score_file",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "EERMetric":
-        from aasist_lightning.metrics.streaming import EERMetric
-
-        return EERMetric
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from statistics import NormalDist
 
@@ -12,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from aasist_lightning.files import atomic_path
 from aasist_lightning.metrics.eer import as_scores, det_curve, eer_from_det
 
 # The usual DET ticks (percent); for EERs below 1 % the axes start at 0.01 % (fewer ticks there: they crowd).
@@ -28,19 +28,11 @@ def _probit(rates: np.ndarray) -> np.ndarray:
     return deviates[inverse.reshape(-1)]
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write the PNG atomically: a temporary file in the same folder, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            FigureCanvasAgg(fig).print_png(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG through the package's atomic writer."""
+    with atomic_path(path) as tmp:
+        FigureCanvasAgg(fig).print_png(str(tmp))
+    return Path(path)
 
 
 def plot_det(
@@ -74,7 +66,7 @@ def plot_det(
     ax.grid(True, ls="--", lw=0.5, alpha=0.6)
     ax.legend(loc="upper right")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_score_histogram(
@@ -101,4 +93,4 @@ def plot_score_histogram(
     ax.set_title(title or "Score distribution")
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

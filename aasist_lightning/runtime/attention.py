@@ -27,7 +27,6 @@ colour, nodes still alive after the heterogeneous pooling marked), and the GAT-S
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,10 +211,11 @@ def plot_attention(
     """Save the attention picture of ``maps`` (from :func:`explain` on ``wave``, the same fixed-length input)
     as a PNG; returns the path. See the module docstring for what it shows."""
     # The Figure API with the Agg canvas (no pyplot): no global state, no display needed, safe in threads.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+
+    from aasist_lightning.metrics.plots import save_figure
 
     path = Path(path)
     sr = maps.sample_rate
@@ -336,15 +336,7 @@ def plot_attention(
     )
     fig.colorbar(im, ax=ax_gt, fraction=0.046)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            FigureCanvasAgg(fig).print_png(f)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path)
 
 
 def explain_file(
