@@ -18,9 +18,10 @@ from omegaconf import OmegaConf
 
 from aasist_lightning import config_dir
 from aasist_lightning.data import ASVspoofDataModule, read_protocol, synthetic
+from aasist_lightning.data.protocols import asv_score_path, audio_dir, protocol_path
 from aasist_lightning.data.synthetic import ATTACKS, EVAL_ATTACKS, TRAIN_ATTACKS, SyntheticCorpus
 from aasist_lightning.data.synthetic.attacks import AttackInput, synthesize_attack
-from aasist_lightning.data.synthetic.corpus import MANIFEST, asv_score_file, flac_dir, protocol_file
+from aasist_lightning.data.synthetic.corpus import MANIFEST
 from aasist_lightning.data.synthetic.speech import make_plan, sample_speaker
 from aasist_lightning.metrics import read_asv_scores
 
@@ -66,7 +67,7 @@ def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_layout_protocols_and_audio(corpus_root: Path) -> None:
     for split, expected in EXPECTED.items():
-        trials = read_protocol(protocol_file(corpus_root, split), flac_dir(corpus_root, split))
+        trials = read_protocol(protocol_path(corpus_root, split), audio_dir(corpus_root, split))
         counts: dict[str, int] = {}
         for t in trials:
             counts[t.attack if t.label == 0 else "bonafide"] = (
@@ -82,7 +83,7 @@ def test_layout_protocols_and_audio(corpus_root: Path) -> None:
         assert len({t.speaker for t in trials}) == 2
     # Disjoint speakers across splits, as in LA.
     speakers = {
-        s: {t.speaker for t in read_protocol(protocol_file(corpus_root, s), corpus_root)} for s in EXPECTED
+        s: {t.speaker for t in read_protocol(protocol_path(corpus_root, s), corpus_root)} for s in EXPECTED
     }
     assert not (speakers["train"] & speakers["dev"]) and not (speakers["dev"] & speakers["eval"])
     manifest = json.loads((corpus_root / MANIFEST).read_text())
@@ -91,11 +92,11 @@ def test_layout_protocols_and_audio(corpus_root: Path) -> None:
 
 def test_asv_scores_parse_and_order(corpus_root: Path) -> None:
     for split in ("dev", "eval"):
-        asv = read_asv_scores(asv_score_file(corpus_root, split))
+        asv = read_asv_scores(asv_score_path(corpus_root, split))
         n_bona = EXPECTED[split]["bonafide"]
         assert (len(asv.target), len(asv.nontarget)) == (n_bona, 3 * n_bona)
         assert len(asv.spoof) == len(EXPECTED[split]) - 1
-        lines = asv_score_file(corpus_root, split).read_text().splitlines()
+        lines = asv_score_path(corpus_root, split).read_text().splitlines()
         assert {line.split()[0] for line in lines if line.split()[1] == "spoof"} == set(EXPECTED[split]) - {
             "bonafide"
         }
@@ -117,7 +118,7 @@ def test_datamodule_reads_it_without_special_casing(corpus_root: Path, tmp_path:
     dm.setup("fit")
     wave, label = next(iter(dm.train_dataloader()))[:2]
     assert tuple(wave.shape) == (2, 16000) and set(label.tolist()) <= {0, 1}
-    assert dm.asv_scores_path("dev") == asv_score_file(corpus_root, "dev")
+    assert dm.asv_scores_path("dev") == asv_score_path(corpus_root, "dev")
 
 
 def test_same_seed_same_bytes_different_seed_different_audio(corpus_root: Path, tmp_path: Path) -> None:
@@ -126,8 +127,10 @@ def test_same_seed_same_bytes_different_seed_different_audio(corpus_root: Path, 
     assert hashes(again) == hashes(corpus_root)
     other = tmp_path / "other" / "LA"
     tiny(seed=1)(other)
-    first = next(iter(read_protocol(protocol_file(other, "train"), flac_dir(other, "train"))))
-    reference = next(iter(read_protocol(protocol_file(corpus_root, "train"), flac_dir(corpus_root, "train"))))
+    first = next(iter(read_protocol(protocol_path(other, "train"), audio_dir(other, "train"))))
+    reference = next(
+        iter(read_protocol(protocol_path(corpus_root, "train"), audio_dir(corpus_root, "train")))
+    )
     assert first.utt_id != reference.utt_id
     assert not set(hashes(other).values()) & {
         h for p, h in hashes(corpus_root).items() if p.endswith(".flac")
@@ -161,7 +164,7 @@ def test_missing_files_are_reported(corpus_root: Path, tmp_path: Path) -> None:
 
     damaged = tmp_path / "damaged" / "LA"
     shutil.copytree(corpus_root, damaged)
-    victim = next(flac_dir(damaged, "eval").glob("*.flac"))
+    victim = next(audio_dir(damaged, "eval").glob("*.flac"))
     victim.unlink()
     with pytest.raises(FileNotFoundError, match=f"1 audio files are missing.*{victim.stem}"):
         tiny()(damaged)
@@ -232,9 +235,9 @@ def test_config_folder_name_matches_the_generator() -> None:
 
 def test_shortcut_baseline_runs(corpus_root: Path) -> None:
     pytest.importorskip("sklearn")
-    from aasist_lightning.data.synthetic.baseline import GLOBAL_FEATURES, file_features, shortcut_baseline
+    from aasist_lightning.bench.shortcut import GLOBAL_FEATURES, file_features, shortcut_baseline
 
-    global_feats, fine = file_features(next(flac_dir(corpus_root, "dev").glob("*.flac")))
+    global_feats, fine = file_features(next(audio_dir(corpus_root, "dev").glob("*.flac")))
     assert len(global_feats) == len(GLOBAL_FEATURES) and np.isfinite(fine).all()
     results = shortcut_baseline(corpus_root)
     for out in results.values():

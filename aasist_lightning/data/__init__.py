@@ -10,9 +10,19 @@ from typing import Any
 _EXPORTS = {
     "audio": ["NB_SAMP", "SAMPLE_RATE", "AudioError", "load_audio", "pad_or_crop"],
     "augment": ["Compose", "FreqMaskWave", "RandomGain", "RawBoost"],
-    "datamodule": ["ASVspoofDataModule", "asv_score_path", "audio_dir", "protocol_path"],
+    "datamodule": ["ASVspoofDataModule"],
     "dataset": ["EpochSampler", "TrialDataset", "UnpaddedDistributedSampler", "collate_trials"],
-    "protocols": ["BONAFIDE", "SPOOF", "ProtocolError", "Trial", "read_manifest", "read_protocol"],
+    "protocols": [
+        "BONAFIDE",
+        "SPOOF",
+        "ProtocolError",
+        "Trial",
+        "asv_score_path",
+        "audio_dir",
+        "protocol_path",
+        "read_manifest",
+        "read_protocol",
+    ],
     "subset": ["balanced_subset"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -25,13 +24,20 @@ from aasist_lightning.data.dataset import (
     UnpaddedDistributedSampler,
     collate_trials,
 )
-from aasist_lightning.data.protocols import Trial, read_manifest, read_protocol
+from aasist_lightning.data.protocols import (
+    SPLITS,
+    Trial,
+    asv_score_path,
+    audio_dir,
+    protocol_path,
+    read_manifest,
+    read_protocol,
+)
 from aasist_lightning.data.subset import balanced_subset
+from aasist_lightning.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "dev", "eval")
-_PROTOCOL_SUFFIX = {"train": "trn", "dev": "trl", "eval": "trl"}
 _SPLIT_ALIASES = {
     "train": "train",
     "dev": "dev",
@@ -56,35 +62,6 @@ LAYOUT = """\
   <root>/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt  (for min t-DCF)
 (the LA/ folder of the official LA.zip, https://doi.org/10.7488/ds/2555; pass data.root=/path/to/LA),
 or use your own audio with data=manifest (CSV files 'path,label[,attack][,speaker]')."""
-
-
-def protocol_path(root: str | Path, split: str) -> Path:
-    """Where the official layout keeps the CM protocol of ``split`` ('train', 'dev' or 'eval')."""
-    return (
-        Path(root)
-        / "ASVspoof2019_LA_cm_protocols"
-        / f"ASVspoof2019.LA.cm.{split}.{_PROTOCOL_SUFFIX[split]}.txt"
-    )
-
-
-def audio_dir(root: str | Path, split: str) -> Path:
-    return Path(root) / f"ASVspoof2019_LA_{split}" / "flac"
-
-
-def asv_score_path(root: str | Path, split: str) -> Path:
-    return Path(root) / "ASVspoof2019_LA_asv_scores" / f"ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
-
-
-def _write_lines_atomic(path: Path, lines: Iterable[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(f"{line}\n" for line in lines)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ASVspoofDataModule(L.LightningDataModule):
@@ -265,7 +242,8 @@ class ASVspoofDataModule(L.LightningDataModule):
             if split == "train":
                 self.subset_ids = [t.utt_id for t in chosen]
             if self.output_dir is not None and (split == "train" or self.subset_sizes[split] is not None):
-                _write_lines_atomic(self.output_dir / f"{split}_subset.txt", (t.utt_id for t in chosen))
+                ids = "".join(f"{t.utt_id}\n" for t in chosen)
+                atomic_write_text(self.output_dir / f"{split}_subset.txt", ids)
             log.info("%s: %d trials from %s", split, len(chosen), self._source(split))
 
     # ---------------------------------------------------------------- loaders

@@ -33,6 +33,30 @@ UNKNOWN_SPEAKER = "-"
 DEFAULT_SPOOF_ATTACK = "spoof"
 
 
+# The official LA layout under a corpus root (the LA/ folder of LA.zip); the synthetic corpus writes the same.
+SPLITS = ("train", "dev", "eval")
+_PROTOCOL_SUFFIX = {"train": "trn", "dev": "trl", "eval": "trl"}
+
+
+def protocol_path(root: str | Path, split: str) -> Path:
+    """Where the official layout keeps the CM protocol of ``split`` ('train', 'dev' or 'eval')."""
+    return (
+        Path(root)
+        / "ASVspoof2019_LA_cm_protocols"
+        / f"ASVspoof2019.LA.cm.{split}.{_PROTOCOL_SUFFIX[split]}.txt"
+    )
+
+
+def audio_dir(root: str | Path, split: str) -> Path:
+    """The folder of a split's FLAC files in the official layout."""
+    return Path(root) / f"ASVspoof2019_LA_{split}" / "flac"
+
+
+def asv_score_path(root: str | Path, split: str) -> Path:
+    """The organisers' ASV score file of the dev or eval split (needed for min t-DCF)."""
+    return Path(root) / "ASVspoof2019_LA_asv_scores" / f"ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
+
+
 class ProtocolError(ValueError):
     """A protocol or manifest that does not parse; the message names the file and line."""
 

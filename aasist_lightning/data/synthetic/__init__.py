@@ -9,7 +9,7 @@
   target high, non-target low, spoofs in between, so min t-DCF can be computed end to end),
 - ``synthetic_corpus.json`` (settings, fingerprint, counts), written last.
 
-CLI: ``python -m aasist_lightning.data.synthetic --out DIR [--seed N] [--train-bonafide N ...]``.
+CLI: ``aasist-synth --out DIR [--seed N] [--train-bonafide N ...]`` (:mod:`aasist_lightning.cli.synth`).
 
 **Bona fide** speech comes from a Klatt-style source-filter synthesiser (``speech.py``): per-split synthetic
 speakers (f0 85-245 Hz and intonation range, vocal-tract length scaling the formants, breathiness, open
@@ -20,13 +20,13 @@ drift. Every utterance, bona fide or spoofed, then goes through the same recordi
 response (RT60 0.08-0.35 s), microphone high-pass / presence EQ / low-pass, background noise at 20-45 dB SNR
 (white, pink, brown, sometimes mains hum), a random loudness (-30 to -18 dBFS RMS) and 16-bit quantisation.
 
-**Spoofs** (``attacks.py``) plan content from the same distributions (speakers, durations, phones) and
-re-synthesise it with one algorithm per attack id. Text-to-speech style attacks re-synthesise the target
-speaker's own rendering; voice-conversion style attacks render the content with another voice and convert it
-to the target's pitch and formant scale. Each output is matched to its source's long-term spectrum and energy
-contour, so what separates it from bona fide speech is the algorithm's artefacts, not level or colouring.
-Train and dev use A01-A06; eval uses A07-A19, where A16 = A04 and A19 = A06 (as in ASVspoof 2019) and the
-rest are algorithms or settings training never sees.
+**Spoofs** (``attacks.py``; the algorithms are in ``vocoders.py``) plan content from the same distributions
+(speakers, durations, phones) and re-synthesise it with one algorithm per attack id. Text-to-speech style
+attacks re-synthesise the target speaker's own rendering; voice-conversion style attacks render the content
+with another voice and convert it to the target's pitch and formant scale. Each output is matched to its
+source's long-term spectrum and energy contour, so what separates it from bona fide speech is the algorithm's
+artefacts, not level or colouring. Train and dev use A01-A06; eval uses A07-A19, where A16 = A04 and A19 = A06
+(as in ASVspoof 2019) and the rest are algorithms or settings training never sees.
 
 | id | type | algorithm |
 |---|---|---|
@@ -50,12 +50,12 @@ rest are algorithms or settings training never sees.
 | A18 | TTS | glottal vocoder: jitter/shimmer-free Rosenberg pulses (fixed open quotient), order-20 LPC |
 | A19 | VC | = A06 (same algorithm and settings) |
 
-Shortcut check: ``python -m aasist_lightning.data.synthetic.baseline`` fits a logistic regression on global
+Shortcut check: ``python -m aasist_lightning.bench.shortcut`` fits a logistic regression on global
 features (duration, RMS, peak, spectral centroid, zero-crossing rate, sample rate, bit depth) on train and
 reports its dev / eval EER, which must stay near chance (above 25 %).
 """
 
 from aasist_lightning.data.synthetic.attacks import ATTACKS, EVAL_ATTACKS, TRAIN_ATTACKS
-from aasist_lightning.data.synthetic.corpus import SyntheticCorpus, main
+from aasist_lightning.data.synthetic.corpus import SyntheticCorpus
 
-__all__ = ["ATTACKS", "EVAL_ATTACKS", "TRAIN_ATTACKS", "SyntheticCorpus", "main"]
+__all__ = ["ATTACKS", "EVAL_ATTACKS", "TRAIN_ATTACKS", "SyntheticCorpus"]

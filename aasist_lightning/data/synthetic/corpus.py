@@ -1,27 +1,23 @@
-"""Writing the synthetic corpus in the ASVspoof 2019 LA layout: planning, parallel synthesis, caching, CLI."""
+"""Writing the synthetic corpus in the ASVspoof 2019 LA layout: planning, synthesis, caching and resuming.
+
+The command line (``aasist-synth``) is :mod:`aasist_lightning.cli.synth`.
+"""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import shutil
-import sys
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from aasist_lightning.data.protocols import SPLITS, asv_score_path, audio_dir, protocol_path
 from aasist_lightning.data.synthetic.attacks import (
     EVAL_ATTACKS,
     TRAIN_ATTACKS,
@@ -29,7 +25,9 @@ from aasist_lightning.data.synthetic.attacks import (
     synthesize_attack,
 )
 from aasist_lightning.data.synthetic.dsp import SR
+from aasist_lightning.data.synthetic.parallel import locked, progress, run_tasks
 from aasist_lightning.data.synthetic.speech import channel, make_plan, render, sample_speaker
+from aasist_lightning.files import atomic_path, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +35,8 @@ log = logging.getLogger(__name__)
 VERSION = 1
 MANIFEST = "synthetic_corpus.json"
 PARTIAL_MARKER = ".synthetic_partial"  # identifies a temporary folder as ours (safe to resume or delete)
-SPLITS = ("train", "dev", "eval")
-# split -> (utterance-id letter, protocol file suffix, first speaker number); speakers as in LA (LA_0079...).
-_SPLIT_INFO = {"train": ("T", "train.trn", 79), "dev": ("D", "dev.trl", 69), "eval": ("E", "eval.trl", 1)}
+# split -> (utterance-id letter, first speaker number); speakers as in LA (LA_0079...).
+_SPLIT_INFO = {"train": ("T", 79), "dev": ("D", 69), "eval": ("E", 1)}
 _SPLIT_CODE = {"train": 1, "dev": 2, "eval": 3}
 # Seed-sequence streams (the third entropy word): what a random draw is for.
 _PLAN, _SPEAKER, _UTTERANCE, _ASV = 0, 1, 2, 3
@@ -57,22 +54,9 @@ class Job:
     attack: str  # "-" for bona fide
 
 
-def protocol_file(root: Path, split: str) -> Path:
-    """The CM protocol of a split under an LA root (official file names)."""
-    return root / "ASVspoof2019_LA_cm_protocols" / f"ASVspoof2019.LA.cm.{_SPLIT_INFO[split][1]}.txt"
-
-
-def asv_score_file(root: Path, split: str) -> Path:
-    """The organisers' ASV score file of the dev or eval split under an LA root."""
-    return root / "ASVspoof2019_LA_asv_scores" / f"ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
-
-
-def flac_dir(root: Path, split: str) -> Path:
-    return root / f"ASVspoof2019_LA_{split}" / "flac"
-
-
 def speaker_id(split: str, index: int) -> str:
-    return f"LA_{_SPLIT_INFO[split][2] + index:04d}"
+    """The protocol's speaker id of a split's speaker ``index`` (disjoint across splits)."""
+    return f"LA_{_SPLIT_INFO[split][1] + index:04d}"
 
 
 class SyntheticCorpus:
@@ -223,7 +207,7 @@ class SyntheticCorpus:
         if self._reuse(root):
             return
         root.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(root.parent / f".{root.name}.lock"):
+        with locked(root.parent / f".{root.name}.lock"):
             if self._reuse(root):  # another process finished it while we waited
                 return
             if root.exists():
@@ -257,7 +241,7 @@ class SyntheticCorpus:
             f"{split}/{job.utt_id}.flac"
             for split in SPLITS
             for job in self.jobs(split)
-            if not (flac_dir(root, split) / f"{job.utt_id}.flac").is_file()
+            if not (audio_dir(root, split) / f"{job.utt_id}.flac").is_file()
         ]
         if missing:
             raise FileNotFoundError(
@@ -279,49 +263,24 @@ class SyntheticCorpus:
         partial.mkdir(parents=True, exist_ok=True)
         marker.write_text(self.fingerprint, encoding="utf-8")
         for stale in partial.glob("ASVspoof2019_LA_*/flac/*.tmp"):
-            stale.unlink()  # a file being written when the previous run was killed
+            stale.unlink()  # a file being written when the previous run was killed (atomic_path's temp)
         todo = []
         for split in SPLITS:
-            flac_dir(partial, split).mkdir(parents=True, exist_ok=True)
+            audio_dir(partial, split).mkdir(parents=True, exist_ok=True)
             todo += [
-                j for j in self.jobs(split) if not (flac_dir(partial, split) / f"{j.utt_id}.flac").is_file()
+                j for j in self.jobs(split) if not (audio_dir(partial, split) / f"{j.utt_id}.flac").is_file()
             ]
         total = sum(len(self.jobs(split)) for split in SPLITS)
         log.info("generating synthetic corpus (%d utterances, %d to do) in %s", total, len(todo), partial)
         chunks = [todo[i : i + _CHUNK] for i in range(0, len(todo), _CHUNK)]
-        with _progress(self.progress, total, total - len(todo)) as advance:
-            for done in self._run(chunks, partial):
+        with progress(self.progress, total, total - len(todo)) as advance:
+            for done in run_tasks(_work, [(self, chunk, partial) for chunk in chunks], self.num_workers):
                 advance(done)
         for split in SPLITS:
-            _write_atomic(protocol_file(partial, split), self._protocol(split))
+            atomic_write_text(protocol_path(partial, split), self._protocol(split))
             if split != "train":
-                _write_atomic(asv_score_file(partial, split), self._asv_scores(split))
-        _write_atomic(partial / MANIFEST, json.dumps(self._manifest(partial), indent=2) + "\n")
-
-    def _run(self, chunks: list[list[Job]], partial: Path) -> Iterator[int]:
-        """Synthesise the chunks, in this process or a pool; yields the number of utterances finished."""
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers = min(self.num_workers or available, max(1, len(chunks)))
-        if workers == 1:
-            for chunk in chunks:
-                yield _work(self, chunk, partial)
-            return
-        # fork starts workers instantly (no re-import); workers exit if this process dies (see _watch_parent).
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(
-            workers, context, initializer=_watch_parent, initargs=(os.getpid(),)
-        ) as pool:
-            pending = {pool.submit(_work, self, chunk, partial) for chunk in chunks}
-            try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        yield future.result()
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+                atomic_write_text(asv_score_path(partial, split), self._asv_scores(split))
+        atomic_write_json(partial / MANIFEST, self._manifest(partial))
 
     def _protocol(self, split: str) -> str:
         lines = []
@@ -363,132 +322,7 @@ def _work(corpus: SyntheticCorpus, chunk: list[Job], partial: Path) -> int:
     speakers = {split: corpus.speaker_traits(split) for split in {job.split for job in chunk}}
     for job in chunk:
         audio = corpus.synthesize(job, speakers[job.split])
-        path = flac_dir(partial, job.split) / f"{job.utt_id}.flac"
-        tmp = path.with_suffix(".flac.tmp")
-        sf.write(tmp, audio, SR, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
+        path = audio_dir(partial, job.split) / f"{job.utt_id}.flac"
+        with atomic_path(path) as tmp:
+            sf.write(tmp, audio, SR, format="FLAC", subtype="PCM_16")
     return len(chunk)
-
-
-def _watch_parent(parent: int) -> None:
-    """Pool-worker initializer: exit as soon as the parent dies (a killed run must not leave orphans that
-    hold the lock or keep writing)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock (POSIX flock; released by the OS if the holder dies)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): generation is still atomic, only concurrent runs are unguarded
-        yield
-        return
-    with path.open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("another process is generating this corpus; waiting for it (%s)", path)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, completed: int) -> Iterator:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("synthetic corpus"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), disable=not enabled) as bar:
-        task = bar.add_task("synthetic corpus", total=total, completed=completed)
-        yield lambda n: bar.advance(task, n)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m aasist_lightning.data.synthetic --out DIR [--seed N] [sizes]``."""
-    defaults = SyntheticCorpus()
-    parser = argparse.ArgumentParser(
-        prog="python -m aasist_lightning.data.synthetic",
-        description="Write a synthetic ASVspoof 2019 LA-style corpus (bona fide source-filter speech and 19 "
-        "vocoder-style attacks) in the official LA layout. Re-running with the same settings reuses it.",
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        help="corpus root (the folder that will hold ASVspoof2019_LA_*); use it as data.root",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="default %(default)s")
-    for key, value in {**defaults.sizes, **defaults.speakers}.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value, help="default %(default)s")
-    parser.add_argument(
-        "--min-duration", type=float, default=defaults.min_duration, help="seconds, default %(default)s"
-    )
-    parser.add_argument(
-        "--max-duration", type=float, default=defaults.max_duration, help="seconds, default %(default)s"
-    )
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: every available CPU)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sizes = {key: getattr(args, key) for key in {**defaults.sizes, **defaults.speakers}}
-    try:
-        corpus = SyntheticCorpus(
-            args.seed,
-            **sizes,
-            min_duration=args.min_duration,
-            max_duration=args.max_duration,
-            num_workers=args.workers,
-            progress=not args.no_progress,
-        )
-        start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
-        corpus(args.out)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    manifest = json.loads((args.out / MANIFEST).read_text(encoding="utf-8"))
-    print(f"corpus: {args.out.absolute()}  (fingerprint {manifest['fingerprint']})")
-    for split, counts in manifest["counts"].items():
-        print(f"  {split:5s} " + " ".join(f"{k}={v}" for k, v in counts.items()))
-    print(
-        f"  audio {manifest['flac_bytes'] / 1e6:.1f} MB; this call took "
-        f"{time.perf_counter() - start_wall:.1f} s wall, {_cpu_seconds() - start_cpu:.1f} s CPU"
-    )
-    print(f"train on it: python train.py data=asvspoof2019_la data.root={args.out.absolute()}")
-    return 0
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the worker pool)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system

@@ -1,6 +1,6 @@
-"""Shortcut baseline: can trivial global features tell the synthetic bona fide and spoofed audio apart?
+"""Shortcut check: can trivial global features tell the synthetic bona fide and spoofed audio apart?
 
-``python -m aasist_lightning.data.synthetic.baseline [--root LA] [--seed 0]`` fits a logistic regression on
+``python -m aasist_lightning.bench.shortcut [--root LA] [--seed 0]`` fits a logistic regression on
 per-file global features (duration, RMS, peak, spectral centroid, zero-crossing rate, sample rate, bit depth)
 on the train split and reports its EER on dev and eval: near chance (well above 25 %) means no level,
 duration or format shortcut. For contrast it fits a *fine-structure probe* (gradient boosting on features of
@@ -23,7 +23,7 @@ import soundfile as sf
 from scipy.ndimage import uniform_filter1d
 
 from aasist_lightning.data import audio_dir, protocol_path, read_protocol
-from aasist_lightning.data.synthetic.corpus import SyntheticCorpus
+from aasist_lightning.data.synthetic import SyntheticCorpus
 from aasist_lightning.data.synthetic.dsp import stft
 from aasist_lightning.metrics import compute_eer
 
@@ -129,7 +129,7 @@ def _print(label: str, out: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m aasist_lightning.data.synthetic.baseline",
+        prog="python -m aasist_lightning.bench.shortcut",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
