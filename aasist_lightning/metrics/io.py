@@ -92,6 +92,7 @@ def _score_column(rows: list[tuple[int, list[str]]], path: Path) -> np.ndarray:
     if scores is None or not np.isfinite(scores).all():
         for lineno, fields in rows:
             _parse_score(fields[-1], f"{path}:{lineno}")
+    assert scores is not None  # the per-line parse above raised, naming the line
     return scores
 
 

@@ -79,7 +79,7 @@ def plot_score_histogram(
     eer, threshold = eer_from_det(*det_curve(bona, spf))
     edges = np.histogram_bin_edges(
         np.concatenate((bona, spf)), bins=min(100, max(10, (bona.size + spf.size) // 20))
-    )
+    ).tolist()
 
     fig = Figure(figsize=(6.5, 4.0), dpi=120)
     ax = fig.add_subplot()
