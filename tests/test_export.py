@@ -1,5 +1,6 @@
-"""aasist-export: ONNX (dynamic batch) and TorchScript reproduce the PyTorch logits; aasist-predict --onnx
-runs without Lightning (and without torch) and gives the PyTorch scores."""
+"""aasist-export: ONNX (dynamic batch), torch.export programs and (deprecated) TorchScript reproduce the
+PyTorch logits; aasist-predict --onnx runs without Lightning (and without torch) and gives the PyTorch scores,
+as does aasist-predict --program."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from inference_fixtures import random_checkpoint, tone
 from aasist_lightning.cli.export import export_onnx, load_torchscript, main, torchscript_scorer
 from aasist_lightning.cli.predict import main as predict_main
 from aasist_lightning.data import load_audio, pad_or_crop
+from aasist_lightning.runtime.exported import load_program
 from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 TOL = 1e-4
@@ -28,11 +30,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny checkpoint (threshold 0.25) exported through the CLI to both formats."""
+    """A tiny checkpoint (threshold 0.25) exported through the CLI to the three formats."""
     folder = tmp_path_factory.mktemp("export")
     ckpt = random_checkpoint(folder / "tiny.ckpt", threshold=0.25)
-    paths = {"ckpt": ckpt, "onnx": folder / "out" / "tiny.onnx", "ts": folder / "out" / "tiny.pt"}
-    assert main(["--ckpt", str(ckpt), "--onnx", str(paths["onnx"]), "--torchscript", str(paths["ts"])]) == 0
+    out = folder / "out"
+    paths = {"ckpt": ckpt, "onnx": out / "tiny.onnx", "pt2": out / "tiny.pt2", "ts": out / "tiny.pt"}
+    args = ["--onnx", str(paths["onnx"]), "--program", str(paths["pt2"]), "--torchscript", str(paths["ts"])]
+    assert main(["--ckpt", str(ckpt), *args]) == 0
     return paths
 
 
@@ -41,14 +45,17 @@ def test_parity_any_batch(tiny: dict[str, Path]) -> None:
     reference = Scorer.from_detector(detector, batch_size=64)
     onnx = Scorer.from_onnx(tiny["onnx"], batch_size=64)
     script = torchscript_scorer(tiny["ts"], batch_size=64)
-    assert onnx.nb_samp == script.nb_samp == detector.nb_samp == 16000
+    program = Scorer.from_program(tiny["pt2"], batch_size=64)
+    assert onnx.nb_samp == script.nb_samp == program.nb_samp == detector.nb_samp == 16000
+    assert (onnx.backend, program.backend, script.backend) == ("onnx", "program", "torchscript")
     rng = np.random.default_rng(0)
-    for batch in (1, 2, 5):  # traced with 2: the batch axis is dynamic in both formats
+    for batch in (1, 2, 5):  # exported with 2: the batch axis is dynamic in every format
         x = (0.1 * rng.standard_normal((batch, 16000))).astype(np.float32)
         ref = reference(x)
         assert ref.shape == (batch, 2)
         np.testing.assert_allclose(onnx(x), ref, atol=TOL, rtol=0)
         np.testing.assert_allclose(script(x), ref, atol=TOL, rtol=0)
+        np.testing.assert_allclose(program(x), ref, atol=TOL, rtol=0)
 
 
 def test_metadata_travels(tiny: dict[str, Path]) -> None:
@@ -59,24 +66,28 @@ def test_metadata_travels(tiny: dict[str, Path]) -> None:
     assert meta["source"] == f"checkpoint {tiny['ckpt']}" and meta["config"]["gat_dims"] == [4, 4]
     module, ts_meta = load_torchscript(tiny["ts"])
     assert ts_meta == meta and isinstance(module, torch.jit.ScriptModule)
-    assert Scorer.from_onnx(tiny["onnx"]).threshold == 0.25
+    _, program_meta = load_program(tiny["pt2"])
+    assert program_meta == meta
+    assert Scorer.from_onnx(tiny["onnx"]).threshold == Scorer.from_program(tiny["pt2"]).threshold == 0.25
     assert not list(tiny["onnx"].parent.glob(".*tmp"))
 
 
 def test_predict_onnx_matches_pytorch(tiny: dict[str, Path], tmp_path: Path) -> None:
     for i, n in enumerate((100, 16000, 50000)):
         sf.write(tmp_path / f"a{i}.wav", tone(n, 16000, seed=i), 16000)
-    out_pt, out_onnx = tmp_path / "pt.json", tmp_path / "onnx.json"
+    out_pt, out_onnx, out_pt2 = tmp_path / "pt.json", tmp_path / "onnx.json", tmp_path / "pt2.json"
     common = [str(tmp_path), "--threshold", "dev-eer", "--format", "json"]
     assert predict_main([*common, "--ckpt", str(tiny["ckpt"]), "-o", str(out_pt)]) == 0
     assert predict_main([*common, "--onnx", str(tiny["onnx"]), "-o", str(out_onnx)]) == 0
-    pt, ox = json.loads(out_pt.read_text()), json.loads(out_onnx.read_text())
-    assert pt["threshold"] == ox["threshold"] == 0.25
-    assert [r["path"] for r in pt["results"]] == [r["path"] for r in ox["results"]]
-    np.testing.assert_allclose(
-        [r["score"] for r in ox["results"]], [r["score"] for r in pt["results"]], atol=TOL
-    )
-    assert [r["windows"] for r in ox["results"]] == [1, 1, 4]
+    assert predict_main([*common, "--program", str(tiny["pt2"]), "-o", str(out_pt2)]) == 0
+    pt, ox, p2 = (json.loads(p.read_text()) for p in (out_pt, out_onnx, out_pt2))
+    for exported in (ox, p2):
+        assert pt["threshold"] == exported["threshold"] == 0.25
+        assert [r["path"] for r in pt["results"]] == [r["path"] for r in exported["results"]]
+        np.testing.assert_allclose(
+            [r["score"] for r in exported["results"]], [r["score"] for r in pt["results"]], atol=TOL
+        )
+        assert [r["windows"] for r in exported["results"]] == [1, 1, 4]
 
 
 def _predict_without_torch(wav: Path, onnx: Path, stub_data_package: bool) -> subprocess.CompletedProcess:
@@ -119,7 +130,7 @@ def test_predict_onnx_without_lightning_or_torch(tiny: dict[str, Path], tmp_path
 
 def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--pretrained", "AASIST-L"]) == 1
-    assert "nothing to export: give --onnx PATH and/or --torchscript PATH" in capsys.readouterr().err
+    assert "nothing to export: give --onnx PATH and/or --program PATH" in capsys.readouterr().err
     assert main(["--ckpt", str(tmp_path / "none.ckpt"), "--onnx", str(tmp_path / "x.onnx")]) == 1
     assert "none.ckpt does not exist" in capsys.readouterr().err
     assert predict_main([str(tmp_path), "--onnx", str(tmp_path / "missing.onnx")]) == 2  # no audio first
@@ -133,6 +144,19 @@ def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         predict_main([str(tmp_path / "a.wav"), "--onnx", str(tmp_path / "bad.onnx"), "--explain", "x"]) == 2
     )
     assert "--explain needs the PyTorch model" in capsys.readouterr().err
+    assert predict_main([str(tmp_path / "a.wav"), "--program", str(tmp_path / "missing.pt2")]) == 2
+    assert "torch.export program" in capsys.readouterr().err
+    assert predict_main([str(tmp_path / "a.wav"), "--program", str(tmp_path / "bad.onnx")]) == 2
+    assert f"cannot load torch.export program {tmp_path / 'bad.onnx'}" in capsys.readouterr().err
+
+
+def test_torchscript_is_deprecated(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--torchscript still works (it is a public flag) and says to use --program instead."""
+    ckpt = random_checkpoint(tmp_path / "tiny.ckpt")
+    assert main(["--ckpt", str(ckpt), "--torchscript", str(tmp_path / "t.pt"), "--no-check"]) == 0
+    captured = capsys.readouterr()
+    assert "--torchscript is deprecated" in captured.err and "use --program PATH" in captured.err
+    assert captured.out.strip() == f"torchscript: {tmp_path / 't.pt'}"
 
 
 def test_official_aasist_l_onnx_parity(shared_dir: Path, tmp_path: Path) -> None:

@@ -15,14 +15,13 @@ from inference_fixtures import random_checkpoint, tiny_checkpoint, tone
 
 from aasist_lightning.cli.predict import CSV_COLUMNS, main
 from aasist_lightning.data import load_audio, pad_or_crop
+from aasist_lightning.runtime.audio_files import find_audio, score_files
 from aasist_lightning.runtime.scorer import (
     InferenceError,
     Scorer,
     aggregate,
-    find_audio,
     load_detector,
     score_and_prob,
-    score_files,
     windows,
 )
 

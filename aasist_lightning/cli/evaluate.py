@@ -36,7 +36,9 @@ from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.files import atomic_write_json, atomic_write_text
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.runtime.allocator import allocator
-from aasist_lightning.runtime.scorer import Scorer, iterate_batches, load_detector, resolve_device
+from aasist_lightning.runtime.hardware import resolve_device
+from aasist_lightning.runtime.progress import iterate_batches
+from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 log = logging.getLogger(__name__)
 

@@ -23,28 +23,18 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aasist_lightning.files import atomic_write_text, check_output
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
-from aasist_lightning.runtime.scorer import (
-    AGGREGATES,
-    BACKENDS,
-    MODES,
-    PRECISIONS,
-    FileError,
-    FileScore,
-    InferenceError,
-    Scorer,
-    find_audio,
-    load_detector,
-    progress_bar,
-    score_files,
-)
+from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
+from aasist_lightning.runtime.hardware import resolve_device
+from aasist_lightning.runtime.options import AGGREGATES, BACKENDS, MODES, PRECISIONS, InferenceError
+from aasist_lightning.runtime.progress import progress_bar
+from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 CSV_COLUMNS = ("path", "score", "prob_bonafide", "decision", "duration_s")
@@ -65,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"official weights: AASIST-L or AASIST, or a .pth path (default: {DEFAULT_PRETRAINED})",
     )
     src.add_argument("--onnx", help="an ONNX model written by aasist-export (runs without PyTorch)")
+    src.add_argument("--program", help="a torch.export program (.pt2) written by aasist-export --program")
     p.add_argument("-o", "--output", help="output file (written atomically); default: standard output")
     p.add_argument(
         "--format", choices=("csv", "json"), help="output format (default: from the output suffix, else csv)"
@@ -156,15 +147,20 @@ def _threshold(value: str, scorer: Scorer, source: str) -> float:
 
 def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
     """(scorer, description of the model, the torch model for --explain or None)."""
-    if args.onnx:
+    if args.onnx or args.program:
+        flag = "--onnx" if args.onnx else "--program"
         if args.explain:
             raise InferenceError(
-                "--explain needs the PyTorch model (attention maps are not exported to ONNX): use --ckpt or "
-                "--pretrained instead of --onnx"
+                "--explain needs the PyTorch model (exported models keep no attention maps): use --ckpt or "
+                f"--pretrained instead of {flag}"
             )
-        device = "cpu" if args.device == "auto" else args.device
-        scorer = Scorer.from_onnx(args.onnx, batch_size=args.batch_size, device=device)
-        return scorer, str(scorer.metadata.get("source", f"onnx {args.onnx}")), None
+        if args.onnx:
+            device = "cpu" if args.device == "auto" else args.device
+            scorer = Scorer.from_onnx(args.onnx, batch_size=args.batch_size, device=device)
+        else:
+            scorer = Scorer.from_program(args.program, args.batch_size, resolve_device(args.device))
+        path = args.onnx or args.program
+        return scorer, str(scorer.metadata.get("source", f"{flag[2:]} {path}")), None
     detector = load_detector(
         ckpt_path=args.ckpt,
         pretrained=None if args.ckpt else (args.pretrained or DEFAULT_PRETRAINED),
@@ -227,19 +223,6 @@ def _json_text(
     return json.dumps(doc, indent=2) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Local (not aasist_lightning.files) so that the ONNX path does not import the Lightning-based utils.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _explain_png(model: Any, result: FileScore, out_dir: Path, used: set[str], threshold: float) -> Path:
     from aasist_lightning.runtime.attention import explain_file
 
@@ -268,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
             file=err,
         )
         return EXIT_ERROR
+    if args.output:  # before any work; never over an input (an audio file or the model)
+        models = [m for m in (args.ckpt, args.onnx, args.program, args.pretrained) if m]
+        check_output(args.output, [*paths, *models])
     scorer, model_name, torch_model = _build_scorer(args)
     threshold = _threshold(args.threshold, scorer, model_name)
     explain_dir = Path(args.explain) if args.explain else None
@@ -303,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         else _json_text(results, failed, threshold, args, model_name, scorer.nb_samp)
     )
     if args.output:
-        _write_atomic(Path(args.output), text)
+        atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

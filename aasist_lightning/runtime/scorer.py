@@ -1,21 +1,24 @@
-"""Inference shared by ``eval.py``, ``aasist-predict``, ``aasist-export`` and the notebooks.
+"""Loading a detector and running it: shared by ``aasist-eval``, ``aasist-predict``, ``aasist-export`` and the
+notebooks.
 
 - :func:`load_detector`: an AASIST in eval mode from a Lightning checkpoint of a training run, official
   weights (``"AASIST-L"`` / ``"AASIST"``) or a plain ``.pth`` state_dict, with the dev-EER threshold a
   checkpoint stored. Checkpoints are read with ``torch.load(weights_only=True)``; Lightning itself is never
   imported.
-- :class:`Scorer`: the one place where the network runs (PyTorch module, TorchScript module or an ONNX Runtime
-  session). Fixed-length waveforms ``(B, nb_samp)`` in, logits ``(B, 2)`` out (column 1 = bona fide).
-- :func:`windows` / :func:`aggregate` / :func:`score_files`: scoring audio files of any length. A clip of at
-  most ``nb_samp`` samples is repeat-padded to ``nb_samp`` (the official rule). A longer one is cut into
-  windows of ``nb_samp`` samples every ``hop`` samples (default ``hop = nb_samp``: back-to-back windows), plus
-  a last window ending at the clip's end when the hop leaves a tail, so every sample is scored; the windows'
-  logits are averaged (``"mean"``) or the least bona fide window is kept (``"min"``). ``mode="official"``
-  scores the head crop only, exactly as the official evaluation does.
+- :class:`Scorer`: the one place where the network runs (PyTorch module, exported program / TorchScript
+  module or an ONNX Runtime session). Fixed-length waveforms ``(B, nb_samp)`` in, logits ``(B, 2)`` out
+  (column 1 = bona fide).
+- :func:`windows` / :func:`aggregate`: the fixed-length inputs of audio of any length, and one result from
+  them. A clip of at most ``nb_samp`` samples is repeat-padded to ``nb_samp`` (the official rule). A longer
+  one is cut into windows of ``nb_samp`` samples every ``hop`` samples (default ``hop = nb_samp``:
+  back-to-back windows), plus a last window ending at the clip's end when the hop leaves a tail, so every
+  sample is scored; the windows' logits are averaged (``"mean"``) or the least bona fide window is kept
+  (``"min"``). ``mode="official"`` scores the head crop only, exactly as the official evaluation does.
+  Scoring files: :mod:`aasist_lightning.runtime.audio_files`.
 
 The score reported for a file is ``logit_bonafide - logit_spoof`` (> 0: the model prefers bona fide), and
-``prob_bonafide = softmax(logits)[1] = sigmoid(score)``. Score files of ``eval.py`` keep the official score
-(``logits[:, 1]``) instead, so that published numbers are reproduced.
+``prob_bonafide = softmax(logits)[1] = sigmoid(score)``. Score files of ``aasist-eval`` keep the official
+score (``logits[:, 1]``) instead, so that published numbers are reproduced.
 
 This module imports neither torch nor Lightning at import time: the ONNX path runs with NumPy, soundfile and
 onnxruntime only.
@@ -23,34 +26,21 @@ onnxruntime only.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aasist_lightning.runtime.hardware import resolve_device
+from aasist_lightning.runtime.onnx import metadata_of, ort_session
+from aasist_lightning.runtime.options import AGGREGATES, MODES, SAMPLE_RATE, InferenceError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-SAMPLE_RATE = 16000
-AGGREGATES = ("mean", "min")
-#: Paths of runtime.fast.prepare_inference (here, so that CLIs list them without importing torch).
-BACKENDS = ("auto", "eager", "channels_last", "compile", "onnx")
-PRECISIONS = ("auto", "fp32", "bf16")
-MODES = ("windows", "official")
-#: Keys of the JSON metadata stored in exported ONNX / TorchScript files (see aasist_lightning.cli.export).
-METADATA_KEY = "aasist"
-
-
-class InferenceError(ValueError):
-    """A model / option problem that stops inference; the message says what to change."""
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -74,23 +64,6 @@ class Detector:
             "source": self.source,
             "config": self.config,
         }
-
-
-def resolve_device(device: str | None = "auto") -> str:
-    """'auto' / None -> 'cuda' when a GPU is visible, else 'cpu'; Lightning's accelerator names are
-    accepted."""
-    import torch
-
-    name = "auto" if device is None else str(device).lower()
-    if name in ("auto", ""):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "gpu":
-        name = "cuda"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InferenceError(f"device {device!r} requested but no CUDA GPU is visible: use 'cpu' or 'auto'")
-    if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise InferenceError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:<index> or gpu")
-    return name
 
 
 def load_detector(
@@ -181,8 +154,9 @@ class Scorer:
     """Runs a detector on batches of fixed-length waveforms: ``scorer(waves (B, nb_samp)) -> logits (B, 2)``.
 
     Backends: ``"torch <path> <precision>"`` (an ``nn.Module`` on one of the paths of
-    :mod:`runtime.fast`, or a TorchScript module, on the device the model lives on) and ``"onnx"``
-    (an exported model under ONNX Runtime, CPU or CUDA provider). Build one with :meth:`from_detector` or
+    :mod:`runtime.fast`, on the device the model lives on), ``"program"`` / ``"torchscript"`` (a file written
+    by ``aasist-export``, run as it is) and ``"onnx"`` (an exported model under ONNX Runtime, CPU or CUDA
+    provider). Build one with :meth:`from_detector`, :meth:`from_program`, :meth:`from_torchscript` or
     :meth:`from_onnx`. Inputs larger than ``batch_size`` are split.
     """
 
@@ -228,18 +202,11 @@ class Scorer:
         """
         import torch
 
-        from aasist_lightning.runtime.fast import device_of, prepare_inference
+        from aasist_lightning.runtime.fast import prepare_inference
 
-        model.eval()
         if isinstance(model, torch.jit.ScriptModule):  # already compiled: runs as it is
-            device = device_of(model)
-
-            def run_script(waves: np.ndarray | torch.Tensor) -> np.ndarray:
-                x = torch.as_tensor(waves, dtype=torch.float32).to(device, non_blocking=True)
-                with torch.inference_mode():
-                    return model(x).float().cpu().numpy()
-
-            return cls(run_script, nb_samp, "torchscript", batch_size, metadata)
+            return cls._as_is(model.eval(), "torchscript", nb_samp, batch_size, metadata)
+        model.eval()
         try:
             fast = prepare_inference(model, backend, precision, allow_compile=False)
         except ValueError as e:
@@ -251,6 +218,48 @@ class Scorer:
         return cls(run, nb_samp, f"torch {fast.backend} {fast.precision}", batch_size, metadata)
 
     @classmethod
+    def _as_is(
+        cls, module: Any, backend: str, nb_samp: int, batch_size: int, metadata: dict[str, Any] | None
+    ) -> Scorer:
+        """An exported module (TorchScript, ``torch.export`` program), run unchanged on its device."""
+        import torch
+
+        from aasist_lightning.runtime.hardware import device_of
+
+        device = device_of(module)
+
+        def run(waves: np.ndarray | torch.Tensor) -> np.ndarray:
+            x = torch.as_tensor(waves, dtype=torch.float32).to(device, non_blocking=True)
+            with torch.inference_mode():
+                return module(x).float().cpu().numpy()
+
+        return cls(run, nb_samp, backend, batch_size, metadata)
+
+    @classmethod
+    def from_program(cls, path: str | os.PathLike[str], batch_size: int = 16, device: str = "cpu") -> Scorer:
+        """A ``torch.export`` program written by ``aasist-export --program``, with its stored metadata."""
+        from aasist_lightning.runtime.exported import load_program
+
+        path = _exported_file(path, "torch.export program", "--program")
+        try:
+            module, meta = load_program(path, device)
+        except Exception as e:  # torch raises many types for a corrupt / foreign archive
+            raise InferenceError(f"cannot load torch.export program {path}: {e}") from e
+        return cls._as_is(module, "program", _nb_samp(meta, path), batch_size, meta)
+
+    @classmethod
+    def from_torchscript(
+        cls, path: str | os.PathLike[str], batch_size: int = 16, device: str = "cpu"
+    ) -> Scorer:
+        """A TorchScript module written by ``aasist-export --torchscript`` (deprecated: prefer
+        :meth:`from_program`), with its stored metadata."""
+        from aasist_lightning.runtime.exported import load_torchscript
+
+        path = _exported_file(path, "TorchScript file", "--torchscript")
+        module, meta = load_torchscript(path, device)
+        return cls._as_is(module, "torchscript", _nb_samp(meta, path), batch_size, meta)
+
+    @classmethod
     def from_onnx(
         cls,
         path: str | os.PathLike[str],
@@ -260,28 +269,18 @@ class Scorer:
     ) -> Scorer:
         """An exported model (``aasist-export``) under ONNX Runtime; its input length and threshold come from
         the metadata the exporter stored."""
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"ONNX model {path} does not exist: create it with aasist-export --onnx {path}"
-            )
+        path = _exported_file(path, "ONNX model", "--onnx")
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
         except ImportError as e:
             raise InferenceError(
                 "ONNX inference needs onnxruntime: pip install 'aasist-lightning[export]' (or onnxruntime)"
             ) from e
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
         try:
-            session = ort.InferenceSession(str(path), options, providers=providers)
+            session = ort_session(path, device, threads)
         except Exception as e:  # onnxruntime raises its own exception types for invalid / truncated files
             raise InferenceError(f"cannot load ONNX model {path}: {e}") from e
-        meta = _onnx_metadata(session, path)
+        meta = metadata_of(session, str(path))
         input_name = session.get_inputs()[0].name
 
         def run(waves: Any) -> np.ndarray:
@@ -305,17 +304,17 @@ class Scorer:
         )
 
 
-def _onnx_metadata(session: Any, path: Path) -> dict[str, Any]:
-    props = session.get_modelmeta().custom_metadata_map
-    if METADATA_KEY in props:
-        return json.loads(props[METADATA_KEY])
-    # Not written by aasist-export: take the input length from a fixed input shape if there is one.
-    shape = session.get_inputs()[0].shape
-    if len(shape) == 2 and isinstance(shape[1], int):
-        return {"nb_samp": shape[1], "dev_eer_threshold": None, "source": f"onnx {path}"}
-    raise InferenceError(
-        f"ONNX model {path} has no aasist metadata and no fixed input length: export it with aasist-export"
-    )
+def _exported_file(path: str | os.PathLike[str], kind: str, flag: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind} {path} does not exist: create it with aasist-export {flag} {path}")
+    return path
+
+
+def _nb_samp(meta: dict[str, Any], path: Path) -> int:
+    if "nb_samp" not in meta:
+        raise InferenceError(f"{path} has no aasist.json metadata: export it with aasist-export")
+    return int(meta["nb_samp"])
 
 
 def score_and_prob(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -356,215 +355,15 @@ def aggregate(window_logits: np.ndarray, how: str = "mean") -> np.ndarray:
     raise InferenceError(f"aggregate {how!r} must be one of {', '.join(AGGREGATES)}")
 
 
-# ---------------------------------------------------------------------------------------------- files
-#: Extensions scanned for in folders (files named explicitly are always tried).
-AUDIO_EXTENSIONS = frozenset(
-    {
-        ".wav",
-        ".flac",
-        ".ogg",
-        ".oga",
-        ".opus",
-        ".mp3",
-        ".aiff",
-        ".aif",
-        ".aifc",
-        ".au",
-        ".snd",
-        ".caf",
-        ".w64",
-    }
-    | {".rf64", ".sd2", ".voc", ".wv", ".mat", ".nist", ".sph", ".htk", ".xi", ".ircam", ".sf", ".pvf"}
-)
-
-
-def find_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files named in ``inputs`` plus every audio file (by extension) below the folders named, recursively,
-    in a stable order, each once. Raises FileNotFoundError for an input that does not exist."""
-    found: list[Path] = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-            )
-        elif path.exists():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"input {path} does not exist (give audio files or folders)")
-    seen: set[Path] = set()
-    unique = []
-    for p in found:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
-
-
-@dataclass
-class FileScore:
-    """The result of one audio file: aggregated logits, score, probability, duration and window count."""
-
-    path: Path
-    logits: np.ndarray
-    score: float
-    prob_bonafide: float
-    duration_s: float
-    n_windows: int
-    window_scores: list[float]
-
-
-@dataclass
-class FileError:
-    """A file that could not be scored, with the reason (the loader's message names the file)."""
-
-    path: Path
-    error: str
-
-
-def _load(path: Path, nb_samp: int, hop: int | None, mode: str) -> tuple[np.ndarray, float]:
-    from aasist_lightning.data.audio import load_audio
-
-    x = load_audio(path, SAMPLE_RATE)
-    return windows(x, nb_samp, hop, mode), x.shape[0] / SAMPLE_RATE
-
-
-def score_files(
-    paths: Sequence[Path],
-    scorer: Scorer,
-    hop: int | None = None,
-    mode: str = "windows",
-    how: str = "mean",
-    workers: int | None = None,
-) -> Iterator[FileScore | FileError]:
-    """Score audio files, in order: loading (and resampling) runs on ``workers`` threads ahead of the model,
-    and windows of consecutive files share batches. Unreadable files yield a :class:`FileError` instead of
-    stopping."""
-    if how not in AGGREGATES:
-        raise InferenceError(f"aggregate {how!r} must be one of {', '.join(AGGREGATES)}")
-    windows(np.zeros(1, np.float32), scorer.nb_samp, hop, mode)  # validates hop / mode before any work
-    workers = workers or min(8, os.cpu_count() or 1)
-    ahead = max(2 * workers, 4)
-
-    pending: list[tuple[Path, np.ndarray | None, float, str | None]] = []  # in input order
-    rows: list[np.ndarray] = []  # windows waiting for a batch
-    scored: list[np.ndarray] = []  # logits of windows already run, in the same order
-
-    def flush(final: bool) -> Iterator[FileScore | FileError]:
-        while len(rows) >= scorer.batch_size or (final and rows):
-            batch, rows[:] = rows[: scorer.batch_size], rows[scorer.batch_size :]
-            scored.extend(scorer(np.stack(batch)))
-        while pending:
-            path, wins, duration, error = pending[0]
-            if error is not None:
-                result: FileScore | FileError = FileError(path, error)
-            else:
-                assert wins is not None
-                if len(scored) < len(wins):
-                    return
-                logits = np.stack(scored[: len(wins)])
-                del scored[: len(wins)]
-                agg = aggregate(logits, how)
-                score, prob = score_and_prob(agg)
-                result = FileScore(
-                    path,
-                    agg,
-                    float(score),
-                    float(prob),
-                    duration,
-                    len(wins),
-                    [float(s) for s in score_and_prob(logits)[0]],
-                )
-            pending.pop(0)
-            yield result
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aasist-load") as pool:
-        futures: list[Future] = []
-        it = iter(paths)
-        for p in it:
-            futures.append(pool.submit(_load, p, scorer.nb_samp, hop, mode))
-            if len(futures) >= ahead:
-                break
-        index = 0
-        while index < len(futures):
-            path = paths[index]
-            try:
-                wins, duration = futures[index].result()
-                pending.append((path, wins, duration, None))
-                rows.extend(wins)
-            except (ValueError, OSError) as e:  # AudioError is a ValueError and names the file
-                pending.append((path, None, math.nan, str(e)))
-            futures[index] = None  # type: ignore[call-overload]  # free the audio
-            index += 1
-            nxt = next(it, None)
-            if nxt is not None:
-                futures.append(pool.submit(_load, nxt, scorer.nb_samp, hop, mode))
-            yield from flush(final=False)
-        yield from flush(final=True)
-
-
-def progress_bar(total: int, description: str, enabled: bool = True, unit: str = "files") -> Any:
-    """A rich progress bar on stderr with count, rate, elapsed time and ETA (disabled: a no-op)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(file=sys.stderr),
-        disable=not enabled,
-        transient=False,
-    )
-
-
-def iterate_batches(
-    batches: Iterable[Any],
-    scorer: Scorer,
-    total: int | None = None,
-    description: str = "scoring",
-    progress: bool = True,
-) -> Iterator[tuple[Any, np.ndarray]]:
-    """``(batch, logits)`` for each ``(waves, ...)`` batch of a data loader, with a progress bar over
-    trials."""
-    with progress_bar(total or 0, description, enabled=progress, unit="trials") as bar:
-        task = bar.add_task(description, total=total)
-        for batch in batches:
-            if batch is None:  # every trial of the batch was unusable and skipped by the loader
-                continue
-            logits = scorer(batch[0])
-            bar.advance(task, len(logits))
-            yield batch, logits
-
-
 __all__ = [
     "AGGREGATES",
-    "AUDIO_EXTENSIONS",
     "MODES",
+    "SAMPLE_RATE",
     "Detector",
-    "FileError",
-    "FileScore",
     "InferenceError",
     "Scorer",
     "aggregate",
-    "find_audio",
-    "iterate_batches",
     "load_detector",
-    "progress_bar",
-    "resolve_device",
     "score_and_prob",
-    "score_files",
     "windows",
 ]

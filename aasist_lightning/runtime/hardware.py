@@ -1,0 +1,173 @@
+"""What the machine offers, and the inference path chosen from it.
+
+``precision="auto"`` means fp32 on every device: bf16 is fast only on CPUs with AMX (Sapphire Rapids and
+newer) and on CUDA GPUs (elsewhere bf16 convolutions are ~15x slower than fp32), and even there it is opt-in,
+because emulated bf16 moved the EER of the official AASIST-L on the embedded eval split by 0.28 pp
+(40.76 -> 40.48 %), over the 0.1 pp bound. ``backend="auto"`` picks, in order: bf16 -> ``compile``; else
+CPU -> ``onnx`` (when onnxruntime is installed), ``compile`` (when a C++ compiler is found),
+``channels_last``; CUDA -> ``compile`` when triton is installed, else ``eager``.
+
+torch is imported inside the functions: ``resolve_device`` serves the torch-free ONNX path too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aasist_lightning.runtime.options import BACKENDS, PRECISIONS, InferenceError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What the fast-path choice depends on."""
+
+    device: str  # "cpu" or "cuda[:i]"
+    name: str  # CPU model / GPU name
+    cpu_capability: str  # torch's CPU kernel level: DEFAULT / AVX2 / AVX512 / ...
+    amx: bool  # AMX tiles with bf16 (fast CPU bf16 matrix work)
+    cuda_bf16: bool
+    onnxruntime: bool
+    cxx_compiler: bool  # inductor needs one on CPU
+    triton: bool  # inductor needs it on CUDA
+    threads: int
+
+    @property
+    def bf16_fast(self) -> bool:
+        return self.cuda_bf16 if self.device.startswith("cuda") else self.amx
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "bf16_fast": self.bf16_fast}
+
+
+def _cpu_flags() -> tuple[str, set[str]]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:  # not Linux: no flags to read; AMX is then reported as absent
+        return "", set()
+    name, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not name:
+            name = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return name, flags
+
+
+@cache
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def detect_hardware(device: str | torch.device = "cpu") -> Hardware:
+    """Describe ``device`` ("cpu", "cuda", "cuda:1", ...) and the fast-path tools installed."""
+    import torch
+
+    device = str(device)
+    cpu_name, flags = _cpu_flags()
+    is_cuda = device.startswith("cuda")
+    if is_cuda and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is visible: use 'cpu'")
+    return Hardware(
+        device=device,
+        name=torch.cuda.get_device_name(torch.device(device)) if is_cuda else cpu_name,
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        amx="amx_bf16" in flags and "amx_tile" in flags,
+        cuda_bf16=is_cuda and torch.cuda.is_bf16_supported(),
+        onnxruntime=_importable("onnxruntime"),
+        cxx_compiler=any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")),
+        triton=_importable("triton"),
+        threads=torch.get_num_threads(),
+    )
+
+
+def auto_backend(hardware: Hardware, precision: str = "fp32", allow_compile: bool = True) -> str:
+    """The fastest backend for ``hardware`` at ``precision`` (see the module docstring). ``allow_compile``:
+    False when the runner serves few calls (e.g. one validation epoch): compiling costs minutes on a small
+    CPU."""
+    is_cuda = hardware.device.startswith("cuda")
+    can_compile = allow_compile and (hardware.triton if is_cuda else hardware.cxx_compiler)
+    if precision == "bf16" or is_cuda:
+        return "compile" if can_compile else "eager"
+    if hardware.onnxruntime:
+        return "onnx"
+    return "compile" if can_compile else "channels_last"
+
+
+def choose(
+    hardware: Hardware, backend: str = "auto", precision: str = "auto", allow_compile: bool = True
+) -> tuple[str, str]:
+    """(backend, precision) for ``hardware`` with 'auto' replaced by the choice; checks both names. Pure:
+    tests give it a constructed :class:`Hardware` for each kind of machine."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown inference backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown inference precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        precision = "fp32"  # bf16 is opt-in everywhere (see the module docstring)
+    if backend == "auto":
+        backend = auto_backend(hardware, precision, allow_compile)
+    if backend == "onnx" and precision == "bf16":
+        raise ValueError(
+            "the onnx backend runs in fp32 only: use precision=fp32, or backend=compile for bf16"
+        )
+    if backend == "onnx" and not hardware.onnxruntime:
+        raise ValueError("backend=onnx needs onnxruntime: pip install onnxruntime (or use backend=auto)")
+    return backend, precision
+
+
+def resolve(
+    backend: str = "auto",
+    precision: str = "auto",
+    device: str | torch.device = "cpu",
+    allow_compile: bool = True,
+) -> tuple[str, str]:
+    """(backend, precision) with 'auto' replaced by the choice for ``device``; checks both names."""
+    return choose(detect_hardware(device), backend, precision, allow_compile)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device ``model``'s parameters / buffers live on (CPU for a model without any)."""
+    import torch
+
+    tensors = [*model.parameters(), *model.buffers()]
+    return tensors[0].device if tensors else torch.device("cpu")
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """'auto' / None -> 'cuda' when a GPU is visible, else 'cpu'; Lightning's accelerator names are
+    accepted."""
+    import torch
+
+    name = "auto" if device is None else str(device).lower()
+    if name in ("auto", ""):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "gpu":
+        name = "cuda"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InferenceError(f"device {device!r} requested but no CUDA GPU is visible: use 'cpu' or 'auto'")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise InferenceError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:<index> or gpu")
+    return name
+
+
+__all__ = [
+    "Hardware",
+    "auto_backend",
+    "choose",
+    "detect_hardware",
+    "device_of",
+    "resolve",
+    "resolve_device",
+]
