@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from aasist_lightning import bench
+from aasist_lightning.bench import inference, measure
+from aasist_lightning.bench.accuracy import eer_check
+from aasist_lightning.bench.cli import main
+from aasist_lightning.bench.flops import work_per_utt
+from aasist_lightning.bench.report import write_json
+from aasist_lightning.bench.training import bench_training, memory_across_epochs
+from aasist_lightning.bench.workload import TINY
 
 TINY_ARGS = ["--archs", "tiny", "--length", "4000", "--repeats", "2", "--train-repeats", "1"]
 
@@ -23,7 +29,7 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         "--memory-epochs", "0",
         "--json", str(out),
     ]  # fmt: skip
-    assert bench.main(args) == 0
+    assert main(args) == 0
     result = json.loads(out.read_text())
     rows = result["inference"]
     assert [(r["batch"], r["path"]) for r in rows] == [(2, "eager"), (2, "onnx"), (2, "eager+retain")]
@@ -50,31 +56,31 @@ def test_runs_that_would_exhaust_memory_are_skipped(monkeypatch: pytest.MonkeyPa
 
     from aasist_lightning.models import AASIST
 
-    assert bench._extrapolate([(1, 1000.0), (16, 8500.0)], 64) == pytest.approx(8500 + 500 * 48)
-    assert bench._extrapolate([(1, 1000.0)], 64) != bench._extrapolate([(1, 1000.0)], 64)  # NaN: one point
-    monkeypatch.setattr(bench, "available_mib", lambda device: 100.0)
+    assert measure.extrapolate([(1, 1000.0), (16, 8500.0)], 64) == pytest.approx(8500 + 500 * 48)
+    assert measure.extrapolate([(1, 1000.0)], 64) != measure.extrapolate([(1, 1000.0)], 64)  # NaN: one point
+    monkeypatch.setattr(measure, "available_mib", lambda device: 100.0)
     torch.manual_seed(0)
-    model = AASIST(**bench.TINY).eval()
+    model = AASIST(**TINY).eval()
     growth = {"eager": [(1, 500.0), (2, 1000.0)]}  # MiB above what the process holds: 4000 at batch 8
-    rows = bench.bench_inference(model, "tiny", 8, 4000, ["eager"], 1, lambda _: None, growth)
+    rows = inference.bench_inference(model, "tiny", 8, 4000, ["eager"], 1, lambda _: None, growth)
     assert len(rows) == 1 and "GiB available" in rows[0]["skipped"]
     assert rows[0]["peak_mib_estimate"] > 4000.0  # the process's own memory on top
-    assert "skipped" in bench.bench_training(model, "tiny", 2, 4000, ["eager"], 1, lambda _: None)[0]
+    assert "skipped" in bench_training(model, "tiny", 2, 4000, ["eager"], 1, lambda _: None)[0]
 
 
 def test_paths_are_admitted_while_what_they_keep_fits() -> None:
     # AASIST-L at batch 64 on 24 GiB: ONNX keeps its arena, so eager's transient does not fit beside it.
     needs = {"eager": 12_000.0, "channels_last": 12_000.0, "onnx": 8_000.0, "onnx+retain": 8_000.0}
-    verdicts = bench._admit(needs, {"onnx", "onnx+retain"}, 22_000.0, 700.0)
+    verdicts = measure.admit(needs, {"onnx", "onnx+retain"}, 22_000.0, 700.0)
     assert [n for n, why in verdicts.items() if why is None] == ["onnx"]
     assert "GiB available" in str(verdicts["eager"])
     # Batch 16: everything fits (kept 2 x 2 GiB, transient 3.5 GiB).
     small = {"eager": 3_500.0, "channels_last": 3_500.0, "onnx": 2_000.0, "onnx+retain": 2_000.0}
-    assert all(why is None for why in bench._admit(small, {"onnx", "onnx+retain"}, 22_000.0, 700.0).values())
+    assert all(why is None for why in measure.admit(small, {"onnx", "onnx+retain"}, 22_000.0, 700.0).values())
     # Not measured at two batch sizes yet: each path alone against the default need.
     unknown = {"eager": float("nan"), "onnx": float("nan")}
-    assert bench._admit(unknown, {"onnx"}, 22_000.0, 11_000.0) == {"eager": None, "onnx": None}
-    assert "GiB available" in str(bench._admit(unknown, {"onnx"}, 22_000.0, 16_000.0)["onnx"])
+    assert measure.admit(unknown, {"onnx"}, 22_000.0, 11_000.0) == {"eager": None, "onnx": None}
+    assert "GiB available" in str(measure.admit(unknown, {"onnx"}, 22_000.0, 16_000.0)["onnx"])
 
 
 def test_a_batch_eager_cannot_run_is_compared_with_eager_at_a_smaller_batch(
@@ -84,11 +90,11 @@ def test_a_batch_eager_cannot_run_is_compared_with_eager_at_a_smaller_batch(
 
     from aasist_lightning.models import AASIST
 
-    monkeypatch.setattr(bench, "available_mib", lambda device: 10_000.0)
+    monkeypatch.setattr(measure, "available_mib", lambda device: 10_000.0)
     torch.manual_seed(0)
-    model = AASIST(**bench.TINY).eval()
+    model = AASIST(**TINY).eval()
     growth = {"eager": [(1, 5_000.0), (2, 10_000.0)], "onnx": [(1, 1.0), (2, 2.0)]}
-    rows = bench.bench_inference(
+    rows = inference.bench_inference(
         model, "tiny", 4, 4000, ["eager", "onnx+retain"], 1, lambda _: None, growth, {2: 5.0}
     )
     eager, onnx = rows[1], rows[0]
@@ -108,7 +114,7 @@ def test_work_per_utterance_of_aasist_l() -> None:
     from aasist_lightning.models import AASIST, OFFICIAL_ARCHS
 
     torch.manual_seed(0)
-    work = bench.work_per_utt(AASIST(**OFFICIAL_ARCHS["AASIST-L"]), 64600)
+    work = work_per_utt(AASIST(**OFFICIAL_ARCHS["AASIST-L"]), 64600)
     assert work["inference"] == pytest.approx(13.21, abs=0.05)
     assert work["training"] == pytest.approx(37.29, abs=0.1)
 
@@ -118,12 +124,12 @@ def test_paths_that_only_fit_alone_are_timed_one_at_a_time(monkeypatch: pytest.M
 
     from aasist_lightning.models import AASIST
 
-    monkeypatch.setattr(bench, "available_mib", lambda device: 15_000.0)
+    monkeypatch.setattr(measure, "available_mib", lambda device: 15_000.0)
     torch.manual_seed(0)
-    model = AASIST(**bench.TINY).eval()
+    model = AASIST(**TINY).eval()
     growth = {"eager": [(1, 2_000.0), (2, 4_000.0)], "onnx": [(1, 2_000.0), (2, 4_000.0)]}  # 8 GiB each at 4
     logs: list[str] = []
-    rows = bench.bench_inference(model, "tiny", 4, 4000, ["eager", "onnx"], 1, logs.append, growth)
+    rows = inference.bench_inference(model, "tiny", 4, 4000, ["eager", "onnx"], 1, logs.append, growth)
     assert [(r["path"], r["together"], r["eager_batch"]) for r in rows] == [
         ("eager", False, 4),
         ("onnx", False, 4),
@@ -133,7 +139,7 @@ def test_paths_that_only_fit_alone_are_timed_one_at_a_time(monkeypatch: pytest.M
 
 
 def test_memory_across_epochs_runs_the_training_loop() -> None:
-    res = bench.memory_across_epochs(epochs=2, steps=1, batch=2, length=4000, arch_kwargs=bench.TINY)
+    res = memory_across_epochs(epochs=2, steps=1, batch=2, length=4000, arch_kwargs=TINY)
     assert len(res["rss_mib"]) == 2 and res["growth_mib"] == res["rss_mib"][1] - res["rss_mib"][0]
 
 
@@ -148,7 +154,7 @@ def test_memory_across_epochs_runs_the_training_loop() -> None:
 def test_bad_arguments_are_reported(
     extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert bench.main([*TINY_ARGS, "--no-train", "--memory-epochs", "0", *extra]) == 2
+    assert main([*TINY_ARGS, "--no-train", "--memory-epochs", "0", *extra]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -172,10 +178,16 @@ def test_eer_check_compares_paths_on_an_eval_split(tmp_path: Path) -> None:
     protocol_path(root, "eval").parent.mkdir(parents=True)
     protocol_path(root, "eval").write_text("\n".join(lines) + "\n")
     torch.manual_seed(0)
-    model = AASIST(**bench.TINY, nb_samp=4000)
-    res = bench.eer_check(root, model, ["eager", "bf16-emulated"], limit=5, batch=4, log=lambda _: None)
+    model = AASIST(**TINY, nb_samp=4000)
+    res = eer_check(root, model, ["eager", "bf16-emulated"], limit=5, batch=4, log=lambda _: None)
     assert res["trials"] == 5 and res["reference"] == "eager"
     eager, emulated = res["paths"]["eager"], res["paths"]["bf16-emulated"]
     assert eager["eer_diff_pp"] == 0 and eager["decisions_changed"] == 0 and eager["max_abs_score_diff"] == 0
     assert 0 < emulated["max_abs_score_diff"] < 0.5
     assert 0 <= emulated["eer"] <= 100
+
+
+def test_json_has_no_nan(tmp_path: Path) -> None:
+    result = {"a": float("nan"), "b": [1.0, float("inf")], "c": (2, "x")}
+    out = write_json(result, tmp_path / "new" / "r.json")
+    assert json.loads(out.read_text()) == {"a": None, "b": [1.0, None], "c": [2, "x"]}

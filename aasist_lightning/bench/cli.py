@@ -1,0 +1,218 @@
+"""``python -m aasist_lightning.bench`` (``make bench``): speed, memory and accuracy of every fast path.
+
+For each model (AASIST-L, AASIST) it measures, in one run and on the same inputs:
+
+- inference utterances / s at each batch size for every inference path (``eager`` = plain fp32 eager, the
+  reference; ``channels_last``; ``compile``; ``onnx``; ``bf16`` / ``compile+bf16`` where asked or where the
+  hardware makes bf16 fast), the max abs logit error of each against ``eager``, the process's peak RSS
+  during the call, and the one-off setup time (export / compile);
+- training utterances / s at the training batch size (forward + backward + Adam step, frequency masking on)
+  for ``eager`` fp32, ``channels_last``, ``compile`` and ``bf16`` (autocast, as Lightning's ``bf16-mixed``);
+- optionally (``--loss-curve N``) the losses of a seeded N-step run of each training path next to fp32's,
+  and (``--memory-epochs N``) the RSS after each of N epochs of the real Lightning training loop
+  (``AASISTLitModule`` + ``Trainer``, validation included) on an in-memory batch set: flat means no leak.
+
+Every figure is a median over ``--repeats`` timed calls after a warm-up; the paths are interleaved (the order
+rotates every repeat), so load from other processes hits them alike, and each is reported as a ratio to
+``eager`` measured in the same run. The machine's load average before and after is recorded: on a shared
+machine the absolute numbers move, the ratios much less.
+
+    python -m aasist_lightning.bench --quick                  # AASIST-L, batch 1 and 16, a few repeats
+    python -m aasist_lightning.bench --json bench.json        # the full table
+    python -m aasist_lightning.bench --archs AASIST-L --batch-sizes 16 --paths eager onnx --no-train
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from aasist_lightning.bench.accuracy import eer_check, loss_curves
+from aasist_lightning.bench.flops import work_per_utt
+from aasist_lightning.bench.inference import bench_inference
+from aasist_lightning.bench.measure import load_average
+from aasist_lightning.bench.report import print_table, write_json
+from aasist_lightning.bench.training import bench_training, memory_across_epochs
+from aasist_lightning.bench.workload import (
+    INFERENCE_PATHS,
+    RETAIN,
+    TINY,
+    TRAINING_PATHS,
+    build_model,
+    default_paths,
+    split_path,
+)
+from aasist_lightning.files import check_output
+from aasist_lightning.runtime.allocator import allocator
+from aasist_lightning.runtime.hardware import detect_hardware, resolve
+
+#: Batches of this size or more get half the repeats (a call takes a minute on a small CPU).
+BIG_BATCH = 64
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every measurement ``args`` (of :func:`parser`) asks for, as the dict the table and the JSON show."""
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    inference_paths = args.paths or default_paths(device, "inference")
+    training_paths = args.train_paths or default_paths(device, "training")
+    for name in inference_paths:
+        split_path(name, "inference")
+    for name in training_paths:
+        split_path(name, "training")
+    auto = resolve("auto", "auto", device)
+    result: dict[str, Any] = {
+        "hardware": detect_hardware(device).as_dict(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "default_inference": {"backend": auto[0], "precision": auto[1]},
+        "settings": {k: v for k, v in vars(args).items() if k != "json"},
+        "load_avg_start": load_average(),
+        "inference": [],
+        "training": [],
+    }
+    started = time.perf_counter()
+    if args.eer_root:
+        with allocator("retain"):  # speed only: the scores do not depend on it
+            result["eer_check"] = eer_check(
+                args.eer_root, args.eer_model, args.eer_paths, args.eer_limit, log=log
+            )
+    else:
+        _measure_speed(args, device, inference_paths, training_paths, result, log)
+    result["load_avg_end"] = load_average()
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def _measure_speed(
+    args: argparse.Namespace,
+    device: str,
+    inference_paths: Sequence[str],
+    training_paths: Sequence[str],
+    result: dict[str, Any],
+    log: Callable[[str], None],
+) -> None:
+    """The speed table's rows, loss curves and memory across epochs, into ``result``."""
+    for arch in args.archs:
+        model, weights = build_model(arch)
+        model.to(device)
+        result.setdefault("weights", {})[arch] = weights
+        result.setdefault("gflop_per_utt", {})[arch] = work_per_utt(model, args.length)
+        growth_seen: dict[str, list[tuple[int, float]]] = {}
+        eager_seen: dict[int, float] = {}
+        for batch in sorted(args.batch_sizes):
+            repeats = max(1, args.repeats // 2) if batch >= BIG_BATCH else args.repeats
+            result["inference"] += bench_inference(
+                model, arch, batch, args.length, inference_paths, repeats, log, growth_seen, eager_seen
+            )
+        if args.train_batch:
+            result["training"] += bench_training(
+                model, arch, args.train_batch, args.length, training_paths, args.train_repeats, log
+            )
+        if args.loss_curve and arch == args.archs[0]:
+            log(f"  {arch}: loss curves over {args.loss_curve} steps")
+            result["loss_curve"] = loss_curves(
+                model, training_paths, args.loss_curve, args.loss_curve_batch, args.length
+            )
+    if args.memory_epochs:
+        log(f"  memory across {args.memory_epochs} training epochs")
+        tiny = args.archs == ["tiny"]
+        result["memory_epochs"] = memory_across_epochs(
+            args.memory_epochs,
+            steps=2 if tiny else 6,
+            batch=4 if tiny else 8,
+            length=args.length if tiny else 16000,
+            arch_kwargs=TINY if tiny else None,
+        )
+    for row in result["inference"] + result["training"]:
+        if "utt_per_s" in row:
+            row["gflop_per_s"] = row["utt_per_s"] * result["gflop_per_utt"][row["model"]][row["mode"]]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command's options (``--help``)."""
+    p = argparse.ArgumentParser(
+        prog="python -m aasist_lightning.bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    p.add_argument("--archs", nargs="+", default=["AASIST-L", "AASIST"], help="AASIST-L, AASIST and/or tiny")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64], help="inference batch sizes")
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        help=f"inference paths (default: all the machine runs): {list(INFERENCE_PATHS)}, each also with "
+        f"{RETAIN} (retained-heap allocator)",
+    )
+    p.add_argument(
+        "--train-paths",
+        nargs="+",
+        help=f"training paths (default: all): {list(TRAINING_PATHS)}, each also with {RETAIN}",
+    )
+    p.add_argument("--train-batch", type=int, default=16, help="training batch size; 0 skips training")
+    p.add_argument("--no-train", dest="train_batch", action="store_const", const=0, help="skip training")
+    p.add_argument(
+        "--repeats", type=int, default=5, help=f"timed calls per path (half at batch >= {BIG_BATCH})"
+    )
+    p.add_argument("--train-repeats", type=int, default=3, help="timed training steps per path")
+    p.add_argument("--length", type=int, default=64600, help="input length in samples")
+    p.add_argument(
+        "--loss-curve", type=int, default=0, metavar="STEPS", help="seeded loss curves of each training path"
+    )
+    p.add_argument(
+        "--loss-curve-batch", type=int, default=8, metavar="N", help="batch size of the loss-curve runs"
+    )
+    p.add_argument(
+        "--memory-epochs", type=int, default=3, help="epochs of the RSS flatness check; 0 skips it"
+    )
+    p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda, cuda:<i>")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch / ONNX Runtime threads (default: one per core)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="AASIST-L, batch 1 and 16, 3 repeats, 2 training steps"
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    eer = p.add_argument_group(
+        "EER check (replaces the speed benchmark): fp32 vs bf16 on a corpus's eval split"
+    )
+    eer.add_argument(
+        "--eer-root", metavar="DIR", help="corpus root (LA folder), e.g. the embedded synthetic one"
+    )
+    eer.add_argument("--eer-model", default="AASIST-L", help="AASIST-L / AASIST / a .pth / a training .ckpt")
+    eer.add_argument(
+        "--eer-paths", nargs="+", default=["eager", "bf16-emulated"], help="reference path first"
+    )
+    eer.add_argument("--eer-limit", type=int, help="score a seeded random subset of this many trials")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command: run the benchmark, print its table, write the JSON; 2 on a bad argument."""
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.quick:
+        args.archs, args.batch_sizes, args.repeats, args.train_repeats = ["AASIST-L"], [1, 16], 3, 2
+        args.memory_epochs = 0
+    for key in ("repeats", "length"):
+        if getattr(args, key) < 1:
+            cli.error(f"--{key} must be >= 1, got {getattr(args, key)}")
+    if any(b < 1 for b in args.batch_sizes) or args.train_batch < 0:
+        cli.error("batch sizes must be >= 1")
+    try:
+        if args.json:
+            check_output(args.json)  # before the run, not after it
+        result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_table(result)
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+    return 0

@@ -1,0 +1,100 @@
+"""What the benchmark runs: the models, their inputs and the names of the inference / training paths."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from aasist_lightning.runtime.hardware import detect_hardware
+
+#: A narrow encoder with the full graph: for smoke tests (``--archs tiny --length 4000``).
+TINY = {"filts": [70, [1, 8], [8, 8], [8, 8], [8, 8]], "gat_dims": [8, 8]}
+#: Inference paths: name -> (backend, precision).
+INFERENCE_PATHS: dict[str, tuple[str, str]] = {
+    "eager": ("eager", "fp32"),
+    "channels_last": ("channels_last", "fp32"),
+    "compile": ("compile", "fp32"),
+    "onnx": ("onnx", "fp32"),
+    "bf16": ("eager", "bf16"),
+    "compile+bf16": ("compile", "bf16"),
+}
+#: Training paths: name -> (channels_last, compile, bf16 autocast).
+TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
+    "eager": (False, False, False),
+    "channels_last": (True, False, False),
+    "compile": (False, True, False),
+    "bf16": (False, False, True),
+    "compile+bf16": (False, True, True),
+}
+#: A path name ending in this runs with the retained-heap allocator (``runtime.allocator``), the
+#: setting of train.py / eval.py / aasist-predict; every other path runs with glibc's default, like plain
+#: PyTorch (and the official code).
+RETAIN = "+retain"
+
+
+def build_model(arch: str, seed: int = 0) -> tuple[nn.Module, str]:
+    """(model in eval mode, where its weights came from): official weights when they can be found, else a
+    seeded random initialisation (speed does not depend on the weights)."""
+    from aasist_lightning.models import AASIST, OFFICIAL_ARCHS
+
+    if arch == "tiny":
+        torch.manual_seed(seed)
+        return AASIST(**TINY).eval(), "random (tiny)"
+    if arch not in OFFICIAL_ARCHS:
+        raise ValueError(f"unknown model {arch!r} for the benchmark: use one of {[*OFFICIAL_ARCHS, 'tiny']}")
+    try:
+        return AASIST.from_pretrained(arch).eval(), f"official {arch} weights"
+    except FileNotFoundError:
+        torch.manual_seed(seed)
+        return AASIST(**OFFICIAL_ARCHS[arch]).eval(), "random (official weights not found)"
+
+
+def example(batch: int, length: int, seed: int = 0) -> torch.Tensor:
+    """Speech-level random waveforms (uniform in ±0.1)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, length, generator=g) - 0.5) * 0.2
+
+
+def split_path(name: str, kind: str) -> tuple[str, str]:
+    """``(base path, allocator mode)`` of a path name such as ``onnx+retain``; ValueError if unknown."""
+    base, mode = (name[: -len(RETAIN)], "retain") if name.endswith(RETAIN) else (name, "system")
+    known = INFERENCE_PATHS if kind == "inference" else TRAINING_PATHS
+    if base not in known:
+        raise ValueError(
+            f"unknown {kind} path {name!r}: use some of {', '.join(known)}, each optionally with {RETAIN}"
+        )
+    return base, mode
+
+
+def grouped_by_allocator(names: Sequence[str], kind: str) -> dict[str, list[str]]:
+    """Path names by allocator mode (``system`` / ``retain``), each group in the given order."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(split_path(name, kind)[1], []).append(name)
+    return groups
+
+
+def default_paths(device: str, kind: str) -> list[str]:
+    """Every exact path the machine can run, plus the bf16 ones where bf16 is fast, plus the retained-heap
+    variants of the paths train.py and eval.py run by default (eager; ONNX for inference)."""
+    hw = detect_hardware(device)
+    is_cuda = device.startswith("cuda")
+    can_compile = hw.triton if is_cuda else hw.cxx_compiler
+    paths = ["eager", "channels_last"]
+    if can_compile:
+        paths.append("compile")
+    if kind == "inference" and hw.onnxruntime and not is_cuda:
+        paths.append("onnx")
+    if hw.bf16_fast:
+        paths += ["bf16", "compile+bf16"] if can_compile else ["bf16"]
+    if not is_cuda and platform.libc_ver()[0] == "glibc":
+        paths += [p + RETAIN for p in ("eager", "onnx") if p in paths]
+    return paths
+
+
+def eager_first(paths: Sequence[str]) -> list[str]:
+    """``eager`` (the reference every ratio and error is against), then the other paths in their order."""
+    return ["eager", *[p for p in paths if p != "eager"]]
