@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException
@@ -227,6 +228,64 @@ def test_all_problems_are_listed_at_once() -> None:
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert str(err.value).count("Fix:") == 4
+
+
+def test_network_problems_come_from_the_network_under_the_config_keys() -> None:
+    """config_checks has no rules of its own for the architecture: AASIST's validator says what is wrong, the
+    check names the config key and the fix."""
+    from aasist_lightning.cli.config_checks import ARCH_FIXES
+    from aasist_lightning.models import ARCH_KEYS
+
+    assert set(ARCH_FIXES) == set(ARCH_KEYS)
+    cfg = compose_cfg("model.first_conv=-3", "model.gat_dims=[24]", "model.pool_ratios=[0.4,0.5,1.5,0.5]")
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    message = str(err.value)
+    for needle in (
+        "model.first_conv=-3: must be an integer >= 1. Fix: use a positive sinc filter length",
+        "model.gat_dims=[24]: must be a list of 2 numbers. Fix:",
+        "model.pool_ratios=[0.4, 0.5, 1.5, 0.5]: each ratio must be in (0, 1]. Fix:",
+    ):
+        assert needle in message, (needle, message)
+    assert message.count("Fix:") == 3 and "AASIST hyper-parameter" not in message
+
+
+def test_model_group_instantiates_the_lit_module() -> None:
+    """`_target_` builds AASISTLitModule from the flat model keys; optimizer / scheduler stay plain dicts."""
+    import hydra
+
+    from aasist_lightning.lit.module import AASISTLitModule
+
+    cfg = compose_cfg("debug=tiny", "model.first_conv=5")
+    lit = hydra.utils.instantiate(cfg.model, _convert_="all")
+    assert isinstance(lit, AASISTLitModule) and lit.model.kernel_size == 5
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    assert dict(lit.hparams) == {k: v for k, v in model.items() if not k.startswith("_")}
+    assert type(lit.hparams.optimizer) is dict and lit.hparams.optimizer["_target_"] == "torch.optim.Adam"
+    assert type(lit.hparams.filts) is list and type(lit.hparams.filts[1]) is list
+    assert hydra.utils.instantiate(compose_cfg("debug=tiny").model).hparams == lit.hparams | {"first_conv": 3}
+
+
+def test_aasist_train_console_script_uses_the_packaged_configs(tmp_path: Path, repo_root: Path) -> None:
+    """`aasist-train` (cli.train.main) composes from any folder with the package's configs and the same
+    overrides as `python train.py`; --cfg job prints the composed config without training."""
+    script = 'aasist-train = "aasist_lightning.cli.train:main"'
+    assert script in (repo_root / "pyproject.toml").read_text()
+    installed = Path(sys.executable).parent / "aasist-train"
+    main = "import sys; from aasist_lightning.cli.train import main; sys.argv[0] = 'aasist-train'; main()"
+    entry = [str(installed)] if installed.is_file() else [sys.executable, "-c", main]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*entry, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    proc = run("--cfg", "job", "debug=tiny", "model.first_conv=64", "logger=none")
+    assert proc.returncode == 0, proc.stderr
+    printed = yaml.safe_load(proc.stdout)
+    assert printed["model"]["_target_"] == "aasist_lightning.lit.module.AASISTLitModule"
+    assert printed["model"]["first_conv"] == 64 and printed["task_name"] == "tiny"
+    assert list(tmp_path.iterdir()) == []  # nothing was run
+    typo = run("model.first_cnv=64")
+    assert typo.returncode == 1 and "Could not override 'model.first_cnv'" in typo.stderr
 
 
 def test_config_errors_come_before_any_data_or_weights(tmp_path: Path) -> None:

@@ -260,3 +260,65 @@ def test_one_class_test_set_warns_instead_of_failing(fitted) -> None:
     with pytest.warns(UserWarning, match="3 bona fide and 0 spoof"):
         trainer.test(lit, only_bonafide, verbose=False)
     assert set(lit.test_results) == {"test/loss", "test/acc"}
+
+
+# Every hyper-parameter an AASISTLitModule checkpoint holds, as training runs have saved them since the model
+# config group existed (the `model` keys of a composed config, minus Hydra's underscore keys).
+SAVED_LAYOUT = {
+    "arch": "AASIST-L",
+    "pretrained": "AASIST-L",
+    "nb_samp": 4000,
+    "first_conv": 3,
+    "filts": [8, [1, 4], [4, 4], [4, 4], [4, 4]],
+    "gat_dims": [4, 4],
+    "pool_ratios": [0.4, 0.5, 0.7, 0.5],
+    "temperatures": [2.0, 2.0, 100.0, 100.0],
+    "freq_mask_width": 4,
+    "class_weights": None,
+    "optimizer": {**ADAM, "amsgrad": False},
+    "scheduler": COSINE,
+    "inference": {"backend": "auto", "precision": "auto"},
+}
+
+
+def test_checkpoint_of_the_saved_layout_loads(tmp_path: Path) -> None:
+    """A checkpoint written with the hparams layout above (built here without the module) loads with
+    load_from_checkpoint(weights_only=True) and through the scorer; the module still saves that layout."""
+    from aasist_lightning.models import AASIST, ARCH_KEYS
+    from aasist_lightning.runtime.scorer import load_detector
+
+    torch.manual_seed(0)
+    net = AASIST(**{k: SAVED_LAYOUT[k] for k in ARCH_KEYS}).eval()
+    path = tmp_path / "saved.ckpt"
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()},
+            "hyper_parameters": SAVED_LAYOUT,
+            "dev_eer_threshold": 0.5,
+            "dev_eer_threshold_logit": 0.25,
+            "val_eer_best": 12.5,
+            "pytorch-lightning_version": L.__version__,
+        },
+        path,
+    )
+    lit = AASISTLitModule.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
+    assert dict(lit.hparams) == {**SAVED_LAYOUT, "pretrained": None}  # the checkpoint has every weight
+    assert (lit.dev_eer_threshold, lit.dev_eer_threshold_logit, lit.val_eer_best) == (0.5, 0.25, 12.5)
+    x = torch.randn(2, SAVED_LAYOUT["nb_samp"])
+    with torch.no_grad():
+        expected = net(x)
+        assert torch.equal(lit(x), expected)
+        detector = load_detector(ckpt_path=path)
+        assert torch.equal(detector.model(x), expected) and detector.threshold == 0.5
+    fresh = AASISTLitModule(**{**SAVED_LAYOUT, "pretrained": None})
+    assert list(fresh.hparams) == list(SAVED_LAYOUT)
+
+
+def test_example_input_is_one_trial_and_the_summary_counts_flops() -> None:
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+
+    lit = AASISTLitModule(**TINY)
+    assert lit.example_input_array.shape == (1, TINY["nb_samp"])
+    summary = ModelSummary(lit, max_depth=1)
+    assert summary.total_flops > 0
+    assert lit.training and all(m.training for m in lit.modules())  # the summary's eval forward is undone

@@ -1,14 +1,17 @@
 """The AASIST network: golden equivalence with the official implementation, shapes, masking, input errors."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from aasist_lightning import config_dir
-from aasist_lightning.models import AASIST, OFFICIAL_ARCHS
+from aasist_lightning.models import AASIST, ARCH_KEYS, OFFICIAL_ARCHS, HyperParameterError
 from aasist_lightning.models.aasist import TIME_POOL, GraphAttentionLayer, HtrgGraphAttentionLayer
 from aasist_lightning.models.sinc import SincConv, sinc_filterbank
 
@@ -49,16 +52,36 @@ def test_strict_loading_and_parameter_count(shared_dir: Path, arch: str, count: 
     model.load_state_dict(official, strict=True)
 
 
-def test_official_archs_come_from_the_yaml() -> None:
-    lite = OmegaConf.load(config_dir() / "model" / "aasist_l.yaml")
-    full = OmegaConf.load(config_dir() / "model" / "aasist.yaml")
-    assert OFFICIAL_ARCHS["AASIST-L"]["filts"] == OmegaConf.to_container(lite.filts)
-    assert OFFICIAL_ARCHS["AASIST"]["filts"] == OmegaConf.to_container(full.filts)
-    # aasist.yaml inherits what it does not set from aasist_l.yaml.
-    assert OFFICIAL_ARCHS["AASIST"]["first_conv"] == lite.first_conv
-    assert OFFICIAL_ARCHS["AASIST"]["gat_dims"] == [64, 32]
-    model = AASIST.from_config(OmegaConf.merge(lite, {"first_conv": 64, "optimizer": {"lr": 1.0}}))
-    assert model.config["first_conv"] == 64 and model.config["filts"] == OFFICIAL_ARCHS["AASIST-L"]["filts"]
+@pytest.mark.parametrize(("option", "arch"), [("aasist_l", "AASIST-L"), ("aasist", "AASIST")])
+def test_model_configs_agree_with_the_official_archs(option: str, arch: str) -> None:
+    """conf/model/<option>.yaml, composed as `python train.py model=<option>` does, repeats the table."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={option}"])
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    assert model["arch"] == model["pretrained"] == arch
+    assert {k: model[k] for k in ARCH_KEYS} == OFFICIAL_ARCHS[arch]
+    assert set(OFFICIAL_ARCHS[arch]) == set(ARCH_KEYS)
+
+
+def test_models_need_no_config_library() -> None:
+    """The network and its weights are plain PyTorch: importing them loads neither OmegaConf nor Hydra."""
+    code = (
+        "import sys, aasist_lightning.models; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('omegaconf', 'hydra')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_network_takes_plain_sequences_and_list_nodes() -> None:
+    """Tuples, lists and config list nodes all give the same plain-Python config."""
+    plain = AASIST(**TINY).config
+    tuples = (TINY["filts"][0], *(tuple(pair) for pair in TINY["filts"][1:]))
+    assert AASIST(**{**TINY, "filts": tuples, "gat_dims": (8, 8)}).config == plain
+    node = AASIST(**{**TINY, "filts": OmegaConf.create({"f": TINY["filts"]}).f}).config
+    assert node == plain and type(node["filts"][1]) is list
 
 
 def test_pos_s_is_sized_from_the_sinc_channels() -> None:
@@ -270,6 +293,20 @@ def test_batch_of_one_in_training_with_a_single_graph_node() -> None:
 def test_bad_hyperparameters(hp: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AASIST(**hp)
+
+
+def test_every_bad_hyperparameter_is_listed() -> None:
+    bad = {"first_conv": -3, "filts": [70, [1, 32], [16, 32], [32, 16], [24, 24]], "gat_dims": [24]}
+    with pytest.raises(HyperParameterError) as err:
+        AASIST(**bad)
+    assert [(key, value) for key, value, _ in err.value.problems] == [
+        ("first_conv", -3),
+        ("filts", bad["filts"]),
+        ("filts", bad["filts"]),
+        ("gat_dims", [24]),
+    ]
+    assert "block 2 takes 16 channels but block 1 outputs 32" in str(err.value)
+    assert "block 4 takes 24 channels but block 3 outputs 16" in str(err.value)
 
 
 # ---------------------------------------------------------------- GPU

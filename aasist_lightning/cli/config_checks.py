@@ -48,17 +48,6 @@ class _Checker:
             return False
         return True
 
-    def positive_ints(self, key: str, value: Any, length: int, fix: str) -> bool:
-        plain = _plain(value)
-        if (
-            not isinstance(plain, list)
-            or len(plain) != length
-            or not all(_is_int(v) and v > 0 for v in plain)
-        ):
-            self.add(key, value, f"must be a list of {length} positive integers", fix)
-            return False
-        return True
-
 
 def _model_keys() -> list[str]:
     from aasist_lightning.lit.module import AASISTLitModule
@@ -75,105 +64,32 @@ def _unknown_keys(c: _Checker, section: str, given: Iterable[str], known: list[s
         c.add(f"{section}.{key}", "...", "is not an option of this group", f"remove it or rename it ({hint})")
 
 
-def _check_filts(c: _Checker, filts: Any) -> None:
-    fix = "use the official layout, e.g. model.filts=[70,[1,32],[32,32],[32,24],[24,24]]"
-    plain = _plain(filts)
-    ok = (
-        isinstance(plain, list)
-        and len(plain) == 5
-        and _is_int(plain[0])
-        and plain[0] >= 3
-        and all(
-            isinstance(b, list) and len(b) == 2 and all(_is_int(v) and v > 0 for v in b) for b in plain[1:]
-        )
-    )
-    if not ok:
-        c.add(
-            "model.filts",
-            filts,
-            "must be [sinc channels >= 3, 4 residual blocks as [in, out]] of positive ints",
-            fix,
-        )
-        return
-    blocks = plain[1:]
-    if blocks[0][0] != 1:
-        c.add(
-            "model.filts",
-            filts,
-            "the first residual block reads the 1-channel sinc spectrogram: in must be 1",
-            fix,
-        )
-    for i in range(1, 4):
-        if blocks[i][0] != blocks[i - 1][1]:
-            c.add(
-                "model.filts",
-                filts,
-                f"block {i + 1} takes {blocks[i][0]} channels but block {i} outputs {blocks[i - 1][1]}",
-                fix,
-            )
-    if blocks[3][0] != blocks[3][1]:
-        # AASIST repeats the last block three times, so it must map its width onto itself.
-        c.add("model.filts", filts, "the last block is repeated, so its in and out must be equal", fix)
+#: How to fix each network hyper-parameter; what is wrong with it is the network's to say (check_hparams).
+ARCH_FIXES = {
+    "nb_samp": "use the official 64600 (4.04 s at 16 kHz)",
+    "first_conv": "use a positive sinc filter length, e.g. 128 (the paper's)",
+    "filts": "use the official layout, e.g. model.filts=[70,[1,32],[32,32],[32,24],[24,24]]",
+    "gat_dims": "e.g. model.gat_dims=[24,32] (AASIST-L)",
+    "pool_ratios": "e.g. model.pool_ratios=[0.4,0.5,0.7,0.5]",
+    "temperatures": "use the official [2.0,2.0,100.0,100.0]",
+    "freq_mask_width": "use 0 (off) or e.g. 20 (the paper's)",
+}
+
+
+def _check_arch(c: _Checker, model: DictConfig) -> None:
+    """The network's own validator, without building it; its problems are relabelled with the config keys."""
+    from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
+
+    try:
+        check_hparams(**{k: _plain(model.get(k)) for k in ARCH_KEYS})
+    except HyperParameterError as err:
+        for key, value, why in err.problems:
+            c.add(f"model.{key}", value, why, ARCH_FIXES[key])
 
 
 def _check_model(c: _Checker, model: DictConfig) -> None:
-    before = len(c.problems)
-    _check_model_keys(c, model)
-    if len(c.problems) == before:
-        # What only the network knows (e.g. the shortest input its pooling allows): build it, it is cheap.
-        from aasist_lightning.models import AASIST, ARCH_KEYS
-
-        try:
-            AASIST(**{k: _plain(model[k]) for k in ARCH_KEYS if k in model})
-        except ValueError as err:
-            c.add("model", "...", str(err), "fix the named model.<key>")
-    _check_optim(c, model)
-
-
-def _check_model_keys(c: _Checker, model: DictConfig) -> None:
     _unknown_keys(c, "model", model.keys(), _model_keys())
-    nb_samp = model.get("nb_samp")
-    c.int_at_least("model.nb_samp", nb_samp, 1, "use the official 64600 (4.04 s at 16 kHz)")
-    first_conv = model.get("first_conv")
-    if (
-        c.int_at_least(
-            "model.first_conv", first_conv, 1, "use a positive sinc filter length, e.g. 128 (the paper's)"
-        )
-        and _is_int(nb_samp)
-        and first_conv >= nb_samp
-    ):
-        c.add(
-            "model.first_conv",
-            first_conv,
-            f"must be shorter than model.nb_samp={nb_samp}",
-            "use e.g. 128",
-        )
-    _check_filts(c, model.get("filts"))
-    c.positive_ints("model.gat_dims", model.get("gat_dims"), 2, "e.g. model.gat_dims=[24,32] (AASIST-L)")
-    ratios = _plain(model.get("pool_ratios"))
-    if (
-        not isinstance(ratios, list)
-        or len(ratios) != 4
-        or not all(_is_real(r) and 0 < r <= 1 for r in ratios)
-    ):
-        c.add(
-            "model.pool_ratios",
-            ratios,
-            "must be 4 numbers in (0, 1]",
-            "e.g. model.pool_ratios=[0.4,0.5,0.7,0.5]",
-        )
-    temps = _plain(model.get("temperatures"))
-    if not isinstance(temps, list) or len(temps) != 4 or not all(_is_real(t) and t > 0 for t in temps):
-        c.add(
-            "model.temperatures",
-            temps,
-            "must be 4 positive numbers",
-            "use the official [2.0,2.0,100.0,100.0]",
-        )
-    # Wider than the sinc channels is fine: the model caps the band at the channel count.
-    c.int_at_least(
-        "model.freq_mask_width", model.get("freq_mask_width"), 0, "use 0 (off) or e.g. 20 (the paper's)"
-    )
+    _check_arch(c, model)
     weights = _plain(model.get("class_weights"))
     if weights is not None and (
         not isinstance(weights, list)
@@ -190,6 +106,7 @@ def _check_model_keys(c: _Checker, model: DictConfig) -> None:
         c.add(
             "model.pretrained", pretrained, "must be AASIST-L, AASIST, a .pth path or null", "e.g. AASIST-L"
         )
+    _check_optim(c, model)
 
 
 def _check_inference(c: _Checker, key: str, inference: Any) -> None:

@@ -1,6 +1,7 @@
 """Training entry point: `train(cfg)` runs fit + test from a composed Hydra config and returns the metrics.
 
-The thin `train.py` at the repository root wraps it with `@hydra.main`. Outputs of a run (all in
+`main()` is the Hydra application: the `aasist-train` console script (from any folder, with the packaged
+configs) and the thin `train.py` at the repository root. Outputs of a run (all in
 `cfg.paths.output_dir`): checkpoints/best.ckpt (lowest val/eer) and last.ckpt, scores/dev.txt (the best
 epoch's validation scores) and scores/eval.txt (test scores of best.ckpt), plots/, results.json, config.yaml
 and config_tree.log.
@@ -13,21 +14,27 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from aasist_lightning import config_dir
 from aasist_lightning.cli.config_checks import ConfigError, check_config
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.files import atomic_write_json
-from aasist_lightning.lit.callbacks import RunCheckpoint, ScoreFileWriter
-from aasist_lightning.lit.loggers import finish_wandb, instantiate_callbacks, instantiate_loggers
 from aasist_lightning.runtime.allocator import allocator
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from aasist_lightning.lit.module import AASISTLitModule
+
+# Lightning (seconds to import) is imported inside train(): `aasist-train --help` and a mistyped override
+# answer at once.
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +95,29 @@ def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
 
 
+def _instantiate_model(node: DictConfig) -> AASISTLitModule:
+    """The model group's `_target_` with plain containers (`_convert_`: the checkpoints' hparams load with
+    weights_only). Hydra wraps the module's own errors (e.g. `WeightsNotFoundError`, which says how to fix
+    it) in an InstantiationException: the module's error is raised instead."""
+    try:
+        return hydra.utils.instantiate(node, _convert_="all")
+    except InstantiationException as err:
+        if err.__cause__ is None:
+            raise
+        raise err.__cause__ from None
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test AASIST as configured; returns the final metrics (keys as logged, EERs in percent).
 
     The config is validated first (`ConfigError`), before any data is generated or weights are looked up.
     """
+    import lightning as L
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from aasist_lightning.lit.callbacks import RunCheckpoint
+    from aasist_lightning.lit.loggers import finish_wandb, instantiate_callbacks, instantiate_loggers
+
     started = time.perf_counter()
     _single_console_log()
     check_config(cfg)
@@ -109,10 +134,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    from aasist_lightning.lit.module import AASISTLitModule
-
     # The model first: a missing pretrained-weights file stops the run before any corpus is generated.
-    lit = AASISTLitModule(**OmegaConf.to_container(cfg.model, resolve=True))
+    lit = _instantiate_model(cfg.model)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -159,6 +182,8 @@ def _write_results(
     resumed_from: str | None,
     started: float,
 ) -> None:
+    from aasist_lightning.lit.callbacks import RunCheckpoint, ScoreFileWriter
+
     checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)
     writer = next((c for c in trainer.callbacks if isinstance(c, ScoreFileWriter)), None)
     subset_ids = getattr(datamodule, "subset_ids", None)
@@ -189,3 +214,21 @@ def _write_results(
     path = atomic_write_json(output_dir / "results.json", results)
     summary = ", ".join(f"{k} {results[k]:.4g}" for k in SUMMARY_KEYS if results.get(k) is not None)
     log.info("%s (EER in %%); all results: %s", summary, path)
+
+
+def main() -> None:
+    """Console script ``aasist-train`` (and ``python train.py``): train with Hydra overrides, e.g.
+    ``aasist-train model.first_conv=256 trainer.max_epochs=10``, ``-m`` for sweeps. Configs: the packaged
+    ``conf`` (see :func:`aasist_lightning.config_dir`)."""
+
+    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+    def _run(cfg: DictConfig) -> float | None:
+        metrics = train(cfg)
+        # The value a sweeper (Optuna) optimises.
+        metric = cfg.get("optimized_metric")
+        return metrics.get(metric) if metric else None
+
+    _run()
+
+
+__all__ = ["main", "resolve_ckpt_path", "train"]

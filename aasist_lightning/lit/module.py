@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from aasist_lightning.metrics import compute_eer, read_asv_scores, score_report
 from aasist_lightning.metrics.scores import EvalScores
-from aasist_lightning.models import AASIST
+from aasist_lightning.models import AASIST, ARCH_KEYS
 from aasist_lightning.runtime.fast import FastInference, prepare_inference
 
 #: Checkpoint keys this module adds (plain floats, so checkpoints load with torch.load(weights_only=True)).
@@ -30,8 +30,9 @@ LOGIT_THRESHOLD_KEY = "dev_eer_threshold_logit"
 class AASISTLitModule(L.LightningModule):
     """AASIST with cross-entropy, an optimizer and an optional LR schedule, all from the `model` config group.
 
-    Arguments are the keys of `conf/model/*.yaml`: the architecture (see `AASIST`), `arch` (its official
-    name), `pretrained` (official weights name or .pth path to start from; None trains from scratch),
+    Arguments are the keys of `conf/model/*.yaml` (whose `_target_` is this class): the architecture (see
+    `AASIST`, which validates it; None keeps the network's default), `arch` (its official name), `pretrained`
+    (official weights name or .pth path to start from; None trains from scratch),
     `class_weights` ([spoof, bonafide] cross-entropy weights or None), `optimizer` / `scheduler` (Hydra nodes
     with `_target_`, `_partial_: true`; the scheduler may carry Lightning's `interval` / `frequency`, and a
     `T_max` of None is filled with the run's length), `inference` ({backend, precision} of
@@ -60,22 +61,16 @@ class AASISTLitModule(L.LightningModule):
         # Plain values only (the caller converts DictConfig), so checkpoints stay weights_only-loadable; the
         # full run config is logged by train(), hence logger=False.
         self.save_hyperparameters(logger=False)
-        given = {
-            "nb_samp": nb_samp,
-            "first_conv": first_conv,
-            "filts": filts,
-            "gat_dims": gat_dims,
-            "pool_ratios": pool_ratios,
-            "temperatures": temperatures,
-            "freq_mask_width": freq_mask_width,
-        }
-        arch_kwargs = {k: v for k, v in given.items() if v is not None}
+        # None: the network's default (from_pretrained: the pretrained architecture's).
+        arch_kwargs = {k: self.hparams[k] for k in ARCH_KEYS if self.hparams[k] is not None}
         self.model = (
             AASIST.from_pretrained(pretrained, **arch_kwargs) if pretrained else AASIST(**arch_kwargs)
         )
         # from_pretrained hands back an eval-mode network, and Lightning keeps each submodule's mode: without
         # this, fine-tuning would run without dropout, frequency masking and batch statistics.
         self.model.train()
+        # One trial: Lightning's model summary runs it (in eval mode) to show layer shapes and the FLOPs.
+        self.example_input_array = torch.zeros(1, self.model.nb_samp)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weight, persistent=False)
 

@@ -1,9 +1,8 @@
-"""The AASIST network and its official weights."""
+"""The AASIST network, its official architectures and its official weights."""
 
-from aasist_lightning.models.aasist import AASIST
+from aasist_lightning.models.aasist import AASIST, HyperParameterError, check_hparams
+from aasist_lightning.models.archs import ARCH_KEYS, OFFICIAL_ARCHS
 from aasist_lightning.models.weights import (
-    ARCH_KEYS,
-    OFFICIAL_ARCHS,
     OFFICIAL_WEIGHTS,
     WeightsError,
     WeightsNotFoundError,
@@ -17,9 +16,11 @@ __all__ = [
     "ARCH_KEYS",
     "OFFICIAL_ARCHS",
     "OFFICIAL_WEIGHTS",
+    "HyperParameterError",
     "WeightsError",
     "WeightsNotFoundError",
     "cache_dir",
+    "check_hparams",
     "load_official_weights",
     "resolve_weights",
 ]

@@ -17,19 +17,17 @@ the outputs match the official implementation (see tests/test_model.py). The off
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import ListConfig, OmegaConf
 from torch import nn
 
+from aasist_lightning.models.archs import ARCH_KEYS, OFFICIAL_ARCHS
 from aasist_lightning.models.sinc import SincConv, odd_kernel_size
 from aasist_lightning.models.weights import (
-    ARCH_KEYS,
-    OFFICIAL_ARCHS,
     OFFICIAL_WEIGHTS,
     guess_arch,
     load_state_dict,
@@ -266,7 +264,7 @@ class AASIST(nn.Module):
         freq_mask_width: int = 20,
     ) -> None:
         super().__init__()
-        self.config = _check_hparams(
+        self.config = check_hparams(
             nb_samp=nb_samp,
             first_conv=first_conv,
             filts=filts,
@@ -327,20 +325,14 @@ class AASIST(nn.Module):
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> AASIST:
-        """Build from a model config (e.g. Hydra's ``cfg.model``), using only its architecture keys
-        (``ARCH_KEYS``); keys it lacks keep their defaults."""
-        return cls(**{k: _plain(cfg[k]) for k in ARCH_KEYS if k in cfg})
-
-    @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike[str], **overrides: Any) -> AASIST:
         """A model with pretrained weights loaded strictly, in eval mode.
 
         ``name_or_path``: ``"AASIST-L"`` / ``"AASIST"`` (found as described in
         ``aasist_lightning.models.weights``: ``$AASIST_WEIGHTS_DIR``, the per-user cache, then a verified
-        download), or a path to a ``.pth`` state_dict. Hyper-parameters come from the matching ``conf/model``
-        config (for a path: the official architecture whose shapes the file has, else AASIST-L), then
-        ``overrides`` (e.g. ``first_conv=256``).
+        download), or a path to a ``.pth`` state_dict. Hyper-parameters come from the matching
+        ``OFFICIAL_ARCHS`` entry (for a path: the official architecture whose shapes the file has, else
+        AASIST-L), then ``overrides`` (e.g. ``first_conv=256``).
         """
         unknown = sorted(set(overrides) - set(ARCH_KEYS))
         if unknown:
@@ -523,10 +515,8 @@ def _node_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
 
 
 def _plain(value: Any) -> Any:
-    """OmegaConf lists / tuples -> plain lists (recursively), so Hydra configs can be passed as they are."""
-    if isinstance(value, ListConfig):
-        value = OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, list | tuple):
+    """Any sequence (tuple, list, a config's list node) -> plain lists, recursively; strings stay strings."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
         return [_plain(v) for v in value]
     return value
 
@@ -535,62 +525,93 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _check_hparams(**hp: Any) -> dict[str, Any]:
-    """Validate the hyper-parameters; return them as plain Python values."""
-    hp = {k: _plain(v) for k, v in hp.items()}
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
-    def bad(key: str, why: str) -> ValueError:
-        return ValueError(f"AASIST hyper-parameter {key}={hp[key]!r}: {why}")
 
-    for key in ("first_conv", "nb_samp"):
-        if not _is_int(hp[key]) or hp[key] < 1:
-            raise bad(key, "must be an integer >= 1")
-        hp[key] = int(hp[key])
-    if not _is_int(hp["freq_mask_width"]) or hp["freq_mask_width"] < 0:
-        raise bad("freq_mask_width", "must be an integer >= 0 (0 disables frequency masking)")
-    hp["freq_mask_width"] = int(hp["freq_mask_width"])
+class HyperParameterError(ValueError):
+    """Invalid AASIST hyper-parameters. ``problems`` holds ``(name, value, why)`` for each, so that a caller
+    (e.g. the training config checks) can report them under its own key names."""
 
-    filts = hp["filts"]
+    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"AASIST hyper-parameter {k}={v!r}: {why}" for k, v, why in problems))
+
+
+def _filts_problems(filts: Any) -> Iterator[str]:
     if not isinstance(filts, list) or len(filts) != 5:
-        raise bad("filts", "must be [sinc_channels, [in, out], [in, out], [in, out], [in, out]]")
+        yield "must be [sinc_channels, [in, out], [in, out], [in, out], [in, out]]"
+        return
     if not _is_int(filts[0]) or filts[0] < 3:
-        raise bad("filts", "filts[0] (number of sinc filters) must be an integer >= 3")
+        yield "filts[0] (number of sinc filters) must be an integer >= 3"
     for i in range(1, 5):
         pair = filts[i]
         if not isinstance(pair, list) or len(pair) != 2 or not all(_is_int(v) and v >= 1 for v in pair):
-            raise bad("filts", f"filts[{i}] must be a pair [in_channels, out_channels] of positive integers")
+            yield f"filts[{i}] must be a pair [in_channels, out_channels] of positive integers"
+            return
     if filts[1][0] != 1:
-        raise bad("filts", "filts[1][0] must be 1 (the encoder input has one channel)")
+        yield "filts[1][0] must be 1 (the encoder input has one channel)"
     for i in range(2, 5):
         if filts[i][0] != filts[i - 1][1]:
-            raise bad(
-                "filts",
-                f"filts[{i}][0] must equal filts[{i - 1}][1] (block {i} reads block {i - 1}'s output)",
+            yield (
+                f"filts[{i}][0] must equal filts[{i - 1}][1]: block {i} takes {filts[i][0]} channels but "
+                f"block {i - 1} outputs {filts[i - 1][1]}"
             )
     if filts[4][0] != filts[4][1]:
-        raise bad("filts", "filts[4] must have in == out (it is used for the last three residual blocks)")
-    hp["filts"] = [int(filts[0])] + [[int(a), int(b)] for a, b in filts[1:]]
+        yield "filts[4] must have in == out (it is used for the last three residual blocks)"
 
-    for key, n in (("gat_dims", 2), ("pool_ratios", 4), ("temperatures", 4)):
-        if not isinstance(hp[key], list) or len(hp[key]) != n:
-            raise bad(key, f"must be a list of {n} numbers")
-    if not all(_is_int(v) and v >= 1 for v in hp["gat_dims"]):
-        raise bad("gat_dims", "must be positive integers")
-    hp["gat_dims"] = [int(v) for v in hp["gat_dims"]]
-    if not all(isinstance(v, int | float) and 0 < v <= 1 for v in hp["pool_ratios"]):
-        raise bad("pool_ratios", "each ratio must be in (0, 1]")
-    hp["pool_ratios"] = [float(v) for v in hp["pool_ratios"]]
-    if not all(isinstance(v, int | float) and v > 0 for v in hp["temperatures"]):
-        raise bad("temperatures", "must be positive numbers")
-    hp["temperatures"] = [float(v) for v in hp["temperatures"]]
 
-    min_length = TIME_POOL + odd_kernel_size(hp["first_conv"]) - 1
-    if hp["nb_samp"] < min_length:
-        raise bad(
-            "nb_samp",
-            f"is shorter than the minimum input length {min_length} for first_conv={hp['first_conv']}",
-        )
-    return hp
+_Rule = Callable[[Any], Iterable[str]]
+
+
+def _int_problems(low: int, why: str) -> _Rule:
+    return lambda value: [] if _is_int(value) and value >= low else [why]
+
+
+def _list_problems(n: int, element_ok: Callable[[Any], bool], why: str) -> _Rule:
+    def problems(value: Any) -> list[str]:
+        if not isinstance(value, list) or len(value) != n:
+            return [f"must be a list of {n} numbers"]
+        return [] if all(element_ok(v) for v in value) else [why]
+
+    return problems
+
+
+#: Hyper-parameter -> its problems, each key on its own (the cross-key rule follows in check_hparams).
+_RULES: dict[str, _Rule] = {
+    "nb_samp": _int_problems(1, "must be an integer >= 1"),
+    "first_conv": _int_problems(1, "must be an integer >= 1"),
+    "freq_mask_width": _int_problems(0, "must be an integer >= 0 (0 disables frequency masking)"),
+    "filts": _filts_problems,
+    "gat_dims": _list_problems(2, lambda d: _is_int(d) and d >= 1, "must be positive integers"),
+    "pool_ratios": _list_problems(4, lambda r: _is_real(r) and 0 < r <= 1, "each ratio must be in (0, 1]"),
+    "temperatures": _list_problems(4, lambda t: _is_real(t) and t > 0, "must be positive numbers"),
+}
+
+
+def check_hparams(**hp: Any) -> dict[str, Any]:
+    """Validate the hyper-parameters (the keys of ``ARCH_KEYS``); return them as plain Python values.
+
+    The one validator of the network's arguments: ``AASIST.__init__`` calls it, and so do the training
+    config checks (before any data or weights are touched). Raises :class:`HyperParameterError` listing
+    every invalid hyper-parameter."""
+    hp = {k: _plain(v) for k, v in hp.items()}
+    problems = [(key, hp[key], why) for key, rule in _RULES.items() for why in rule(hp[key])]
+    if not {"first_conv", "nb_samp"} & {key for key, _, _ in problems}:
+        min_length = TIME_POOL + odd_kernel_size(hp["first_conv"]) - 1
+        if hp["nb_samp"] < min_length:
+            why = f"is shorter than the minimum input length {min_length} for first_conv={hp['first_conv']}"
+            problems.append(("nb_samp", hp["nb_samp"], why))
+    if problems:
+        raise HyperParameterError(problems)
+    filts = hp["filts"]
+    return {
+        **{k: int(hp[k]) for k in ("nb_samp", "first_conv", "freq_mask_width")},
+        "filts": [int(filts[0])] + [[int(a), int(b)] for a, b in filts[1:]],
+        "gat_dims": [int(v) for v in hp["gat_dims"]],
+        "pool_ratios": [float(v) for v in hp["pool_ratios"]],
+        "temperatures": [float(v) for v in hp["temperatures"]],
+    }
 
 
 __all__ = [
@@ -600,5 +621,7 @@ __all__ = [
     "GraphAttentionLayer",
     "GraphPool",
     "HtrgGraphAttentionLayer",
+    "HyperParameterError",
     "ResidualBlock",
+    "check_hparams",
 ]

@@ -1,4 +1,4 @@
-"""Official AASIST checkpoints: their hyper-parameters, finding / downloading / verifying them, loading them.
+"""Official AASIST checkpoints: finding / downloading / verifying them, loading them strictly.
 
 Lookup order for an official name (``"AASIST-L"`` or ``"AASIST"``), see :func:`resolve_weights`:
 
@@ -17,20 +17,16 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
-import aasist_lightning
-
-#: The hyper-parameters that define the network (the other keys of conf/model/*.yaml are about training).
-ARCH_KEYS = ("nb_samp", "first_conv", "filts", "gat_dims", "pool_ratios", "temperatures", "freq_mask_width")
+from aasist_lightning.files import OutputPathError, atomic_path
+from aasist_lightning.models.archs import OFFICIAL_ARCHS
 
 #: Official checkpoint name -> (file name, sha256), from clovaai/aasist@a04c986 models/weights/.
 OFFICIAL_WEIGHTS: dict[str, tuple[str, str]] = {
@@ -41,7 +37,6 @@ OFFICIAL_WEIGHTS: dict[str, tuple[str, str]] = {
 OFFICIAL_WEIGHTS_URL = (
     "https://github.com/clovaai/aasist/raw/a04c9863f63d44471dde8a6abcb3b082b07cd1d1/models/weights/{file}"
 )
-_ARCH_FILES = {"AASIST-L": "aasist_l.yaml", "AASIST": "aasist.yaml"}
 _DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -51,34 +46,6 @@ class WeightsNotFoundError(FileNotFoundError):
 
 class WeightsError(ValueError):
     """A weights file that cannot be used: corrupt, not a state_dict, wrong hash or wrong architecture."""
-
-
-def _read_model_yaml(path: Path) -> Any:
-    """A conf/model/*.yaml with its plain sibling defaults (``- aasist_l``) merged underneath, as Hydra does;
-    config-group entries (``- optimizer: adam``) are not architecture and are skipped."""
-    cfg = OmegaConf.load(path)
-    merged = OmegaConf.create()
-    for entry in cfg.get("defaults", []):
-        if isinstance(entry, str) and entry != "_self_":
-            merged = OmegaConf.merge(merged, _read_model_yaml(path.parent / f"{entry}.yaml"))
-    return OmegaConf.merge(merged, cfg)
-
-
-def _official_archs() -> dict[str, dict[str, Any]]:
-    archs = {}
-    for name, file in _ARCH_FILES.items():
-        path = aasist_lightning.config_dir() / "model" / file
-        cfg = _read_model_yaml(path)
-        missing = [k for k in ARCH_KEYS if k not in cfg]
-        if missing:
-            raise KeyError(f"{path}: architecture keys {missing} are missing (needed: {list(ARCH_KEYS)})")
-        values = OmegaConf.to_container(cfg, resolve=True)
-        archs[name] = {k: values[k] for k in ARCH_KEYS}
-    return archs
-
-
-#: Official architecture name -> hyper-parameters, read from conf/model/{aasist_l,aasist}.yaml.
-OFFICIAL_ARCHS: dict[str, dict[str, Any]] = _official_archs()
 
 
 def official_name(name: str) -> str | None:
@@ -121,12 +88,10 @@ def download_weights(name: str, dest: Path | None = None) -> Path:
     file, sha256 = OFFICIAL_WEIGHTS[name]
     dest = Path(dest) if dest is not None else cache_dir() / "weights" / file
     url = weights_url(name)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     print(f"aasist_lightning: downloading {url} to {dest}", file=sys.stderr)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    with atomic_path(dest) as tmp:  # deleted, and dest left as it was, when the block raises
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
             while chunk := response.read(1 << 16):
                 digest.update(chunk)
                 out.write(chunk)
@@ -135,10 +100,6 @@ def download_weights(name: str, dest: Path | None = None) -> Path:
                 f"download of {url} is corrupt: sha256 {digest.hexdigest()} != expected {sha256}; "
                 f"nothing was saved to {dest}. Try again, or download the file yourself and pass its path."
             )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):  # our own temporary file: failed or hash mismatch
-            os.unlink(tmp)
     return dest
 
 
@@ -174,7 +135,8 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     else:
         try:
             return download_weights(name, cached)
-        except (OSError, http.client.HTTPException) as e:  # URLError, timeout, cut connection, read-only
+        # URLError, timeout, cut connection, a cache folder that cannot be written
+        except (OSError, http.client.HTTPException, OutputPathError) as e:
             looked.append(f"download from {weights_url(name)}: failed ({e})")
     where = "\n  - ".join(looked)
     raise WeightsNotFoundError(
@@ -289,7 +251,7 @@ def _mismatch_hint(model: nn.Module, state_dict: Mapping[str, torch.Tensor], une
     if arch is not None and not same_arch:
         hints.append(
             f"this looks like an {arch} checkpoint: use arch {arch} "
-            f"(AASIST.from_pretrained({arch!r}) or the model={_ARCH_FILES[arch][:-5]} config)"
+            f"(AASIST.from_pretrained({arch!r}) or the model={arch.lower().replace('-', '_')} config)"
         )
     for prefix in ("model.", "module.", "net."):
         if unexpected and all(k.startswith(prefix) for k in unexpected):
