@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aasist_lightning.console import progress_bar
 from aasist_lightning.files import atomic_write_text, check_output
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.options import AGGREGATES, BACKENDS, MODES, PRECISIONS, InferenceError
-from aasist_lightning.runtime.progress import progress_bar
 from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
@@ -264,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     failed: list[FileError] = []
     used_names: set[str] = set()
     show = err.isatty() if args.progress is None else args.progress
-    with progress_bar(len(paths), "scoring", enabled=show) as bar:
+    with progress_bar(enabled=show) as bar:
         task = bar.add_task("scoring", total=len(paths))
         for result in score_files(
             paths, scorer, hop=args.hop, mode=args.mode, how=args.aggregate, workers=args.workers

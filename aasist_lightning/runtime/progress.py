@@ -1,38 +1,13 @@
-"""Progress over a long scoring run: a rich bar on stderr, and a scorer run over a data loader's batches."""
+"""A scorer run over a data loader's batches, with the package's progress bar."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-
-def progress_bar(total: int, description: str, enabled: bool = True, unit: str = "files") -> Any:
-    """A rich progress bar on stderr with count, rate, elapsed time and ETA (disabled: a no-op)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(file=sys.stderr),
-        disable=not enabled,
-        transient=False,
-    )
+from aasist_lightning.console import progress_bar
 
 
 def iterate_batches(
@@ -44,7 +19,7 @@ def iterate_batches(
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """``(batch, logits)`` for each ``(waves, ...)`` batch of a data loader, with a progress bar over
     trials."""
-    with progress_bar(total or 0, description, enabled=progress, unit="trials") as bar:
+    with progress_bar(enabled=progress, unit="trials") as bar:
         task = bar.add_task(description, total=total)
         for batch in batches:
             if batch is None:  # every trial of the batch was unusable and skipped by the loader
@@ -54,4 +29,4 @@ def iterate_batches(
             yield batch, logits
 
 
-__all__ = ["iterate_batches", "progress_bar"]
+__all__ = ["iterate_batches"]

@@ -14,6 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from aasist_lightning.console import progress_bar
+
 log = logging.getLogger(__name__)
 
 
@@ -78,25 +80,7 @@ def locked(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def progress(enabled: bool, total: int, completed: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr (disabled: invisible); yields ``advance(n)``."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("synthetic corpus"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), disable=not enabled) as bar:
+    """The package's progress bar on stderr (disabled: invisible); yields ``advance(n)``."""
+    with progress_bar(enabled=enabled) as bar:
         task = bar.add_task("synthetic corpus", total=total, completed=completed)
         yield lambda n: bar.advance(task, n)
