@@ -83,7 +83,8 @@ class AASISTLitModule(L.LightningModule):
         self.val_results: dict[str, float] = {}
         self._buffer = EvalScores()
         self._train_sums = torch.zeros(3)  # loss sum, correct count and trials of the running epoch
-        self._runner: FastInference | None = None  # validation / test network of the running epoch
+        # The validation / test network: built at the first evaluation epoch, given the new weights at each.
+        self._runner: FastInference | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -172,15 +173,22 @@ class AASISTLitModule(L.LightningModule):
 
     def _start_eval_epoch(self) -> None:
         self._buffer = EvalScores()
+        if self._runner is not None:
+            # The weights as they are now, in the graphs built at the first epoch (no new ONNX export).
+            self._runner.reload(self.model)
+            return
         inference = self.hparams.get("inference") or {}
-        # Rebuilt every epoch: it runs a copy of the weights as they are now. No compile (auto): one epoch of
-        # validation would not pay for minutes of compilation on a small CPU.
+        # No compile (auto): one epoch of validation would not pay for minutes of compilation on a small CPU.
         self._runner = prepare_inference(
             self.model,
             inference.get("backend", "auto"),
             inference.get("precision", "auto"),
             allow_compile=False,
         )
+
+    def _release_runner(self) -> None:
+        if self._runner is not None:
+            self._runner.release()  # frees its ONNX Runtime sessions until the next evaluation epoch
 
     def on_validation_epoch_start(self) -> None:
         self._start_eval_epoch()
@@ -189,7 +197,7 @@ class AASISTLitModule(L.LightningModule):
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        self._runner = None  # frees the copy (and its ONNX Runtime session) until the next epoch
+        self._release_runner()
         rows = self._gather()
         if self.trainer.sanity_checking:
             return
@@ -231,7 +239,7 @@ class AASISTLitModule(L.LightningModule):
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
-        self._runner = None
+        self._release_runner()
         rows = self._gather()
         self.last_eval = rows
         metrics = self._common_metrics(rows)

@@ -31,15 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aasist_lightning.runtime.hardware import (  # re-exported: bench and config checks import them here
-    Hardware,
-    auto_backend,
-    detect_hardware,
-    device_of,
-    resolve,
-)
-from aasist_lightning.runtime.onnx import export_onnx, ort_session
-from aasist_lightning.runtime.options import BACKENDS, PRECISIONS
+from aasist_lightning.runtime.hardware import device_of, resolve
+from aasist_lightning.runtime.onnx import export_onnx, ort_session, with_weights
 
 
 # ------------------------------------------------------------------------------------------ graph rewrites
@@ -60,6 +53,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("a batch norm without running statistics cannot be folded")
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
     fused = copy.deepcopy(conv)
@@ -131,19 +126,36 @@ class FastInference:
         self.precision = precision
         self.threads = threads or torch.get_num_threads()
         self.setup_seconds = 0.0
+        self._graphs: dict[int, bytes] = {}  # exported ONNX graph per input length (weights swappable)
+        self.reload(model)
+
+    def reload(self, model: nn.Module) -> None:
+        """Run ``model`` as it is now (the same architecture, e.g. the weights of the next epoch). The ONNX
+        graphs exported before get the new weights instead of being exported again (seconds each)."""
         self.device = device_of(model)
         # A copy: the caller's model (e.g. the one being trained) keeps its mode, layout and weights.
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        if backend in ("channels_last", "compile"):
+        if self.backend == "onnx" and self._graphs:
+            tensors = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
+            self._graphs = {n: with_weights(graph, tensors) for n, graph in self._graphs.items()}
+        if self.backend in ("channels_last", "compile"):
             fold_batchnorm(self.model)
-            self.model.to(memory_format=torch.channels_last)
-        if precision == "bf16" and isinstance(getattr(self.model, "out_layer", None), nn.Linear):
-            self.model.out_layer = Fp32Head(self.model.out_layer)
+            # Module.to takes memory_format at run time; torch's type stubs do not list it.
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        head = getattr(self.model, "out_layer", None)
+        if self.precision == "bf16" and isinstance(head, nn.Linear):
+            self.model.out_layer = Fp32Head(head)
         self._compiled: Any = None
         self._compiled_batch = 0
         self._sessions: dict[int, Any] = {}  # ONNX Runtime session per input length
+
+    def release(self) -> None:
+        """Free the ONNX Runtime sessions and compiled graphs (e.g. between validation epochs); the exported
+        ONNX graphs stay for :meth:`reload`."""
+        self._sessions = {}
+        self._compiled = None
 
     def __repr__(self) -> str:
         return f"FastInference(backend={self.backend!r}, precision={self.precision!r}, device={self.device})"
@@ -193,8 +205,9 @@ class FastInference:
 
     def _onnx_session(self, length: int) -> Any:
         start = time.perf_counter()
-        model = export_onnx(copy.deepcopy(self.model).cpu(), length)
-        session = ort_session(model, str(self.device), self.threads, length)
+        if length not in self._graphs:
+            self._graphs[length] = export_onnx(copy.deepcopy(self.model).cpu(), length, optimize=False)
+        session = ort_session(self._graphs[length], str(self.device), self.threads, length)
         self.setup_seconds += time.perf_counter() - start
         return session
 
@@ -223,16 +236,9 @@ def prepare_inference(
 
 
 __all__ = [
-    "BACKENDS",
-    "PRECISIONS",
     "FastInference",
     "Fp32Head",
-    "Hardware",
-    "auto_backend",
-    "detect_hardware",
-    "device_of",
     "emulated_bf16",
     "fold_batchnorm",
     "prepare_inference",
-    "resolve",
 ]

@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,29 +30,41 @@ if TYPE_CHECKING:
 DEFAULT_OPSET = 18
 _EXPORT_BATCH = 2  # not 1: torch.export specialises a size-1 dimension, so batch 1 would not stay dynamic
 _DOC = "AASIST spoofing countermeasure: waveform (batch, nb_samp) 16 kHz -> logits (batch, 2)"
+#: Loggers of torch.onnx and the packages it drives (onnxscript, onnx_ir): silenced while exporting.
+_EXPORTER_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")
 
 
 @contextlib.contextmanager
 def quiet_export() -> Iterator[None]:
-    """Silence what the exporters report about themselves: the registry's notes on absent optional packages
-    (torchvision), pytree and TorchScript deprecation notices."""
-    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = registry.level
-    registry.setLevel(logging.ERROR)
+    """Silence what the exporters report about themselves: their INFO logs (dozens of lines per export), the
+    registry's notes on absent optional packages (torchvision), pytree and TorchScript deprecation notices."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, message=r".*LeafSpec.*")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\..*")
             yield
     finally:
-        registry.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def export_onnx(
-    model: nn.Module, length: int, metadata: dict[str, Any] | None = None, opset: int = DEFAULT_OPSET
+    model: nn.Module,
+    length: int,
+    metadata: dict[str, Any] | None = None,
+    opset: int = DEFAULT_OPSET,
+    optimize: bool = True,
 ) -> bytes:
     """The serialised ONNX model of ``model`` (eval mode, on the CPU) for inputs (batch, ``length``), batch
-    dynamic; ``metadata`` is stored as JSON under ``aasist`` (``metadata_props``)."""
+    dynamic; ``metadata`` is stored as JSON under ``aasist`` (``metadata_props``).
+
+    ``optimize=False`` skips the exporter's own graph optimisation (ONNX Runtime optimises the graph anyway,
+    to the same speed): every weight then stays an initializer named as in the model, so that
+    :func:`with_weights` can give the graph new weights without exporting again."""
     import onnx
     import torch
 
@@ -66,14 +78,42 @@ def export_onnx(
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             opset_version=opset,
             dynamo=True,
+            optimize=optimize,
             verbose=False,
         )
+    if program is None:  # only the legacy exporter writes to a file and returns nothing
+        raise RuntimeError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
     if metadata is not None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
     proto.doc_string = _DOC
     onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def with_weights(model: bytes, tensors: Mapping[str, Any]) -> bytes:
+    """``model`` (exported with ``optimize=False``) with every initializer replaced by the tensor of the same
+    name in ``tensors`` (e.g. the parameters and buffers of a later epoch's network): the same graph, new
+    weights, in milliseconds instead of an export's seconds."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load_from_string(model)
+    for initializer in proto.graph.initializer:
+        tensor = tensors.get(initializer.name)
+        if tensor is None:
+            raise ValueError(
+                f"ONNX initializer {initializer.name!r} is not a tensor of the network: the graph was "
+                "exported with optimize=True or from another architecture"
+            )
+        value = tensor.detach().cpu().numpy()
+        if tuple(value.shape) != tuple(initializer.dims):
+            raise ValueError(
+                f"ONNX initializer {initializer.name!r} has shape {tuple(initializer.dims)}, the network's "
+                f"tensor {tuple(value.shape)}"
+            )
+        initializer.CopyFrom(numpy_helper.from_array(value, initializer.name))
     return proto.SerializeToString()
 
 
@@ -199,4 +239,4 @@ def _drop_selu_reorders(graph: Any) -> int:
     return rewired
 
 
-__all__ = ["DEFAULT_OPSET", "export_onnx", "metadata_of", "ort_session", "quiet_export"]
+__all__ = ["DEFAULT_OPSET", "export_onnx", "metadata_of", "ort_session", "quiet_export", "with_weights"]
