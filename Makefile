@@ -28,9 +28,11 @@ test-all:  ## every test, including the slow end-to-end ones
 bench:  ## speed / memory / accuracy of every inference and training path (extra options: make bench ARGS="--quick")
 	$(PYTHON) -m aasist_lightning.bench --json outputs/bench.json $(ARGS)
 
-lint:  ## ruff lint + format check
+lint:  ## ruff lint + format check, the layers' import contracts, the type check of the core layers
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PYTHON) -m mypy
 
 format:  ## apply ruff fixes and formatting
 	$(PYTHON) -m ruff check --fix .

@@ -110,7 +110,7 @@ def _check_model(c: _Checker, model: DictConfig) -> None:
 
 
 def _check_inference(c: _Checker, key: str, inference: Any) -> None:
-    from aasist_lightning.runtime.fast import BACKENDS, PRECISIONS
+    from aasist_lightning.runtime.options import BACKENDS, PRECISIONS
 
     plain = _plain(inference)
     if plain is None:

@@ -196,7 +196,8 @@ class ResidualBlock(nn.Module):
         if not first:
             self.bn1 = nn.BatchNorm2d(num_features=nb_filts[0])
         self.conv1 = nn.Conv2d(nb_filts[0], nb_filts[1], kernel_size=(2, 3), padding=(1, 1), stride=1)
-        self.bn2 = nn.BatchNorm2d(num_features=nb_filts[1])
+        # nn.Module: runtime.fast folds it into conv1 for inference and leaves an Identity.
+        self.bn2: nn.Module = nn.BatchNorm2d(num_features=nb_filts[1])
         self.conv2 = nn.Conv2d(nb_filts[1], nb_filts[1], kernel_size=(2, 3), padding=(0, 1), stride=1)
         self.downsample = nb_filts[0] != nb_filts[1]
         if self.downsample:

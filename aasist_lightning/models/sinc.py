@@ -47,6 +47,7 @@ def sinc_filterbank(out_channels: int, kernel_size: int, sample_rate: int = 1600
         arg = (2 * cutoff[:, None]).astype(np.float32) * taps / np.float32(sample_rate)
         return (2 * cutoff[:, None] / sample_rate) * np.sinc(arg).astype(np.float64)
 
+    edges = np.asarray(edges)
     ideal = (lowpass(edges[1:]) - lowpass(edges[:-1])).astype(np.float32)
     return torch.from_numpy(np.hamming(kernel_size).astype(np.float32) * ideal)
 

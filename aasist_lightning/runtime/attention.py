@@ -106,7 +106,9 @@ def sinc_band_edges(model: AASIST, sample_rate: int = SAMPLE_RATE) -> np.ndarray
     """Frequency range (Hz) of each spectral node: (S + 1,) edges; node i = sinc channels 3i .. 3i + 2, whose
     bands are mel-spaced from 0 Hz to Nyquist exactly as the SincConv builds them."""
     channels = model.conv_time.out_channels
-    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(float(sample_rate // 2)), channels + 1))
+    edges = np.asarray(
+        mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(float(sample_rate // 2)), channels + 1))
+    )
     n_nodes = channels // 3
     return np.asarray(edges[: 3 * n_nodes + 1 : 3], dtype=np.float64)
 
@@ -160,7 +162,7 @@ def explain(model: AASIST, wave: np.ndarray | torch.Tensor, nb_samp: int | None 
     finally:
         for h in handles:
             h.remove()
-        for m, keep in zip(layers + pools, before, strict=True):
+        for m, keep in zip([*layers, *pools], before, strict=True):
             if isinstance(m, GraphPool):
                 m.keep_indices = keep
             else:
@@ -313,30 +315,27 @@ def plot_attention(
     )
 
     centres_khz = (bands[:-1] + bands[1:]) / 2000
-    s_ticks = np.linspace(0, maps.n_spectral - 1, min(maps.n_spectral, 8)).round().astype(int)
-    im = ax_gs.imshow(maps.gat_s, cmap="viridis", aspect="auto", origin="upper")
-    ax_gs.set_xticks(s_ticks, [f"{centres_khz[i]:.1f}" for i in s_ticks])
-    ax_gs.set_yticks(s_ticks, [f"{centres_khz[i]:.1f}" for i in s_ticks])
-    ax_gs.set_xlabel("attended spectral node (band centre, kHz)")
-    ax_gs.set_ylabel("spectral node (kHz)")
-    ax_gs.set_title(
-        f"GAT-S attention ({maps.n_spectral} x {maps.n_spectral}, rows sum to 1)", fontsize="medium"
-    )
-    fig.colorbar(im, ax=ax_gs, fraction=0.046)
-
+    _matrix_panel(fig, ax_gs, maps.gat_s, centres_khz, "{:.1f}", "GAT-S", "spectral node", "band centre, kHz")
     centres_t = (times[:-1] + times[1:]) / 2
-    t_ticks = np.linspace(0, maps.n_temporal - 1, min(maps.n_temporal, 8)).round().astype(int)
-    im = ax_gt.imshow(maps.gat_t, cmap="viridis", aspect="auto", origin="upper")
-    ax_gt.set_xticks(t_ticks, [f"{centres_t[j]:.2f}" for j in t_ticks])
-    ax_gt.set_yticks(t_ticks, [f"{centres_t[j]:.2f}" for j in t_ticks])
-    ax_gt.set_xlabel("attended temporal node (centre, s)")
-    ax_gt.set_ylabel("temporal node (s)")
-    ax_gt.set_title(
-        f"GAT-T attention ({maps.n_temporal} x {maps.n_temporal}, rows sum to 1)", fontsize="medium"
-    )
-    fig.colorbar(im, ax=ax_gt, fraction=0.046)
+    _matrix_panel(fig, ax_gt, maps.gat_t, centres_t, "{:.2f}", "GAT-T", "temporal node", "centre, s")
 
     return save_figure(fig, path)
+
+
+def _matrix_panel(
+    fig: Any, ax: Any, matrix: np.ndarray, centres: np.ndarray, fmt: str, name: str, node: str, unit: str
+) -> None:
+    """One attention matrix (rows: attending nodes, each summing to 1), its axes labelled by node centre."""
+    n = matrix.shape[0]
+    ticks = np.linspace(0, n - 1, min(n, 8)).round().astype(int)
+    labels = [fmt.format(centres[i]) for i in ticks]
+    im = ax.imshow(matrix, cmap="viridis", aspect="auto", origin="upper")
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel(f"attended {node} ({unit})")
+    ax.set_ylabel(f"{node} ({unit.rpartition(', ')[2]})")
+    ax.set_title(f"{name} attention ({n} x {n}, rows sum to 1)", fontsize="medium")
+    fig.colorbar(im, ax=ax, fraction=0.046)
 
 
 def explain_file(
@@ -351,7 +350,7 @@ def explain_file(
 
     if not isinstance(model, AASIST):
         raise TypeError(f"attention maps need an AASIST module, got {type(model).__name__}")
-    x = pad_or_crop(load_audio(audio_path, SAMPLE_RATE), model.nb_samp)
+    x = pad_or_crop(load_audio(Path(audio_path), SAMPLE_RATE), model.nb_samp)
     maps = explain(model, x)
     return plot_attention(maps, x, png_path, title=Path(audio_path).name, threshold=threshold)
 

@@ -53,7 +53,7 @@ def _cpu_flags() -> tuple[str, set[str]]:
             text = f.read()
     except OSError:  # not Linux: no flags to read; AMX is then reported as absent
         return "", set()
-    name, flags = "", set()
+    name, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "model name" and not name:

@@ -162,7 +162,7 @@ class Scorer:
 
     def __init__(
         self,
-        run: Callable[[np.ndarray], np.ndarray],
+        run: Callable[[np.ndarray | torch.Tensor], np.ndarray],
         nb_samp: int,
         backend: str,
         batch_size: int = 16,
