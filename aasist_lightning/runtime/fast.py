@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -121,41 +122,39 @@ class FastInference:
     ``backend`` / ``precision`` are the resolved choices; ``setup_seconds`` accumulates export / compile time.
     """
 
-    def __init__(self, model: nn.Module, backend: str, precision: str, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        backend: str,
+        precision: str,
+        threads: int | None = None,
+        graphs: Mapping[int, bytes] | None = None,
+    ) -> None:
         self.backend = backend
         self.precision = precision
         self.threads = threads or torch.get_num_threads()
         self.setup_seconds = 0.0
-        self._graphs: dict[int, bytes] = {}  # exported ONNX graph per input length (weights swappable)
-        self.reload(model)
-
-    def reload(self, model: nn.Module) -> None:
-        """Run ``model`` as it is now (the same architecture, e.g. the weights of the next epoch). The ONNX
-        graphs exported before get the new weights instead of being exported again (seconds each)."""
         self.device = device_of(model)
         # A copy: the caller's model (e.g. the one being trained) keeps its mode, layout and weights.
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        if self.backend == "onnx" and self._graphs:
+        #: The exported ONNX graph per input length. Graphs of an earlier runner of the same network (e.g. the
+        #: previous validation epoch's) get this model's weights instead of being exported again (seconds).
+        self.graphs: dict[int, bytes] = {}
+        if backend == "onnx" and graphs:
             tensors = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
-            self._graphs = {n: with_weights(graph, tensors) for n, graph in self._graphs.items()}
-        if self.backend in ("channels_last", "compile"):
+            self.graphs = {n: with_weights(graph, tensors) for n, graph in graphs.items()}
+        if backend in ("channels_last", "compile"):
             fold_batchnorm(self.model)
             # Module.to takes memory_format at run time; torch's type stubs do not list it.
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         head = getattr(self.model, "out_layer", None)
-        if self.precision == "bf16" and isinstance(head, nn.Linear):
+        if precision == "bf16" and isinstance(head, nn.Linear):
             self.model.out_layer = Fp32Head(head)
         self._compiled: Any = None
         self._compiled_batch = 0
         self._sessions: dict[int, Any] = {}  # ONNX Runtime session per input length
-
-    def release(self) -> None:
-        """Free the ONNX Runtime sessions and compiled graphs (e.g. between validation epochs); the exported
-        ONNX graphs stay for :meth:`reload`."""
-        self._sessions = {}
-        self._compiled = None
 
     def __repr__(self) -> str:
         return f"FastInference(backend={self.backend!r}, precision={self.precision!r}, device={self.device})"
@@ -205,9 +204,9 @@ class FastInference:
 
     def _onnx_session(self, length: int) -> Any:
         start = time.perf_counter()
-        if length not in self._graphs:
-            self._graphs[length] = export_onnx(copy.deepcopy(self.model).cpu(), length, optimize=False)
-        session = ort_session(self._graphs[length], str(self.device), self.threads, length)
+        if length not in self.graphs:  # optimize=False: weights stay named initializers (see graphs)
+            self.graphs[length] = export_onnx(copy.deepcopy(self.model).cpu(), length, optimize=False)
+        session = ort_session(self.graphs[length], str(self.device), self.threads, length)
         self.setup_seconds += time.perf_counter() - start
         return session
 
@@ -219,6 +218,7 @@ def prepare_inference(
     example_length: int | None = None,
     threads: int | None = None,
     allow_compile: bool = True,
+    graphs: Mapping[int, bytes] | None = None,
 ) -> FastInference:
     """A fast callable ``waves (B, T) -> logits (B, 2)`` computing what ``model`` computes in eval mode.
 
@@ -227,9 +227,10 @@ def prepare_inference(
     export the ONNX model for this input length now instead of at the first call. ``threads``: ONNX Runtime
     intra-op threads (default: torch's thread count, one per core). ``allow_compile=False``: ``auto`` never
     picks ``compile`` (for a runner rebuilt often, e.g. at every validation epoch with the new weights).
+    ``graphs``: the ``graphs`` of an earlier runner of the same network, reused with ``model``'s weights.
     """
     backend, precision = resolve(backend, precision, device_of(model), allow_compile)
-    fast = FastInference(model, backend, precision, threads)
+    fast = FastInference(model, backend, precision, threads, graphs)
     if backend == "onnx" and example_length is not None:
         fast._sessions[example_length] = fast._onnx_session(example_length)
     return fast
