@@ -35,7 +35,14 @@ class OutputPathError(ValueError):
 
 
 def _umask() -> int:
-    with _umask_lock:  # os.umask can only be read by setting it
+    try:  # Linux tells the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:  # elsewhere os.umask can only be read by setting it
         mask = os.umask(0o022)
         os.umask(mask)
     return mask

@@ -7,14 +7,14 @@ import torch
 from aasist_lightning.bench.measure import memory_mib, reset_peak_memory
 from aasist_lightning.bench.training import prepare_training
 from aasist_lightning.bench.workload import TINY as TINY_ARCH
-from aasist_lightning.bench.workload import example
 from aasist_lightning.models import AASIST
+from aasist_lightning.runtime.exported import example_waves
 
 TINY = {**TINY_ARCH, "nb_samp": 4000}
 
 
 def waves(batch: int) -> torch.Tensor:
-    return example(batch, 4000)
+    return example_waves(4000, batch)
 
 
 def test_prepare_training_keeps_names_and_numbers() -> None:

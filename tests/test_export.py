@@ -16,10 +16,10 @@ import soundfile as sf
 import torch
 from inference_fixtures import random_checkpoint, tone
 
-from aasist_lightning.cli.export import export_onnx, load_torchscript, main, torchscript_scorer
+from aasist_lightning.cli.export import main, torchscript_scorer
 from aasist_lightning.cli.predict import main as predict_main
 from aasist_lightning.data import load_audio, pad_or_crop
-from aasist_lightning.runtime.exported import load_program
+from aasist_lightning.runtime.exported import load_program, load_torchscript, write_onnx
 from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 TOL = 1e-4
@@ -163,10 +163,30 @@ def test_official_aasist_l_onnx_parity(shared_dir: Path, tmp_path: Path) -> None
     """Official AASIST-L exported to ONNX reproduces PyTorch within 1e-4 on real speech (two 64,600-sample
     inputs), and scores it as bona fide."""
     detector = load_detector(pretrained="AASIST-L")
-    export_onnx(detector.model, tmp_path / "aasist_l.onnx", 64600, detector.metadata())  # checked just below
+    write_onnx(detector.model, tmp_path / "aasist_l.onnx", 64600, detector.metadata())  # checked just below
     files = sorted((shared_dir / "audio" / "vctk_p225").glob("*mic1.flac"))
     x = np.stack([pad_or_crop(load_audio(f), 64600) for f in files])
     reference = Scorer.from_detector(detector)(x)
     onnx = Scorer.from_onnx(tmp_path / "aasist_l.onnx")(x)
     np.testing.assert_allclose(onnx, reference, atol=TOL, rtol=0)
     assert np.all(reference[:, 1] > reference[:, 0])  # real speech: bona fide
+
+
+def test_outputs_never_replace_inputs(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Each CLI refuses, before any work and with exit status 2, an output path that is one of its inputs."""
+    ckpt_bytes = tiny["ckpt"].read_bytes()
+    assert main(["--ckpt", str(tiny["ckpt"]), "--onnx", str(tiny["ckpt"])]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert tiny["ckpt"].read_bytes() == ckpt_bytes
+    same = str(tmp_path / "model.out")
+    assert main(["--ckpt", str(tiny["ckpt"]), "--onnx", same, "--program", same]) == 2
+    assert "same output path" in capsys.readouterr().err and not Path(same).exists()
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone(1600, 16000), 16000)
+    wav_bytes = wav.read_bytes()
+    assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "-o", str(wav)]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert wav.read_bytes() == wav_bytes

@@ -229,3 +229,13 @@ def test_module_entry_point_exit_status(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"aasist-score: error: score file {tmp_path / 'missing.txt'} not found"
+
+
+def test_an_output_that_is_an_input_is_refused(capsys, small, tmp_path):
+    scores, protocol = small
+    before = scores.read_text()
+    for flag in ("--json", "--det-plot", "--hist-plot"):
+        assert "is also an input" in _error(capsys, scores, flag, scores)
+    assert "is also an input" in _error(capsys, scores, "--protocol", protocol, "--json", protocol)
+    assert scores.read_text() == before
+    assert "is a folder" in _error(capsys, scores, "--json", tmp_path)

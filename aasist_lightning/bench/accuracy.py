@@ -68,7 +68,7 @@ def eer_check(
     import numpy as np
 
     from aasist_lightning.data import load_audio, pad_or_crop, read_protocol
-    from aasist_lightning.data.datamodule import audio_dir, protocol_path
+    from aasist_lightning.data.protocols import audio_dir, protocol_path
     from aasist_lightning.metrics import compute_eer
     from aasist_lightning.runtime.scorer import load_detector
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from aasist_lightning.bench.training import train_step, training_copy
-from aasist_lightning.bench.workload import example
+from aasist_lightning.runtime.exported import example_waves
 from aasist_lightning.runtime.hardware import device_of
 
 
@@ -20,7 +20,7 @@ def work_per_utt(model: nn.Module, length: int) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
     m = copy.deepcopy(model).eval()  # the caller's model keeps its mode and batch-norm statistics
-    x = example(2, length).to(device_of(m))  # training batch norms need two utterances
+    x = example_waves(length, 2).to(device_of(m))  # training batch norms need two utterances
     with torch.no_grad(), FlopCounterMode(display=False) as forward:
         m(x)
     step = training_copy(m, "eager")

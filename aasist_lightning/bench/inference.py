@@ -22,7 +22,8 @@ from aasist_lightning.bench.measure import (
     median,
     timed,
 )
-from aasist_lightning.bench.workload import INFERENCE_PATHS, eager_first, example, split_path
+from aasist_lightning.bench.workload import INFERENCE_PATHS, eager_first, split_path
+from aasist_lightning.runtime.exported import example_waves
 from aasist_lightning.runtime.fast import FastInference, prepare_inference
 
 
@@ -48,7 +49,7 @@ def bench_inference(
     logits with eager's computed in chunks of that size. Paths are timed together (interleaved) when they
     fit in memory together, else one at a time (rows with ``together`` False)."""
     device = next(model.parameters()).device
-    x = example(batch, length).to(device)
+    x = example_waves(length, batch).to(device)
     growth_seen = {} if growth_seen is None else growth_seen
     eager_seen = {} if eager_seen is None else eager_seen
     names = eager_first(paths)

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from aasist_lightning.bench.measure import DEFAULT_MIB_PER_UTT, interleaved, median, memory_mib, too_big
-from aasist_lightning.bench.workload import TRAINING_PATHS, eager_first, example, split_path
+from aasist_lightning.bench.workload import TRAINING_PATHS, eager_first, split_path
 from aasist_lightning.runtime.allocator import allocator
+from aasist_lightning.runtime.exported import example_waves
 
 
 def prepare_training(model: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
@@ -67,7 +68,7 @@ def bench_training(
 ) -> list[dict[str, Any]]:
     """Training utt/s (forward + backward + Adam, frequency masking on) per path, interleaved, median."""
     device = next(model.parameters()).device
-    x = example(batch, length, seed=1).to(device)
+    x = example_waves(length, batch, seed=1).to(device)
     y = (torch.arange(batch, device=device) % 2).long()
     runs: dict[str, tuple[nn.Module, torch.optim.Optimizer, bool]] = {}
     setup: dict[str, float] = {}
@@ -130,7 +131,7 @@ def memory_across_epochs(
 
     class Waves(Dataset):
         def __init__(self, n: int, eval_batches: bool) -> None:
-            self.x = example(n, length, seed=n)
+            self.x = example_waves(length, n, seed=n)
             self.eval_batches = eval_batches
 
         def __len__(self) -> int:

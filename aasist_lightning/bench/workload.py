@@ -52,12 +52,6 @@ def build_model(arch: str, seed: int = 0) -> tuple[nn.Module, str]:
         return AASIST(**OFFICIAL_ARCHS[arch]).eval(), "random (official weights not found)"
 
 
-def example(batch: int, length: int, seed: int = 0) -> torch.Tensor:
-    """Speech-level random waveforms (uniform in ±0.1)."""
-    g = torch.Generator().manual_seed(seed)
-    return (torch.rand(batch, length, generator=g) - 0.5) * 0.2
-
-
 def split_path(name: str, kind: str) -> tuple[str, str]:
     """``(base path, allocator mode)`` of a path name such as ``onnx+retain``; ValueError if unknown."""
     base, mode = (name[: -len(RETAIN)], "retain") if name.endswith(RETAIN) else (name, "system")

@@ -9,24 +9,16 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterable
-from numbers import Integral, Real
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from aasist_lightning.models.aasist import is_integer, is_real
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
 
 
 class ConfigError(ValueError):
     """An invalid configuration value. The message names the key, the value and the fix."""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def _plain(value: Any) -> Any:
@@ -43,7 +35,7 @@ class _Checker:
         self.problems.append(f"{key}={_plain(value)!r}: {why}. Fix: {fix}.")
 
     def int_at_least(self, key: str, value: Any, low: int, fix: str) -> bool:
-        if not _is_int(value) or value < low:
+        if not is_integer(value) or value < low:
             self.add(key, value, f"must be an integer >= {low}", fix)
             return False
         return True
@@ -94,7 +86,7 @@ def _check_model(c: _Checker, model: DictConfig) -> None:
     if weights is not None and (
         not isinstance(weights, list)
         or len(weights) != 2
-        or not all(_is_real(w) and w >= 0 for w in weights)
+        or not all(is_real(w) and w >= 0 for w in weights)
         or sum(weights) <= 0
     ):
         c.add(
@@ -131,16 +123,16 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
         c.add("model.optimizer", optimizer, "must name an optimizer (_target_)", "use model/optimizer=adam")
         return
     lr = optimizer.get("lr")
-    if not _is_real(lr) or lr <= 0:
+    if not is_real(lr) or lr <= 0:
         c.add(
             "model.optimizer.lr", lr, "the learning rate must be a number > 0", "e.g. model.optimizer.lr=5e-5"
         )
     wd = optimizer.get("weight_decay", 0.0)
-    if not _is_real(wd) or wd < 0:
+    if not is_real(wd) or wd < 0:
         c.add("model.optimizer.weight_decay", wd, "must be a number >= 0", "e.g. 5e-5, or 0 for none")
     betas = _plain(optimizer.get("betas"))
     if betas is not None and (
-        not isinstance(betas, list) or len(betas) != 2 or not all(_is_real(b) and 0 <= b < 1 for b in betas)
+        not isinstance(betas, list) or len(betas) != 2 or not all(is_real(b) and 0 <= b < 1 for b in betas)
     ):
         c.add("model.optimizer.betas", betas, "must be two numbers in [0, 1)", "use [0.9, 0.999]")
     scheduler = model.get("scheduler")
@@ -152,7 +144,7 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
             )
         eta_min = scheduler.get("eta_min")
         if eta_min is not None and (
-            not _is_real(eta_min) or eta_min < 0 or (_is_real(lr) and eta_min >= lr > 0)
+            not is_real(eta_min) or eta_min < 0 or (is_real(lr) and eta_min >= lr > 0)
         ):
             c.add(
                 "model.scheduler.eta_min", eta_min, f"must be >= 0 and below the lr ({lr})", "e.g. 0 or 5e-6"
@@ -162,12 +154,12 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
 def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
     max_epochs = trainer.get("max_epochs")
     max_steps = trainer.get("max_steps", -1)
-    unbounded = max_epochs == -1 and _is_int(max_steps) and max_steps > 0
+    unbounded = max_epochs == -1 and is_integer(max_steps) and max_steps > 0
     if not unbounded:
         fix = "train at least one epoch, e.g. trainer.max_epochs=5 (the paper's)"
         if c.int_at_least("trainer.max_epochs", max_epochs, 1, fix):
             min_epochs = trainer.get("min_epochs")
-            if min_epochs is not None and _is_int(min_epochs) and min_epochs > max_epochs:
+            if min_epochs is not None and is_integer(min_epochs) and min_epochs > max_epochs:
                 c.add(
                     "trainer.min_epochs", min_epochs, f"exceeds trainer.max_epochs={max_epochs}", "lower it"
                 )
@@ -189,7 +181,7 @@ def check_config(cfg: DictConfig, sections: Iterable[str] = ("model", "trainer",
     """Raise a `ConfigError` listing every invalid value of `cfg` (a composed train or eval config)."""
     c = _Checker()
     seed = cfg.get("seed")
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_integer(seed):
         c.add("seed", seed, "must be an integer or null", "e.g. seed=42")
     mode = cfg.get("allocator", "system")
     if mode not in ALLOCATOR_MODES:

@@ -277,12 +277,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Console script ``aasist-eval``: the Hydra application of ``eval.py`` (same overrides)."""
+    """Console script ``aasist-eval`` and ``python eval.py``: evaluate with Hydra overrides."""
     from aasist_lightning import config_dir
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
-    def _run(cfg: DictConfig) -> None:
-        evaluate(cfg)
+    def _run(cfg: DictConfig) -> float | None:
+        metrics = evaluate(cfg)
+        # The value a sweeper would optimise: the EER of the last split evaluated.
+        return metrics.get(f"{list(cfg.splits)[-1]}/eer")
 
     _run()
 

@@ -27,15 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from aasist_lightning.files import atomic_write_bytes
+from aasist_lightning.files import OutputPathError, check_output
 from aasist_lightning.runtime.exported import (
     example_waves,
     export_program,
     export_torchscript,
-    load_torchscript,
+    write_onnx,
 )
 from aasist_lightning.runtime.onnx import DEFAULT_OPSET
-from aasist_lightning.runtime.onnx import export_onnx as onnx_bytes
 from aasist_lightning.runtime.options import InferenceError
 from aasist_lightning.runtime.scorer import Detector, Scorer, load_detector
 
@@ -44,25 +43,12 @@ _CHECK_BATCH = 3  # exported with 2, checked with 3: proves the batch axis reall
 _TORCHSCRIPT_DEPRECATED = "--torchscript is deprecated (PyTorch is retiring TorchScript): use --program PATH"
 
 
-def export_onnx(
-    model: Any,
-    path: str | os.PathLike[str],
-    nb_samp: int,
-    metadata: dict[str, Any] | None = None,
-    opset: int = DEFAULT_OPSET,
-) -> Path:
-    """Write ``model`` (eval mode, on the CPU) as ONNX with a dynamic batch axis; input ``waveform`` (batch,
-    nb_samp) float32, output ``logits`` (batch, 2). ``metadata`` is stored as JSON under ``aasist``."""
-    meta = {"nb_samp": nb_samp, **(metadata or {})}
-    return atomic_write_bytes(path, onnx_bytes(model.eval().cpu(), nb_samp, meta, opset))
-
-
 def torchscript_scorer(path: str | os.PathLike[str], batch_size: int = 16, device: str = "cpu") -> Scorer:
     """A :class:`~aasist_lightning.runtime.scorer.Scorer` running an exported TorchScript file."""
     return Scorer.from_torchscript(path, batch_size, device)
 
 
-def max_abs_error(reference: Scorer, other: Scorer, nb_samp: int, batch: int = _CHECK_BATCH) -> float:
+def scorer_difference(reference: Scorer, other: Scorer, nb_samp: int, batch: int = _CHECK_BATCH) -> float:
     """Largest |logit difference| between two scorers on a seeded random batch."""
     x = example_waves(nb_samp, batch, seed=1).numpy()
     return float(np.max(np.abs(reference(x) - other(x))))
@@ -87,7 +73,7 @@ def export(
     report: dict[str, Any] = {}
     reference = Scorer.from_detector(detector) if check else None
     writers = {
-        "onnx": (onnx_path, lambda p: export_onnx(model, p, nb_samp, meta, opset), Scorer.from_onnx),
+        "onnx": (onnx_path, lambda p: write_onnx(model, p, nb_samp, meta, opset), Scorer.from_onnx),
         "program": (program_path, lambda p: export_program(model, p, nb_samp, meta), Scorer.from_program),
         "torchscript": (
             torchscript_path,
@@ -101,7 +87,7 @@ def export(
         path = write(target)
         report[fmt] = {"path": str(path)}
         if reference is not None:
-            report[fmt]["max_abs_error"] = max_abs_error(reference, load(path), nb_samp)
+            report[fmt]["max_abs_error"] = scorer_difference(reference, load(path), nb_samp)
     for fmt, entry in report.items():
         err = entry.get("max_abs_error")
         if err is not None and not err <= tolerance:
@@ -145,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(outputs: Sequence[str | None], inputs: Sequence[str | None]) -> None:
+    """Before any work: every output path writable, none an input (the checkpoint / weights), none twice."""
+    given = [Path(p) for p in outputs if p]
+    if len({p.resolve() for p in given}) < len(given):
+        raise OutputPathError(f"the same output path is given for two formats ({', '.join(map(str, given))})")
+    for path in given:
+        check_output(path, [p for p in inputs if p])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -152,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InferenceError(
                 "nothing to export: give --onnx PATH and/or --program PATH (or the deprecated --torchscript)"
             )
+        _check_outputs([args.onnx, args.program, args.torchscript], [args.ckpt, args.pretrained])
         if args.torchscript:
             print(f"aasist-export: warning: {_TORCHSCRIPT_DEPRECATED}", file=sys.stderr)
         detector = load_detector(
@@ -162,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = export(
             detector, args.onnx, args.torchscript, args.opset, args.check, args.tolerance, args.program
         )
+    except OutputPathError as e:  # a usage error, found before any work
+        print(f"aasist-export: error: {e}", file=sys.stderr)
+        return 2
     except (InferenceError, FileNotFoundError, ValueError, OSError) as e:
         print(f"aasist-export: error: {e}", file=sys.stderr)
         return 1
@@ -175,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["export", "export_onnx", "export_program", "export_torchscript", "load_torchscript", "main"]
+__all__ = ["export", "main", "scorer_difference", "torchscript_scorer"]
 
 
 if __name__ == "__main__":

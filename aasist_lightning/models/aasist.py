@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -522,12 +523,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+def is_integer(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def is_real(value: Any) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 class HyperParameterError(ValueError):
@@ -543,11 +546,11 @@ def _filts_problems(filts: Any) -> Iterator[str]:
     if not isinstance(filts, list) or len(filts) != 5:
         yield "must be [sinc_channels, [in, out], [in, out], [in, out], [in, out]]"
         return
-    if not _is_int(filts[0]) or filts[0] < 3:
+    if not is_integer(filts[0]) or filts[0] < 3:
         yield "filts[0] (number of sinc filters) must be an integer >= 3"
     for i in range(1, 5):
         pair = filts[i]
-        if not isinstance(pair, list) or len(pair) != 2 or not all(_is_int(v) and v >= 1 for v in pair):
+        if not isinstance(pair, list) or len(pair) != 2 or not all(is_integer(v) and v >= 1 for v in pair):
             yield f"filts[{i}] must be a pair [in_channels, out_channels] of positive integers"
             return
     if filts[1][0] != 1:
@@ -566,7 +569,7 @@ _Rule = Callable[[Any], Iterable[str]]
 
 
 def _int_problems(low: int, why: str) -> _Rule:
-    return lambda value: [] if _is_int(value) and value >= low else [why]
+    return lambda value: [] if is_integer(value) and value >= low else [why]
 
 
 def _list_problems(n: int, element_ok: Callable[[Any], bool], why: str) -> _Rule:
@@ -584,9 +587,9 @@ _RULES: dict[str, _Rule] = {
     "first_conv": _int_problems(1, "must be an integer >= 1"),
     "freq_mask_width": _int_problems(0, "must be an integer >= 0 (0 disables frequency masking)"),
     "filts": _filts_problems,
-    "gat_dims": _list_problems(2, lambda d: _is_int(d) and d >= 1, "must be positive integers"),
-    "pool_ratios": _list_problems(4, lambda r: _is_real(r) and 0 < r <= 1, "each ratio must be in (0, 1]"),
-    "temperatures": _list_problems(4, lambda t: _is_real(t) and t > 0, "must be positive numbers"),
+    "gat_dims": _list_problems(2, lambda d: is_integer(d) and d >= 1, "must be positive integers"),
+    "pool_ratios": _list_problems(4, lambda r: is_real(r) and 0 < r <= 1, "each ratio must be in (0, 1]"),
+    "temperatures": _list_problems(4, lambda t: is_real(t) and t > 0, "must be positive numbers"),
 }
 
 

@@ -1,7 +1,8 @@
-"""PyTorch files of an exported model, written by ``aasist-export`` and read by ``aasist-predict``: a
-``torch.export`` program (``.pt2``, the supported format) and a traced TorchScript module (deprecated by
-PyTorch, kept for existing users). Both take a float32 waveform batch (batch, nb_samp), batch dynamic, and
-carry the JSON metadata of :meth:`~aasist_lightning.runtime.scorer.Detector.metadata` as ``aasist.json``."""
+"""Files of an exported model, written by ``aasist-export`` and read by ``aasist-predict``: ONNX, a
+``torch.export`` program (``.pt2``) and a traced TorchScript module (deprecated by PyTorch, kept for existing
+users). Each takes a float32 waveform batch (batch, nb_samp), batch dynamic, and carries the JSON metadata of
+:meth:`~aasist_lightning.runtime.scorer.Detector.metadata` (ONNX: ``metadata_props``; PyTorch files:
+``aasist.json``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aasist_lightning.files import atomic_path
+from aasist_lightning.files import atomic_path, atomic_write_bytes
+from aasist_lightning.runtime.onnx import DEFAULT_OPSET, export_onnx
 from aasist_lightning.runtime.options import METADATA_FILE
 
 if TYPE_CHECKING:
@@ -29,6 +31,24 @@ def example_waves(nb_samp: int, batch: int, seed: int = 0) -> torch.Tensor:
 
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(batch, nb_samp, generator=g) - 0.5) * 0.2
+
+
+def _file_metadata(nb_samp: int, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    return {"nb_samp": nb_samp, **(metadata or {})}
+
+
+def write_onnx(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    nb_samp: int,
+    metadata: dict[str, Any] | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Write ``model`` (eval mode, on the CPU) as ONNX (:func:`runtime.onnx.export_onnx`): input ``waveform``
+    (batch, nb_samp) float32, output ``logits`` (batch, 2)."""
+    return atomic_write_bytes(
+        path, export_onnx(model.eval().cpu(), nb_samp, _file_metadata(nb_samp, metadata), opset)
+    )
 
 
 @contextlib.contextmanager
@@ -52,15 +72,16 @@ def export_program(
     (:func:`torch.export.save`); ``metadata`` in ``aasist.json``."""
     import torch
 
-    meta = {"nb_samp": nb_samp, **(metadata or {})}
+    meta = _file_metadata(nb_samp, metadata)
     with torch.no_grad():
         program = torch.export.export(
             model.eval(),
             (example_waves(nb_samp, _TRACE_BATCH),),
             dynamic_shapes=({0: torch.export.Dim("batch")},),
         )
-    with atomic_path(path) as tmp:
-        torch.export.save(program, tmp, extra_files={METADATA_FILE: json.dumps(meta)})
+    # Into an open file: torch.export.save warns about a path that does not end in .pt2 (the temporary one).
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.export.save(program, f, extra_files={METADATA_FILE: json.dumps(meta)})
     return Path(path)
 
 
@@ -84,7 +105,7 @@ def export_torchscript(
     ``aasist.json``. TorchScript is deprecated by PyTorch: prefer :func:`export_program`."""
     import torch
 
-    meta = {"nb_samp": nb_samp, **(metadata or {})}
+    meta = _file_metadata(nb_samp, metadata)
     with atomic_path(path) as tmp, _quiet_torchscript(), torch.no_grad():
         # check_trace=False: it re-runs the model twice more; aasist-export's parity check covers it.
         traced = torch.jit.trace(model.eval(), (example_waves(nb_samp, _TRACE_BATCH),), check_trace=False)

@@ -85,7 +85,8 @@ def detect_hardware(device: str | torch.device = "cpu") -> Hardware:
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
         amx="amx_bf16" in flags and "amx_tile" in flags,
         cuda_bf16=is_cuda and torch.cuda.is_bf16_supported(),
-        onnxruntime=_importable("onnxruntime"),
+        # The ONNX path exports with torch's torch.export-based exporter, which needs onnxscript.
+        onnxruntime=_importable("onnxruntime") and _importable("onnxscript"),
         cxx_compiler=any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")),
         triton=_importable("triton"),
         threads=torch.get_num_threads(),
