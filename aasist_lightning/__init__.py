@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
+from aasist_lightning import _moved
+
 __version__ = "0.1.0"
+
+_moved.install()  # the module paths of 0.1 keep working, with a DeprecationWarning
 
 
 def config_dir() -> Path:

@@ -235,8 +235,8 @@ def test_compile_matches_eager_and_pads_short_batches() -> None:
     assert fast.setup_seconds > 0
 
 
-def test_a_runner_reuses_earlier_onnx_graphs_with_new_weights(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Validation builds a runner every epoch from the last one's graphs: they must run the new weights."""
+def test_a_new_runner_reuses_the_exported_graph_with_its_own_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation builds a runner every epoch: the graph exported the first time must run the new weights."""
     import aasist_lightning.runtime.fast as fast
 
     torch.manual_seed(0)
@@ -251,8 +251,16 @@ def test_a_runner_reuses_earlier_onnx_graphs_with_new_weights(monkeypatch: pytes
             if name.endswith(("running_mean", "running_var")):
                 b.mul_(1.5)
         exports: list[int] = []
-        monkeypatch.setattr(fast, "export_onnx", lambda *a, **k: exports.append(1))
-        second = prepare_inference(model, "onnx", "fp32", graphs=first.graphs)
+
+        def counting_export(*args: object, **kwargs: object) -> bytes:
+            exports.append(1)
+            raise RuntimeError("exported again")
+
+        monkeypatch.setattr(fast, "export_onnx", counting_export)
+        second = prepare_inference(model, "onnx", "fp32")
         assert (second(x) - model(x)).abs().max() < 1e-4
         assert (first(x) - second(x)).abs().max() > 1e-3  # the first runner still has the old weights
     assert exports == []
+    with pytest.raises(RuntimeError, match="exported again"):  # another architecture is exported anew
+        prepare_inference(AASIST(**{**TINY, "gat_dims": [8, 4]}).eval(), "onnx", "fp32")(x)
+    assert exports == [1]

@@ -84,7 +84,6 @@ class AASISTLitModule(L.LightningModule):
         self._buffer = EvalScores()
         self._train_sums = torch.zeros(3)  # loss sum, correct count and trials of the running epoch
         self._runner: FastInference | None = None  # validation / test network of the running epoch
-        self._onnx_graphs: dict[int, bytes] = {}  # its exported ONNX graphs, reused with each epoch's weights
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -174,22 +173,18 @@ class AASISTLitModule(L.LightningModule):
     def _start_eval_epoch(self) -> None:
         self._buffer = EvalScores()
         inference = self.hparams.get("inference") or {}
-        # Rebuilt every epoch: it runs a copy of the weights as they are now (in the ONNX graphs exported at
-        # the first epoch: no new export). No compile (auto): one epoch of validation would not pay for
-        # minutes of compilation on a small CPU.
+        # Rebuilt every epoch: it runs a copy of the weights as they are now (the ONNX graph is exported once
+        # and given the new weights). No compile (auto): one epoch of validation would not pay for minutes of
+        # compilation on a small CPU.
         self._runner = prepare_inference(
             self.model,
             inference.get("backend", "auto"),
             inference.get("precision", "auto"),
             allow_compile=False,
-            graphs=self._onnx_graphs,
         )
 
     def _release_runner(self) -> None:
-        """Free the copy and its ONNX Runtime session until the next evaluation epoch; keep the graphs."""
-        if self._runner is not None and self._runner.graphs:
-            self._onnx_graphs = self._runner.graphs
-        self._runner = None
+        self._runner = None  # frees the copy (and its ONNX Runtime session) until the next epoch
 
     def on_validation_epoch_start(self) -> None:
         self._start_eval_epoch()

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,6 @@ class FastInference:
         backend: str,
         precision: str,
         threads: int | None = None,
-        graphs: Mapping[int, bytes] | None = None,
     ) -> None:
         self.backend = backend
         self.precision = precision
@@ -139,12 +139,6 @@ class FastInference:
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        #: The exported ONNX graph per input length. Graphs of an earlier runner of the same network (e.g. the
-        #: previous validation epoch's) get this model's weights instead of being exported again (seconds).
-        self.graphs: dict[int, bytes] = {}
-        if backend == "onnx" and graphs:
-            tensors = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
-            self.graphs = {n: with_weights(graph, tensors) for n, graph in graphs.items()}
         if backend in ("channels_last", "compile"):
             fold_batchnorm(self.model)
             # Module.to takes memory_format at run time; torch's type stubs do not list it.
@@ -204,11 +198,39 @@ class FastInference:
 
     def _onnx_session(self, length: int) -> Any:
         start = time.perf_counter()
-        if length not in self.graphs:  # optimize=False: weights stay named initializers (see graphs)
-            self.graphs[length] = export_onnx(copy.deepcopy(self.model).cpu(), length, optimize=False)
-        session = ort_session(self.graphs[length], str(self.device), self.threads, length)
+        session = ort_session(self._onnx_graph(length), str(self.device), self.threads, length)
         self.setup_seconds += time.perf_counter() - start
         return session
+
+    def _onnx_graph(self, length: int) -> bytes:
+        """The ONNX graph of this model for inputs of ``length`` samples: exported (seconds), or an earlier
+        export of the same architecture given this model's weights (milliseconds; e.g. at every validation
+        epoch of a training run)."""
+        architecture = _architecture(self.model)
+        cached = _GRAPHS.get((architecture, length)) if architecture is not None else None
+        if cached is not None:
+            tensors = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
+            return with_weights(cached, tensors)
+        # optimize=False: every weight stays an initializer named as in the model, for with_weights.
+        graph = export_onnx(copy.deepcopy(self.model).cpu(), length, optimize=False)
+        if architecture is not None:
+            _GRAPHS[(architecture, length)] = graph
+            while len(_GRAPHS) > _GRAPHS_KEPT:
+                _GRAPHS.popitem(last=False)
+        return graph
+
+
+#: Exported ONNX graphs by (architecture, input length), for the whole process; the oldest are dropped.
+_GRAPHS: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+_GRAPHS_KEPT = 8
+
+
+def _architecture(model: nn.Module) -> str | None:
+    """What fixes a network's graph: its class and hyper-parameters (``model.config``), or None if unknown."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        return None
+    return f"{type(model).__module__}.{type(model).__qualname__} {json.dumps(config, sort_keys=True)}"
 
 
 def prepare_inference(
@@ -218,7 +240,6 @@ def prepare_inference(
     example_length: int | None = None,
     threads: int | None = None,
     allow_compile: bool = True,
-    graphs: Mapping[int, bytes] | None = None,
 ) -> FastInference:
     """A fast callable ``waves (B, T) -> logits (B, 2)`` computing what ``model`` computes in eval mode.
 
@@ -227,10 +248,9 @@ def prepare_inference(
     export the ONNX model for this input length now instead of at the first call. ``threads``: ONNX Runtime
     intra-op threads (default: torch's thread count, one per core). ``allow_compile=False``: ``auto`` never
     picks ``compile`` (for a runner rebuilt often, e.g. at every validation epoch with the new weights).
-    ``graphs``: the ``graphs`` of an earlier runner of the same network, reused with ``model``'s weights.
     """
     backend, precision = resolve(backend, precision, device_of(model), allow_compile)
-    fast = FastInference(model, backend, precision, threads, graphs)
+    fast = FastInference(model, backend, precision, threads)
     if backend == "onnx" and example_length is not None:
         fast._sessions[example_length] = fast._onnx_session(example_length)
     return fast
