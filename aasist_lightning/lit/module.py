@@ -183,9 +183,6 @@ class AASISTLitModule(L.LightningModule):
             allow_compile=False,
         )
 
-    def _release_runner(self) -> None:
-        self._runner = None  # frees the copy (and its ONNX Runtime session) until the next epoch
-
     def on_validation_epoch_start(self) -> None:
         self._start_eval_epoch()
 
@@ -193,7 +190,7 @@ class AASISTLitModule(L.LightningModule):
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        self._release_runner()
+        self._runner = None  # frees the copy (and its ONNX Runtime session) until the next epoch
         rows = self._gather()
         if self.trainer.sanity_checking:
             return
@@ -235,7 +232,7 @@ class AASISTLitModule(L.LightningModule):
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
-        self._release_runner()
+        self._runner = None
         rows = self._gather()
         self.last_eval = rows
         metrics = self._common_metrics(rows)
