@@ -190,3 +190,14 @@ def test_outputs_never_replace_inputs(
     assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "-o", str(wav)]) == 2
     assert "is also an input" in capsys.readouterr().err
     assert wav.read_bytes() == wav_bytes
+
+
+def test_a_failed_check_leaves_the_earlier_file(tiny: dict[str, Path], tmp_path: Path, capsys) -> None:
+    for flag, name in (("--onnx", "m.onnx"), ("--program", "m.pt2")):
+        target = tmp_path / name
+        target.write_bytes(b"an earlier export")
+        assert main(["--ckpt", str(tiny["ckpt"]), flag, str(target), "--tolerance", "-1"]) == 1
+        err = capsys.readouterr().err
+        assert "differs from the PyTorch model" in err and f"{target} was not written" in err
+        assert target.read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.pt2"]  # no temporary file left

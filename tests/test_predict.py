@@ -297,3 +297,24 @@ def test_gpu_matches_cpu(audio_dir: Path, ckpt: Path, tmp_path: Path) -> None:
         )
     cpu, gpu = (json.loads(outs[d].read_text())["results"] for d in ("cpu", "cuda"))
     np.testing.assert_allclose([r["score"] for r in gpu], [r["score"] for r in cpu], atol=1e-3)
+
+
+def test_nothing_scored_leaves_the_earlier_output(
+    ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "bad1.wav").write_bytes(b"x")
+    (tmp_path / "bad2.wav").write_bytes(b"y")
+    out = tmp_path / "old.csv"
+    out.write_text("path,score\nkept.wav,1.0\n")
+    args = [str(tmp_path / "bad1.wav"), str(tmp_path / "bad2.wav"), "--ckpt", str(ckpt), "-o", str(out)]
+    assert main(args) == 2
+    assert "none of the 2 file(s) could be read" in capsys.readouterr().err
+    assert out.read_text() == "path,score\nkept.wav,1.0\n"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_threshold_must_be_finite(
+    audio_dir: Path, ckpt: Path, value: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main([str(audio_dir), "--ckpt", str(ckpt), f"--threshold={value}"]) == 2
+    assert f"--threshold '{value}' must be a finite number" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from aasist_lightning.files import OutputPathError, check_output
+from aasist_lightning.files import OutputPathError, atomic_path, check_output
 from aasist_lightning.runtime.exported import (
     example_waves,
     export_program,
@@ -84,17 +84,19 @@ def export(
     for fmt, (target, write, load) in writers.items():
         if target is None:
             continue
-        path = write(target)
-        report[fmt] = {"path": str(path)}
-        if reference is not None:
-            report[fmt]["max_abs_error"] = scorer_difference(reference, load(path), nb_samp)
-    for fmt, entry in report.items():
-        err = entry.get("max_abs_error")
-        if err is not None and not err <= tolerance:
-            raise InferenceError(
-                f"the {fmt} export {entry['path']} differs from the PyTorch model by {err:.3g} (> tolerance "
-                f"{tolerance:g}) on random inputs: try another --opset, or report it"
-            )
+        # Checked before it takes the target's place: a failed check leaves an earlier file as it was.
+        with atomic_path(target) as tmp:
+            write(tmp)
+            report[fmt] = {"path": str(target)}
+            if reference is not None:
+                err = scorer_difference(reference, load(tmp), nb_samp)
+                report[fmt]["max_abs_error"] = err
+                if not err <= tolerance:
+                    raise InferenceError(
+                        f"the {fmt} export differs from the PyTorch model by {err:.3g} (> tolerance "
+                        f"{tolerance:g}) on random inputs, so {target} was not written: try another --opset, "
+                        "or report it"
+                    )
     return report
 
 

@@ -23,6 +23,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,9 +141,12 @@ def _threshold(value: str, scorer: Scorer, source: str) -> float:
             )
         return threshold
     try:
-        return float(value)
+        threshold = float(value)
     except ValueError:
         raise InferenceError(f"--threshold {value!r} must be a number or 'dev-eer'") from None
+    if not math.isfinite(threshold):
+        raise InferenceError(f"--threshold {value!r} must be a finite number (or 'dev-eer')")
+    return threshold
 
 
 def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
@@ -283,6 +287,13 @@ def run(args: argparse.Namespace) -> int:
                     _explain_png(torch_model, result, explain_dir, used_names, threshold)
             bar.advance(task)
 
+    if not results:  # every file failed: nothing to write, and an earlier output stays as it was
+        print(
+            f"aasist-predict: error: none of the {len(paths)} file(s) could be read"
+            + (f"; {args.output} was not written" if args.output else ""),
+            file=err,
+        )
+        return EXIT_ERROR
     text = (
         _csv_text(results, threshold)
         if fmt == "csv"

@@ -16,6 +16,7 @@ the outputs match the official implementation (see tests/test_model.py). The off
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from numbers import Integral, Real
@@ -529,8 +530,8 @@ def is_integer(value: Any) -> bool:
 
 
 def is_real(value: Any) -> bool:
-    """A real number (Python or NumPy), not a bool."""
-    return isinstance(value, Real) and not isinstance(value, bool)
+    """A finite real number (Python or NumPy), not a bool: NaN and inf are refused wherever this is used."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class HyperParameterError(ValueError):

@@ -90,7 +90,9 @@ def load_program(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.
     import torch
 
     extra = {METADATA_FILE: ""}
-    program = torch.export.load(path, extra_files=extra)
+    # From an open file: torch warns about a path not ending in .pt2 (aasist-export checks a temporary one).
+    with open(path, "rb") as f:
+        program = torch.export.load(f, extra_files=extra)
     if device != "cpu":
         from torch.export.passes import move_to_device_pass
 
