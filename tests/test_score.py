@@ -239,3 +239,18 @@ def test_an_output_that_is_an_input_is_refused(capsys, small, tmp_path):
     assert "is also an input" in _error(capsys, scores, "--protocol", protocol, "--json", protocol)
     assert scores.read_text() == before
     assert "is a folder" in _error(capsys, scores, "--json", tmp_path)
+
+
+def test_a00_and_dash_are_the_same_bona_fide_attack(capsys, small):
+    """Published AASIST score files write bona fide trials with attack A00; the protocols write '-'."""
+    scores, protocol = small
+    scores.write_text(scores.read_text().replace(" - bonafide ", " A00 bonafide "))
+    code, out, _ = _run(capsys, scores, "--protocol", protocol)
+    assert code == 0 and "EER" in out
+
+
+def test_a_real_mismatch_names_the_field_and_both_values(capsys, small):
+    scores, protocol = small
+    protocol.write_text(protocol.read_text().replace("LA_E_4 - A07 spoof", "LA_E_4 - A09 spoof"))
+    err = _error(capsys, scores, "--protocol", protocol)
+    assert "LA_E_4 has attack 'A07' in the score file and 'A09' in the protocol" in err

@@ -202,19 +202,31 @@ def join_protocol(scores: ScoreFile, protocol: CMProtocol) -> ScoreFile:
     labels = np.asarray([protocol.labels[u] for u in scores.utt_ids], dtype=np.int64)
     attacks = [protocol.attacks[u] for u in scores.utt_ids]
     if scores.labels is not None and scores.attacks is not None:
-        clash = [
-            u
-            for u, lab, att, plab, patt in zip(
-                scores.utt_ids, scores.labels, scores.attacks, labels, attacks, strict=True
-            )
-            if lab != plab or att != patt
-        ]
+        # (key, attack) of each trial on both sides; every spelling of "no attack" (-, A00) counts as one.
+        mine = [(CM_KEY_NAMES[k], _attack_of(a)) for k, a in zip(scores.labels, scores.attacks, strict=True)]
+        theirs = [(CM_KEY_NAMES[k], _attack_of(a)) for k, a in zip(labels, attacks, strict=True)]
+        clash = [i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b]
         if clash:
+            i = clash[0]
+            field = "key" if mine[i][0] != theirs[i][0] else "attack"
+            side = 0 if field == "key" else 1
             raise ScoreFileError(
                 f"{len(clash)} utterance(s) have a key or attack in {scores.path} that differs from the "
-                f"protocol {protocol.path} (first: {_first(clash)})"
+                f"protocol {protocol.path} (first: {_first([scores.utt_ids[j] for j in clash])}); "
+                f"{scores.utt_ids[i]} has {field} {mine[i][side]!r} in the score file and "
+                f"{theirs[i][side]!r} in the protocol"
             )
     return ScoreFile(scores.path, scores.format, scores.utt_ids, scores.scores, labels, attacks)
+
+
+#: How score files and protocols write the attack of a bona fide trial; all mean "no attack".
+BONAFIDE_ATTACKS = frozenset({"-", "A00", "bonafide", "bona-fide"})
+CM_KEY_NAMES = {1: "bonafide", 0: "spoof"}
+
+
+def _attack_of(attack: str) -> str:
+    """The attack as compared with a protocol: every spelling of "no attack" (``-``, ``A00``) is ``-``."""
+    return "-" if attack in BONAFIDE_ATTACKS else attack
 
 
 def check_cm_scores(scores: np.ndarray, labels: np.ndarray, source: str | Path) -> None:
