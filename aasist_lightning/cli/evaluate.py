@@ -2,10 +2,10 @@
 training checkpoint (``ckpt_path=...``) or official weights (``model.pretrained=AASIST-L``) and returns the
 metrics.
 
-The thin ``eval.py`` at the repository root (console script ``aasist-eval``) wraps it with ``@hydra.main`` and
-``conf/eval.yaml``. Trials are scored exactly as the official evaluation does (head crop / repeat padding to
-``nb_samp``, batches from the datamodule's loaders on every core, the GPU when there is one) through
-:class:`aasist_lightning.runtime.scorer.Scorer`. Outputs in ``cfg.paths.output_dir``:
+:func:`main` is the Hydra application (``conf/eval.yaml``): the ``aasist-eval`` console script and the thin
+``eval.py`` at the repository root. Trials are scored exactly as the official evaluation does (head crop /
+repeat padding to ``nb_samp``, batches from the datamodule's loaders on every core, the GPU when there is
+one) through :class:`aasist_lightning.runtime.scorer.Scorer`. Outputs in ``cfg.paths.output_dir``:
 
 - ``scores/<split>.txt``: AASIST score files ``utt_id attack key score`` (score = ``logits[:, 1]``, the
   official convention, readable by ``aasist-score``);

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aasist_lightning.data.audio import SAMPLE_RATE, load_audio, pad_or_crop
 from aasist_lightning.models.aasist import (
     AASIST,
     TIME_POOL,
@@ -44,7 +45,6 @@ from aasist_lightning.models.aasist import (
 )
 from aasist_lightning.models.sinc import hz_to_mel, mel_to_hz
 
-SAMPLE_RATE = 16000
 #: Graph pools in forward order: (name, node type, the pool whose kept indices its input nodes are).
 _POOLS = (
     ("pool_S", "spectral", None),
@@ -121,8 +121,6 @@ def temporal_node_edges(model: AASIST, n_nodes: int, sample_rate: int = SAMPLE_R
 
 
 def _as_wave(wave: np.ndarray | torch.Tensor, nb_samp: int | None) -> torch.Tensor:
-    from aasist_lightning.data.audio import pad_or_crop
-
     x = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     if nb_samp is not None:
@@ -346,8 +344,6 @@ def explain_file(
 ) -> Path:
     """Load ``audio_path`` (any format / rate), explain its head crop (official length rule) and save the
     PNG."""
-    from aasist_lightning.data.audio import load_audio, pad_or_crop
-
     if not isinstance(model, AASIST):
         raise TypeError(f"attention maps need an AASIST module, got {type(model).__name__}")
     x = pad_or_crop(load_audio(Path(audio_path), SAMPLE_RATE), model.nb_samp)

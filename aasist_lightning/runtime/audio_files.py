@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aasist_lightning.runtime.options import AGGREGATES, SAMPLE_RATE, InferenceError
+from aasist_lightning.data.audio import SAMPLE_RATE, load_audio
+from aasist_lightning.runtime.options import AGGREGATES, InferenceError
 from aasist_lightning.runtime.scorer import Scorer, aggregate, score_and_prob, windows
 
 #: Extensions scanned for in folders (files named explicitly are always tried).
@@ -84,8 +85,6 @@ class FileError:
 
 
 def _load(path: Path, nb_samp: int, hop: int | None, mode: str) -> tuple[np.ndarray, float]:
-    from aasist_lightning.data.audio import load_audio
-
     x = load_audio(path, SAMPLE_RATE)
     return windows(x, nb_samp, hop, mode), x.shape[0] / SAMPLE_RATE
 

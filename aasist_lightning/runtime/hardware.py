@@ -47,19 +47,20 @@ class Hardware:
         return {**asdict(self), "bf16_fast": self.bf16_fast}
 
 
-def _cpu_flags() -> tuple[str, set[str]]:
+@cache  # read once: a training run asks at every validation epoch
+def _cpu_flags() -> tuple[str, frozenset[str]]:
     try:
         with open("/proc/cpuinfo") as f:
             text = f.read()
     except OSError:  # not Linux: no flags to read; AMX is then reported as absent
-        return "", set()
-    name, flags = "", set[str]()
+        return "", frozenset()
+    name, flags = "", frozenset[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "model name" and not name:
             name = value.strip()
         elif key.strip() == "flags" and not flags:
-            flags = set(value.split())
+            flags = frozenset(value.split())
     return name, flags
 
 

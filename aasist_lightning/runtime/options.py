@@ -3,7 +3,6 @@ them (``--backend``, ``--precision``, ...) and ``aasist-predict --onnx`` runs wi
 
 from __future__ import annotations
 
-SAMPLE_RATE = 16000
 #: Paths of :func:`aasist_lightning.runtime.fast.prepare_inference`.
 BACKENDS = ("auto", "eager", "channels_last", "compile", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -27,6 +26,5 @@ __all__ = [
     "METADATA_KEY",
     "MODES",
     "PRECISIONS",
-    "SAMPLE_RATE",
     "InferenceError",
 ]

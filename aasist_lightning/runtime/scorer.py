@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aasist_lightning.data.audio import SAMPLE_RATE
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.onnx import metadata_of, ort_session
-from aasist_lightning.runtime.options import AGGREGATES, MODES, SAMPLE_RATE, InferenceError
+from aasist_lightning.runtime.options import AGGREGATES, MODES, InferenceError
 
 if TYPE_CHECKING:
     import torch
@@ -358,7 +359,6 @@ def aggregate(window_logits: np.ndarray, how: str = "mean") -> np.ndarray:
 __all__ = [
     "AGGREGATES",
     "MODES",
-    "SAMPLE_RATE",
     "Detector",
     "InferenceError",
     "Scorer",
