@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import pickle
 import sys
 import urllib.request
 from collections.abc import Mapping
@@ -150,23 +151,52 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     )
 
 
+def _unpickling_reason(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, without PyTorch's advice to retry with
+    ``weights_only=False`` (never do that for a file you did not write: it can run arbitrary code)."""
+    text = str(error)
+    if "not an allowed global" in text or "Unsupported global" in text:
+        return "it holds Python objects other than tensors and plain containers, which are never unpickled"
+    detail = (
+        text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+        if "WeightsUnpickler" in text
+        else []
+    )
+    return f"it is truncated, corrupt or not a PyTorch file ({detail[0] if detail else type(error).__name__})"
+
+
+def read_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU, with one-line errors that name the file and never
+    repeat PyTorch's ``weights_only=False`` advice: :class:`WeightsNotFoundError` for a missing file,
+    :class:`WeightsError` for a folder, an unreadable, truncated, corrupt or foreign file. ``what`` names the
+    file's role in the messages ("checkpoint", "weights file")."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise WeightsNotFoundError(f"{what} {path} does not exist") from e
+    except IsADirectoryError as e:
+        raise WeightsError(f"{what} {path} is a folder: give the path of a file") from e
+    except PermissionError as e:
+        raise WeightsError(f"cannot read {what} {path}: permission denied") from e
+    except Exception as e:  # torch raises UnpicklingError / RuntimeError / EOFError / ... for a damaged file
+        if isinstance(e, pickle.UnpicklingError):
+            reason = _unpickling_reason(e)
+        else:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason = f"it is truncated, corrupt or not a PyTorch file ({first})"
+        raise WeightsError(f"cannot read {what} {path}: {reason}") from e
+
+
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a plain state_dict (``torch.load(weights_only=True)``, onto the CPU: the official files hold CUDA
     tensors). Raises :class:`WeightsError` naming the file when it is truncated, corrupt or not a
     state_dict."""
     path = Path(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as e:
-        raise WeightsNotFoundError(f"weights file {path} does not exist") from e
-    except (PermissionError, IsADirectoryError):  # the system's message already names the file
-        raise
-    except Exception as e:  # torch raises RuntimeError / EOFError / UnpicklingError / ... for a damaged file
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(
-            f"cannot read weights file {path}: it is truncated, corrupt or not a PyTorch state_dict "
-            f"({type(e).__name__}: {reason}). Download or save it again."
-        ) from e
+        obj = read_torch_file(path, "weights file")
+    except WeightsError as e:
+        raise WeightsError(f"{e}. Download or save it again.") from e.__cause__
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         hint = ""
         if isinstance(obj, Mapping) and "state_dict" in obj:

@@ -79,6 +79,7 @@ def load_detector(
     keys (e.g. ``first_conv=256``) for official weights only. The model is in eval mode on ``device``.
     """
     from aasist_lightning.models import AASIST
+    from aasist_lightning.models.weights import read_torch_file
 
     if ckpt_path is None and pretrained is None:
         raise InferenceError(
@@ -93,7 +94,7 @@ def load_detector(
                 f"checkpoint {path} does not exist: give the path of a .ckpt written by a training run "
                 "(outputs/train/runs/<time>/checkpoints/best.ckpt) or of a .pth state_dict"
             )
-        obj = _load_checkpoint(path)
+        obj = read_torch_file(path, "checkpoint")
         if isinstance(obj, dict) and "state_dict" in obj:
             detector = _from_lightning(path, obj, overrides)
         else:  # a plain state_dict (e.g. an official .pth under another name)
@@ -104,19 +105,6 @@ def load_detector(
         detector = Detector(model, model.nb_samp, f"weights {pretrained}", None, dict(model.config))
     detector.model.to(resolve_device(device)).eval()
     return detector
-
-
-def _load_checkpoint(path: Path) -> Any:
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt / truncated / not a torch file: torch raises many types
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InferenceError(
-            f"cannot read checkpoint {path}: truncated, corrupt or not a PyTorch file ({type(e).__name__}: "
-            f"{reason}). Use a .ckpt written by a training run or a .pth state_dict."
-        ) from e
 
 
 def _from_lightning(path: Path, ckpt: dict[str, Any], overrides: dict[str, Any]) -> Detector:
