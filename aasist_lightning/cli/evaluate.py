@@ -33,6 +33,7 @@ from rich.console import Console
 
 from aasist_lightning.cli.config_checks import ConfigError, check_config
 from aasist_lightning.cli.config_tree import print_config_tree
+from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json, atomic_write_text
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.runtime.allocator import allocator
@@ -278,15 +279,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Console script ``aasist-eval`` and ``python eval.py``: evaluate with Hydra overrides."""
-    from aasist_lightning import config_dir
 
-    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
     def _run(cfg: DictConfig) -> float | None:
         metrics = evaluate(cfg)
         # The value a sweeper would optimise: the EER of the last split evaluated.
         return metrics.get(f"{list(cfg.splits)[-1]}/eer")
 
-    _run()
+    hydra_app("aasist-eval", "eval", _run)
 
 
 __all__ = ["evaluate", "main", "score_split"]

@@ -22,9 +22,9 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from aasist_lightning import config_dir
 from aasist_lightning.cli.config_checks import ConfigError, check_config
 from aasist_lightning.cli.config_tree import print_config_tree
+from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.runtime.allocator import allocator
 
@@ -221,14 +221,13 @@ def main() -> None:
     ``aasist-train model.first_conv=256 trainer.max_epochs=10``, ``-m`` for sweeps. Configs: the packaged
     ``conf`` (see :func:`aasist_lightning.config_dir`)."""
 
-    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
     def _run(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
         # The value a sweeper (Optuna) optimises.
         metric = cfg.get("optimized_metric")
         return metrics.get(metric) if metric else None
 
-    _run()
+    hydra_app("aasist-train", "train", _run)
 
 
 __all__ = ["main", "resolve_ckpt_path", "train"]
