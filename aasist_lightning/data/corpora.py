@@ -1,0 +1,274 @@
+"""The standard anti-spoofing corpora, read in their released layouts -> ``list[Trial]`` plus conditions.
+
+Read-only: a reader parses the corpus's own protocol or metadata and never touches the audio (whether
+the files exist is checked before any work by :func:`missing_audio`). Column meanings follow each corpus's
+README and official evaluation package:
+
+- ASVspoof 2021 LA, ``keys/LA/CM/trial_metadata.txt`` (8 columns): speaker, trial, codec, transmission
+  channel, attack, key, trim, subset -- e.g. ``LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval``;
+  audio ``ASVspoof2021_LA_eval/flac/<trial>.flac``.
+- ASVspoof 2021 DF, ``keys/DF/CM/trial_metadata.txt`` (13 columns): speaker, trial, codec (compression),
+  source corpus, attack, key, trim, subset, vocoder family, VCC task, VCC team, gender pair, language;
+  audio ``ASVspoof2021_DF_eval/flac/<trial>.flac``.
+- ASVspoof 5, ``ASVspoof5.{train.tsv,dev.track_1.tsv,eval.track_1.tsv}`` (whitespace-separated despite the
+  name; 10 columns): speaker, file, gender, codec, codec quality, codec seed, attack tag, attack label, key,
+  (unused); audio ``flac_T/``, ``flac_D/``, ``flac_E_eval/``.
+- In-the-Wild, ``meta.csv`` (``file,speaker,label``; labels ``bona-fide`` / ``spoof``) beside the WAV files.
+- A folder with ``bonafide`` / ``real`` and ``spoof`` / ``fake`` sub-folders (WaveFake / MLAAD style), read
+  recursively; a spoof file's attack is its sub-folder path under the spoof folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aasist_lightning.data.protocols import BONAFIDE, NO_ATTACK, SPOOF, UNKNOWN_SPEAKER, ProtocolError, Trial
+
+_KEYS = {"bonafide": BONAFIDE, "spoof": SPOOF}
+#: Audio file extensions a folder corpus is searched for.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")
+_BONAFIDE_FOLDERS = ("bonafide", "bona-fide", "bona_fide", "real", "genuine")
+_SPOOF_FOLDERS = ("spoof", "fake", "spoofed")
+
+
+@dataclass
+class CorpusTrials:
+    """A corpus split: its trials, and per trial the conditions its metadata records (codec, channel,
+    vocoder family, source corpus, ...), keyed by utterance id."""
+
+    corpus: str
+    trials: list[Trial]
+    conditions: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """A whitespace-separated protocol layout: column count and where each field is."""
+
+    count: int
+    speaker: int
+    trial: int
+    attack: int
+    key: int
+    conditions: dict[str, int]
+    subset: int | None = None
+    example: str = ""
+
+
+_LA21 = _Columns(
+    8, 0, 1, 4, 5, {"codec": 2, "channel": 3}, 7, "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval"
+)
+_DF21 = _Columns(
+    13, 0, 1, 4, 5, {"codec": 2, "source": 3, "vocoder": 8}, 7,
+    "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -",
+)  # fmt: skip
+_ASVSPOOF5 = _Columns(
+    10, 0, 1, 7, 8, {"codec": 3, "codec_quality": 4, "attack_tag": 6}, None,
+    "T_4850 T_0000000000 F - - - AC3 A05 spoof -",
+)  # fmt: skip
+#: The other layouts' column counts, to say which keys a wrong file looks like.
+_LOOKS_LIKE = {8: "ASVspoof 2021 LA keys", 13: "ASVspoof 2021 DF keys", 10: "an ASVspoof 5 protocol",
+               5: "an ASVspoof 2019 CM protocol"}  # fmt: skip
+#: ASVspoof 2021 subsets; the keys call the hidden track "hidden_track" (the evaluation package "hidden").
+SUBSETS_2021 = ("eval", "progress", "hidden_track")
+
+
+def _read_columns(
+    path: Path, layout: _Columns, audio_dir: Path, name: str, subsets: Sequence[str] | None = None
+) -> CorpusTrials:
+    if not path.is_file():
+        raise ProtocolError(
+            f"{name} protocol {path} not found: check data.root (the corpus's layout is in the README)"
+        )
+    wanted = None if subsets is None else {"hidden_track" if s == "hidden" else s for s in subsets}
+    trials: list[Trial] = []
+    conditions: dict[str, dict[str, str]] = {}
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}:{lineno}"
+            if len(fields) != layout.count:
+                other = _LOOKS_LIKE.get(len(fields))
+                hint = f" (it looks like {other})" if other else ""
+                raise ProtocolError(
+                    f"{where}: a {name} line has {layout.count} columns, e.g. {layout.example!r}; this one "
+                    "has "
+                    f"{len(fields)}{hint}. Fix: give the {name} file"
+                )
+            key = fields[layout.key]
+            if key not in _KEYS:
+                raise ProtocolError(
+                    f"{where}: key {key!r} is neither 'bonafide' nor 'spoof': {line.strip()!r}"
+                )
+            subset = fields[layout.subset] if layout.subset is not None else None
+            if subset == "hidden":
+                subset = "hidden_track"
+            if wanted is not None and subset not in wanted:
+                continue
+            utt_id = fields[layout.trial]
+            if utt_id in seen:
+                raise ProtocolError(f"{where}: trial {utt_id} already listed on line {seen[utt_id]}")
+            seen[utt_id] = lineno
+            label = _KEYS[key]
+            attack = fields[layout.attack] if label == SPOOF else NO_ATTACK
+            trials.append(Trial(utt_id, audio_dir / f"{utt_id}.flac", label, attack, fields[layout.speaker]))
+            conditions[utt_id] = {k: fields[i] for k, i in layout.conditions.items()}
+            if subset is not None:
+                conditions[utt_id]["subset"] = subset
+    if not trials:
+        chosen = f" in subset(s) {sorted(wanted)}" if wanted else ""
+        raise ProtocolError(f"{path}: no trials{chosen}. Fix: choose subsets among {list(SUBSETS_2021)}")
+    return CorpusTrials(name, trials, conditions)
+
+
+def read_asvspoof2021(
+    root: str | Path, track: str, subsets: Sequence[str] | None = ("eval",)
+) -> CorpusTrials:
+    """ASVspoof 2021 ``track`` ('LA' or 'DF') evaluation trials from the keys package under ``root``
+    (``keys/<track>/CM/trial_metadata.txt``, audio in ``ASVspoof2021_<track>_eval/flac``). ``subsets``: any
+    of :data:`SUBSETS_2021` (None = all)."""
+    if track not in ("LA", "DF"):
+        raise ValueError(f"track must be 'LA' or 'DF', got {track!r}")
+    root = Path(root)
+    layout = _LA21 if track == "LA" else _DF21
+    keys = root / "keys" / track / "CM" / "trial_metadata.txt"
+    audio = root / f"ASVspoof2021_{track}_eval" / "flac"
+    return _read_columns(keys, layout, audio, f"ASVspoof 2021 {track}", subsets)
+
+
+#: ASVspoof 5 split -> (protocol file, audio folder).
+ASVSPOOF5_SPLITS = {
+    "train": ("ASVspoof5.train.tsv", "flac_T"),
+    "dev": ("ASVspoof5.dev.track_1.tsv", "flac_D"),
+    "eval": ("ASVspoof5.eval.track_1.tsv", "flac_E_eval"),
+}
+
+
+def read_asvspoof5(root: str | Path, split: str) -> CorpusTrials:
+    """ASVspoof 5 track 1 trials of ``split`` (train, dev, eval); the protocol may lie in ``root`` or in
+    ``root/ASVspoof5_protocols``."""
+    if split not in ASVSPOOF5_SPLITS:
+        raise ValueError(f"ASVspoof 5 split must be one of {sorted(ASVSPOOF5_SPLITS)}, got {split!r}")
+    root = Path(root)
+    name, audio = ASVSPOOF5_SPLITS[split]
+    protocol = next(
+        (p for p in (root / name, root / "ASVspoof5_protocols" / name) if p.is_file()), root / name
+    )
+    return _read_columns(protocol, _ASVSPOOF5, root / audio, "ASVspoof 5")
+
+
+_ITW_LABELS = {"bona-fide": BONAFIDE, "spoof": SPOOF}
+
+
+def read_in_the_wild(root: str | Path) -> CorpusTrials:
+    """In-the-Wild (Müller et al., 2022): ``root/meta.csv`` rows ``file,speaker,label``."""
+    root = Path(root)
+    meta = root / "meta.csv"
+    if not meta.is_file():
+        raise ProtocolError(
+            f"In-the-Wild metadata {meta} not found: data.root must be the folder holding meta.csv"
+        )
+    with meta.open(newline="", encoding="utf-8-sig") as f:
+        rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1) if any(c.strip() for c in row)]
+    if not rows or [c.strip() for c in rows[0][1]] != ["file", "speaker", "label"]:
+        raise ProtocolError(f"{meta}:1: expected the header 'file,speaker,label' (the released meta.csv)")
+    if len(rows) == 1:
+        raise ProtocolError(f"{meta}: no trials below the header")
+    trials: list[Trial] = []
+    seen: dict[str, int] = {}
+    for lineno, row in rows[1:]:
+        where = f"{meta}:{lineno}"
+        if len(row) != 3:
+            raise ProtocolError(f"{where}: expected 'file,speaker,label', got {','.join(row)!r}")
+        file, speaker, label = (c.strip() for c in row)
+        if label not in _ITW_LABELS:
+            raise ProtocolError(f"{where}: label {label!r} is neither 'bona-fide' nor 'spoof'")
+        utt_id = Path(file).stem
+        if utt_id in seen:
+            raise ProtocolError(f"{where}: file {file} already listed on line {seen[utt_id]}")
+        seen[utt_id] = lineno
+        kind = _ITW_LABELS[label]
+        trials.append(
+            Trial(utt_id, root / file, kind, NO_ATTACK if kind == BONAFIDE else "spoof",
+                  "_".join(speaker.split()) or UNKNOWN_SPEAKER)
+        )  # fmt: skip
+    return CorpusTrials("In-the-Wild", trials)
+
+
+def _class_folders(root: Path, names: Iterable[str]) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.lower() in names)
+
+
+def read_folder(root: str | Path) -> CorpusTrials:
+    """Any folder with bona fide (``bonafide``, ``real``, ...) and spoof (``spoof``, ``fake``) sub-folders,
+    searched recursively for audio files. Utterance ids are the paths below ``root`` without extension."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ProtocolError(f"folder corpus {root} not found: check data.root")
+    bona_dirs, spoof_dirs = _class_folders(root, _BONAFIDE_FOLDERS), _class_folders(root, _SPOOF_FOLDERS)
+    if not bona_dirs or not spoof_dirs:
+        raise ProtocolError(
+            f"{root}: a folder corpus needs a bona fide sub-folder ({'|'.join(_BONAFIDE_FOLDERS)}) and a "
+            "spoof "
+            f"one ({'|'.join(_SPOOF_FOLDERS)}); found {sorted(p.name for p in root.iterdir() if p.is_dir())}"
+        )
+    trials: list[Trial] = []
+    for folders, label in ((bona_dirs, BONAFIDE), (spoof_dirs, SPOOF)):
+        for folder in folders:
+            files = sorted(
+                p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+            )
+            if not files:
+                raise ProtocolError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in it")
+            for path in files:
+                relative = path.relative_to(folder).parent
+                attack = (
+                    NO_ATTACK if label == BONAFIDE else (relative.as_posix() if relative.parts else "spoof")
+                )
+                utt_id = "_".join(path.relative_to(root).with_suffix("").as_posix().split())
+                trials.append(Trial(utt_id, path, label, "_".join(attack.split()), UNKNOWN_SPEAKER))
+    return CorpusTrials("folder", trials)
+
+
+def missing_audio(trials: Sequence[Trial], show: int = 3) -> str | None:
+    """None when every trial's audio file exists, else "<count> of <n> audio files are missing, e.g. ..."."""
+    missing = [t.path for t in trials if not t.path.is_file()]
+    if not missing:
+        return None
+    examples = ", ".join(str(p) for p in missing[:show])
+    return f"{len(missing)} of {len(trials)} audio files are missing, e.g. {examples}"
+
+
+#: Corpus name -> reader of (root, split).
+READERS: dict[str, Callable[[Path, str], CorpusTrials]] = {
+    "asvspoof2021_la": lambda root, split: read_asvspoof2021(root, "LA", _subsets(split)),
+    "asvspoof2021_df": lambda root, split: read_asvspoof2021(root, "DF", _subsets(split)),
+    "asvspoof5": read_asvspoof5,
+    "in_the_wild": lambda root, split: read_in_the_wild(root),
+    "folder": lambda root, split: read_folder(root),
+}
+
+
+def _subsets(split: str) -> list[str] | None:
+    """An ASVspoof 2021 "split" is a subset name, '+'-joined subsets, or 'all'."""
+    return None if split == "all" else split.split("+")
+
+
+__all__ = [
+    "ASVSPOOF5_SPLITS",
+    "AUDIO_EXTENSIONS",
+    "READERS",
+    "SUBSETS_2021",
+    "CorpusTrials",
+    "missing_audio",
+    "read_asvspoof5",
+    "read_asvspoof2021",
+    "read_folder",
+    "read_in_the_wild",
+]
