@@ -1,7 +1,7 @@
 """The standard anti-spoofing corpora, read in their released layouts -> ``list[Trial]`` plus conditions.
 
 Read-only: a reader parses the corpus's own protocol or metadata and never touches the audio (whether
-the files exist is checked before any work by :func:`missing_audio`). Column meanings follow each corpus's
+the files exist is checked by the data module before any work). Column meanings follow each corpus's
 README and official evaluation package:
 
 - ASVspoof 2021 LA, ``keys/LA/CM/trial_metadata.txt`` (8 columns): speaker, trial, codec, transmission
@@ -236,15 +236,6 @@ def read_folder(root: str | Path) -> CorpusTrials:
     return CorpusTrials("folder", trials)
 
 
-def missing_audio(trials: Sequence[Trial], show: int = 3) -> str | None:
-    """None when every trial's audio file exists, else "<count> of <n> audio files are missing, e.g. ..."."""
-    missing = [t.path for t in trials if not t.path.is_file()]
-    if not missing:
-        return None
-    examples = ", ".join(str(p) for p in missing[:show])
-    return f"{len(missing)} of {len(trials)} audio files are missing, e.g. {examples}"
-
-
 #: Corpus name -> reader of (root, split).
 READERS: dict[str, Callable[[Path, str], CorpusTrials]] = {
     "asvspoof2021_la": lambda root, split: read_asvspoof2021(root, "LA", _subsets(split)),
@@ -266,7 +257,6 @@ __all__ = [
     "READERS",
     "SUBSETS_2021",
     "CorpusTrials",
-    "missing_audio",
     "read_asvspoof5",
     "read_asvspoof2021",
     "read_folder",
