@@ -152,6 +152,22 @@ def test_exact_paths_match_eager_on_a_tiny_model(backend: str) -> None:
         assert [s.get_session_options().enable_mem_pattern for s in fast._sessions.values()] == [False]
 
 
+def test_the_onnx_graph_is_fp32_even_when_exported_under_bf16_autocast() -> None:
+    """bf16-mixed training validates inside Lightning's CPU autocast: the runner exported there must be the
+    fp32 graph (autocast's bf16 casts made ONNX Runtime reject it)."""
+    from aasist_lightning.runtime.onnx import export_onnx, ort_session
+
+    model = tiny_model()
+    x = waves(2)
+    with torch.no_grad():
+        ref = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        graph = export_onnx(model, x.shape[1])
+    out = ort_session(graph, "cpu", 1, x.shape[1]).run(None, {"waveform": x.numpy()})[0]
+    assert out.dtype.name == "float32"
+    assert abs(out - ref.numpy()).max() < 1e-4
+
+
 def test_selu_reorder_pairs_are_dropped() -> None:
     from onnx import helper
 

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 DEFAULT_OPSET = 18
 _EXPORT_BATCH = 2  # not 1: torch.export specialises a size-1 dimension, so batch 1 would not stay dynamic
 _DOC = "AASIST spoofing countermeasure: waveform (batch, nb_samp) 16 kHz -> logits (batch, 2)"
-#: Loggers of torch.onnx and the packages it drives (onnxscript, onnx_ir): silenced while exporting.
-_EXPORTER_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")
+#: Loggers of torch.onnx and the packages it drives (onnxscript, onnx_ir), and of torch.export (which logs a
+#: traceback for a file it cannot load, before raising): silenced while exporting and loading.
+_EXPORTER_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir", "torch.export")
 
 
 @contextlib.contextmanager
@@ -69,7 +70,9 @@ def export_onnx(
     import torch
 
     example = torch.zeros(_EXPORT_BATCH, length)
-    with quiet_export(), torch.no_grad():
+    # Autocast off: under bf16-mixed training the validation runner is exported inside Lightning's autocast,
+    # whose casts would otherwise end up in the fp32 graph (ONNX Runtime then rejects a bf16 Conv).
+    with quiet_export(), torch.no_grad(), torch.autocast("cpu", enabled=False):
         program = torch.onnx.export(
             model,
             (example,),
