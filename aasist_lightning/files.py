@@ -8,7 +8,14 @@ Every writer here:
   crash never sees half a file, and a failed write leaves the earlier file as it was;
 - keeps the permissions of the file it replaces (a new file gets the usual ``0o666 & ~umask``, not the
   ``0o600`` of a temporary file);
-- leaves no temporary file behind, whatever happens.
+- leaves no temporary file behind, whatever happens (an error, Ctrl-C);
+- names the destination, not its temporary file, when writing fails (e.g. a full disk).
+
+A run with several outputs writes them as one transaction (:func:`atomic_outputs`): all are checked before
+the work, and none replaces an earlier file unless every one of them was written.
+
+Symbolic links: an output path that is a link is replaced by the new file (the link's target is left as it
+was), and one that leads to an input is refused like the input itself.
 """
 
 from __future__ import annotations
@@ -55,6 +62,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+class InputPathError(OSError):
+    """An input path that is a folder, a pipe or a device where a file is read; the message names it."""
+
+
+def check_input(path: PathLike, what: str = "input") -> Path:
+    """``path`` as a ``Path`` if it is a regular file (or a link to one); otherwise FileNotFoundError or
+    :class:`InputPathError` saying what it is. ``what`` names its role ("score file", "protocol")."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} not found")
+    if path.is_dir():
+        raise InputPathError(f"{what} {path} is a folder: give the path of a file")
+    raise InputPathError(f"{what} {path} is not a regular file (a pipe or a device): give the path of a file")
+
+
 def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
     """Raise :class:`OutputPathError` unless ``path`` can be written as an output file; returns it as a
     ``Path``. Call it before the work whose result goes there."""
@@ -76,25 +100,113 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
     return path
 
 
+class Outputs:
+    """The outputs of one run, committed together; made by :func:`atomic_outputs`."""
+
+    def __init__(self, planned: list[Path], inputs: list[PathLike]) -> None:
+        self._planned = planned
+        self._inputs = inputs
+        self._temps: list[tuple[Path, Path]] = []  # (temporary, destination), in the order written
+
+    @contextlib.contextmanager
+    def write(self, path: PathLike) -> Iterator[Path]:
+        """Yield the temporary path that stands for ``path`` until the commit. An OSError of the block that
+        names no file, or the temporary one, is raised again naming ``path``."""
+        path = Path(path)
+        if path not in self._planned:  # checked before the work, like the planned ones
+            self._planned.append(_checked(path, self._planned, self._inputs))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+        except OSError as error:
+            raise _naming(error, path) from error
+        tmp = Path(tmp_name)
+        self._temps.append((tmp, path))
+        try:
+            yield tmp
+        except OSError as error:
+            if error.filename not in (None, tmp_name, str(tmp)):
+                raise  # about another file (e.g. an input read while writing), which it names
+            raise _naming(error, path) from error
+
+    def _commit(self) -> None:
+        for tmp, path in self._temps:  # every mode first: a failure here still replaces nothing
+            try:
+                try:
+                    mode = stat.S_IMODE(path.stat().st_mode)
+                except FileNotFoundError:
+                    mode = 0o666 & ~_umask()
+                os.chmod(tmp, mode)
+            except OSError as error:
+                raise _naming(error, path) from error
+        for tmp, path in self._temps:
+            try:
+                os.replace(tmp, path)
+            except OSError as error:
+                raise _naming(error, path, "the outputs before it in this run were replaced") from error
+
+    def _discard(self) -> None:
+        for tmp, _ in self._temps:
+            tmp.unlink(missing_ok=True)
+
+
+class OutputWriteError(OSError):
+    """Writing an output failed (e.g. a full disk); the message names the destination, not a temporary."""
+
+    reason = ""
+
+
+def _naming(error: OSError, path: Path, outcome: str = "no earlier output was replaced") -> OSError:
+    """``error`` as an :class:`OutputWriteError` naming the destination ``path`` (not a temporary file)."""
+    reason = getattr(error, "reason", "") or error.strerror or str(error) or type(error).__name__
+    named = OutputWriteError(error.errno, f"{reason}; {outcome}", str(path))
+    named.reason = reason
+    return named
+
+
+def _checked(path: Path, others: list[Path], inputs: list[PathLike]) -> Path:
+    checked = check_output(path, inputs)
+    if any(checked.absolute() == other.absolute() or _same_file(checked, other) for other in others):
+        raise OutputPathError(f"output {path} is given twice: give each output its own path")
+    return checked
+
+
+def check_outputs(paths: Iterable[PathLike | None], inputs: Iterable[PathLike] = ()) -> list[Path]:
+    """:func:`check_output` for each of a run's outputs (None entries are skipped), none given twice;
+    returns them as ``Path`` objects."""
+    inputs = list(inputs)
+    checked: list[Path] = []
+    for path in paths:
+        if path is not None:
+            checked.append(_checked(Path(path), checked, inputs))
+    return checked
+
+
+@contextlib.contextmanager
+def atomic_outputs(
+    paths: Iterable[PathLike | None] = (), inputs: Iterable[PathLike] = ()
+) -> Iterator[Outputs]:
+    """Check every output ``paths`` (None entries are skipped) before the work (:func:`check_output`, and
+    no path twice), then yield an :class:`Outputs`: ``with outputs.write(path) as tmp`` writes one to a
+    temporary file. When the block ends without an error every file written replaces its destination
+    (keeping its permissions); otherwise (an error, Ctrl-C) the temporary files are deleted and every
+    destination is left as it was."""
+    inputs = list(inputs)
+    outputs = Outputs(check_outputs(paths, inputs), inputs)
+    try:
+        yield outputs
+        outputs._commit()
+    finally:
+        outputs._discard()
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike, inputs: Iterable[PathLike] = ()) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends without an error it replaces ``path``
     (keeping its permissions), otherwise it is deleted and ``path`` is left as it was."""
-    path = check_output(path, inputs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_outputs([path], inputs) as outputs, outputs.write(path) as tmp:
         yield tmp
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-        except FileNotFoundError:
-            mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes, inputs: Iterable[PathLike] = ()) -> Path:
@@ -122,11 +234,17 @@ def atomic_copy(source: PathLike, path: PathLike) -> Path:
 
 
 __all__ = [
+    "InputPathError",
     "OutputPathError",
+    "OutputWriteError",
+    "Outputs",
     "atomic_copy",
+    "atomic_outputs",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_input",
     "check_output",
+    "check_outputs",
 ]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from logging_guard import root_logging_restored
 
 ENTRIES = ("predict", "score", "export", "synth", "train", "eval")
 
@@ -91,18 +92,20 @@ class Case:
 
 
 def run_entry(entry: str, argv: list[str], run_dir: Path) -> int:
-    """Call an entry point in-process as its console script would; returns the exit status."""
+    """Call an entry point in-process as its console script would; returns the exit status. Logging set up by
+    the run (Hydra's job logging, aasist-synth's basicConfig) is undone afterwards."""
     module = {"eval": "evaluate"}.get(entry, entry)
     main = importlib.import_module(f"aasist_lightning.cli.{module}").main
+    saved = sys.argv
     try:
-        if entry in ("train", "eval"):
-            saved = sys.argv
-            sys.argv = [f"{entry}.py", *argv, f"hydra.run.dir={run_dir}", "hydra.job.chdir=false"]
-            try:
-                main()
-            finally:
-                sys.argv = saved
+        with root_logging_restored():
+            if entry not in ("train", "eval"):
+                return int(main(argv) or 0)
+            own_dir = any(a.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for a in argv)
+            sys.argv = [f"{entry}.py", *argv, *([] if own_dir else [f"hydra.run.dir={run_dir}"])]
+            main()
             return 0
-        return int(main(argv) or 0)
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        sys.argv = saved

@@ -1,15 +1,347 @@
-"""Bad-input cases of the Hydra applications (train.py, eval.py) for tests/test_bad_input.py."""
+"""Bad-input cases of the Hydra applications (train.py, eval.py), and of aasist-predict on damaged audio, for
+tests/test_bad_input.py. Every train / eval case stops before training or scoring starts (checks before work),
+except the damaged-audio ones, which stop at the first batch that reads the file."""
 
 from __future__ import annotations
 
-from bad_input import Case
+from collections.abc import Callable
 
-CASES: list[Case] = [
-    Case(
-        "negative-first-conv",
-        "train",
-        lambda ws: ["debug=tiny", "model.first_conv=-3"],
-        ("model.first_conv=-3",),
-    ),
-    Case("unknown-key", "eval", lambda ws: ["nosuchkey=1"], ("nosuchkey",)),
+import numpy as np
+import soundfile as sf
+from bad_input import Case, Workspace
+
+# A tiny model, no experiment logger, the session's tiny corpus when a case copies it (ws.data_dir()).
+TINY = ["debug=tiny", "logger=none", "progress=false"]
+TRAIN_TINY = ["debug=tiny", "logger=none", "~callbacks.rich_progress_bar", "~callbacks.model_summary"]
+
+
+def tiny(*extra: str, base: list[str] = TINY) -> Callable[[Workspace], list[str]]:
+    """debug=tiny overrides (eval.py's unless ``base``) plus ``extra`` ({ws} is the workspace)."""
+    return lambda ws: [*base, *(e.format(ws=ws.root) for e in extra)]
+
+
+def train(*extra: str) -> Callable[[Workspace], list[str]]:
+    return tiny(*extra, base=TRAIN_TINY)
+
+
+def with_data(*extra: str, base: list[str] = TINY) -> Callable[[Workspace], list[str]]:
+    """As :func:`tiny`, on a workspace copy of the tiny corpus."""
+    return lambda ws: [*base, f"paths.data_dir={ws.data_dir()}", *(e.format(ws=ws.root) for e in extra)]
+
+
+def train_with_data(*extra: str) -> Callable[[Workspace], list[str]]:
+    return with_data(*extra, base=TRAIN_TINY)
+
+
+def random_bytes(ws: Workspace) -> None:
+    ws.write("rand.ckpt", np.random.default_rng(0).bytes(4096))
+
+
+def checkpoint(name: str = "model.ckpt", **arch: object) -> Callable[[Workspace], None]:
+    """A training-format checkpoint of a random tiny network (``arch`` overrides its architecture)."""
+
+    def setup(ws: Workspace) -> None:
+        from inference_fixtures import random_checkpoint
+
+        random_checkpoint(ws.path(name), **arch)
+
+    return setup
+
+
+def truncated_checkpoint(ws: Workspace) -> None:
+    full = checkpoint("full.ckpt")
+    full(ws)
+    data = ws.path("full.ckpt").read_bytes()
+    ws.write("cut.ckpt", data[: len(data) // 2])
+    ws.path("full.ckpt").unlink()
+
+
+def plain_state_dict(ws: Workspace) -> None:
+    import torch
+
+    torch.save({"weight": torch.zeros(3)}, ws.path("weights.pth"))
+
+
+def manifest(name: str, rows: list[tuple[str, str]]) -> Callable[[Workspace], None]:
+    """``name`` listing ``rows`` (file, label); files named ``gone*`` are not written, ``trunc*`` are WAVs cut
+    mid-data, ``nan*`` hold a NaN sample, the others are 1 s of noise."""
+
+    def setup(ws: Workspace) -> None:
+        for i, (file, _) in enumerate(rows):
+            if file.startswith("gone") or ws.path(file).exists():
+                continue
+            path = ws.wav(file, seed=i)
+            if file.startswith("trunc"):
+                data = path.read_bytes()
+                path.write_bytes(data[: len(data) // 2])
+            elif file.startswith("nan"):
+                wave = np.zeros(16000, np.float32)
+                wave[-1] = np.nan
+                sf.write(path, wave, 16000, subtype="FLOAT")
+        ws.write(name, "".join(f"{file},{label}\n" for file, label in rows))
+
+    return setup
+
+
+def both(*setups: Callable[[Workspace], None]) -> Callable[[Workspace], None]:
+    def setup(ws: Workspace) -> None:
+        for one in setups:
+            one(ws)
+
+    return setup
+
+
+BALANCED = [(f"c{i}.wav", "bonafide" if i % 2 else "spoof") for i in range(6)]
+# Validation (sanity check: 2 batches of 4) passes the first clips; the NaN clip is in the last batch.
+LATE_NAN = [*[(f"v{i}.wav", "bonafide" if i % 2 else "spoof") for i in range(12)], ("nan.wav", "spoof")]
+MANIFESTS = [
+    "data=manifest",
+    "data.train_subset=null",
+    "data.train_manifest={ws}/train.csv",
+    "data.dev_manifest={ws}/train.csv",
 ]
+ALL_MANIFESTS = [*MANIFESTS, "data.eval_manifest={ws}/train.csv"]
+
+
+TRAIN: list[Case] = [
+    Case("negative-first-conv", "train", train("model.first_conv=-3"), ("model.first_conv=-3",)),
+    Case(
+        "missing-root-is-not-generated",
+        "train",
+        train("data=asvspoof2019_la", "data.root={ws}/nowhere/LA"),  # debug=tiny's generator is not used
+        ("data.root={ws}/nowhere/LA does not exist", "nothing is generated there"),
+    ),
+    Case(
+        "root-is-a-file",
+        "train",
+        train("data=asvspoof2019_la", "data.root={ws}/LA"),
+        ("data.root={ws}/LA is not a folder",),
+        setup=lambda ws: ws.write("LA", "not a corpus"),
+    ),
+    Case(
+        "ckpt-random-bytes",
+        "train",
+        train_with_data("ckpt_path={ws}/rand.ckpt"),
+        ("ckpt_path", "{ws}/rand.ckpt", "not a PyTorch file"),
+        setup=random_bytes,
+    ),
+    Case(
+        "ckpt-truncated",
+        "train",
+        train_with_data("ckpt_path={ws}/cut.ckpt"),
+        ("ckpt_path", "{ws}/cut.ckpt", "truncated"),
+        setup=truncated_checkpoint,
+    ),
+    Case(
+        "ckpt-other-model-size",
+        "train",
+        train_with_data("ckpt_path={ws}/model.ckpt"),
+        ("ckpt_path", "model.gat_dims=[4, 8] in the checkpoint, [4, 4] configured", "model.gat_dims=[4,8]"),
+        setup=checkpoint(gat_dims=[4, 8]),
+    ),
+    Case(
+        "ckpt-plain-state-dict",
+        "train",
+        train_with_data("ckpt_path={ws}/weights.pth"),
+        ("{ws}/weights.pth is not a training checkpoint",),
+        setup=plain_state_dict,
+    ),
+    Case("ckpt-last-without-run", "train", train("ckpt_path=last"), ("ckpt_path='last'",)),
+    Case("typo-in-model-key", "train", train("+model.frist_conv=3"), ("did you mean model.first_conv",)),
+    Case("typo-in-override", "train", train("model.frist_conv=3"), ("frist_conv",)),
+    Case("lr-nan", "train", train("model.optimizer.lr=nan"), ("model.optimizer.lr=nan", "> 0")),
+    Case("lr-negative", "train", train("model.optimizer.lr=-1"), ("model.optimizer.lr=-1", "> 0")),
+    Case("nb-samp-10", "train", train("model.nb_samp=10"), ("model.nb_samp=10", "minimum input length")),
+    Case("batch-size-zero", "train", train("data.batch_size=0"), ("data.batch_size=0", ">= 1")),
+    Case("max-epochs-zero", "train", train("trainer.max_epochs=0"), ("trainer.max_epochs=0", ">= 1")),
+    Case("odd-train-subset", "train", train("data.train_subset=7"), ("data.train_subset=7", "even")),
+    Case("bad-audio-policy", "train", train("data.on_bad_audio=ignore"), ("data.on_bad_audio='ignore'",)),
+    Case(
+        "subset-larger-than-split",
+        "train",
+        train_with_data("data.train_subset=1000"),
+        ("data.train_subset=1000 needs 500 bona fide", "ASVspoof2019.LA.cm.train.trn.txt"),
+    ),
+    Case("manifest-group-unset", "train", train("data=manifest"), ("data.train_manifest='???'",)),
+    Case(
+        "manifest-without-eval-manifest",
+        "train",
+        train(*MANIFESTS),
+        ("data.eval_manifest", "test=true reads the eval split", "test=false"),
+        setup=manifest("train.csv", BALANCED),
+    ),
+    Case(
+        "one-class-manifest",
+        "train",
+        train(*ALL_MANIFESTS),
+        ("{ws}/train.csv: the train split has 6 bona fide and 0 spoof trials",),
+        setup=manifest("train.csv", [(f"c{i}.wav", "bonafide") for i in range(6)]),
+    ),
+    Case(
+        "missing-audio",
+        "train",
+        train(*ALL_MANIFESTS),
+        ("2 of 8 audio files listed in {ws}/train.csv are missing", "{ws}/gone0.wav"),
+        setup=manifest("train.csv", [*BALANCED, ("gone0.wav", "spoof"), ("gone1.wav", "bonafide")]),
+    ),
+    Case(
+        "truncated-wav",
+        "train",
+        train(*ALL_MANIFESTS, "data.on_bad_audio=error", "model.inference.backend=eager"),
+        ("{ws}/trunc.wav is truncated",),
+        setup=manifest("train.csv", [*BALANCED[:5], ("trunc.wav", "bonafide")]),
+    ),
+    Case(
+        "nan-clip-late-in-dev",
+        "train",
+        train(
+            *ALL_MANIFESTS[:3],
+            "data.dev_manifest={ws}/dev.csv",
+            "data.eval_manifest={ws}/train.csv",
+            "model.inference.backend=eager",  # no ONNX export before validation: seconds saved
+        ),
+        ("{ws}/nan.wav has 1 NaN/inf samples",),
+        setup=both(manifest("train.csv", BALANCED), manifest("dev.csv", LATE_NAN)),
+    ),
+    Case(
+        "output-dir-is-a-file",
+        "train",
+        train("paths.output_dir={ws}/out"),
+        ("paths.output_dir={ws}/out", "{ws}/out is a file, not a folder"),
+        setup=lambda ws: ws.write("out", "a file where the run folder would go"),
+    ),
+    Case(
+        "output-dir-inside-the-corpus",
+        "train",
+        train("data=asvspoof2019_la", "data.root={ws}/LA", "paths.output_dir={ws}/LA/run"),
+        ("paths.output_dir={ws}/LA/run is inside data.root={ws}/LA",),
+        setup=lambda ws: ws.path("LA").mkdir(),
+    ),
+]
+
+EVAL: list[Case] = [
+    Case("unknown-key", "eval", lambda ws: ["nosuchkey=1"], ("nosuchkey",)),
+    Case(
+        "ckpt-random-bytes",
+        "eval",
+        with_data("ckpt_path={ws}/rand.ckpt"),
+        ("ckpt_path", "{ws}/rand.ckpt", "not a PyTorch file"),
+        setup=random_bytes,
+    ),
+    Case(
+        "ckpt-truncated",
+        "eval",
+        with_data("ckpt_path={ws}/cut.ckpt"),
+        ("ckpt_path", "{ws}/cut.ckpt", "truncated"),
+        setup=truncated_checkpoint,
+    ),
+    Case("ckpt-missing", "eval", tiny("ckpt_path={ws}/none.ckpt"), ("ckpt_path=", "none.ckpt")),
+    Case(
+        "nothing-to-evaluate",
+        "eval",
+        tiny("ckpt_path=null", "model.pretrained=null"),
+        ("nothing to evaluate",),
+    ),
+    Case("unknown-split", "eval", tiny("splits=[test]"), ("splits=['test']", "dev / eval")),
+    Case("no-splits", "eval", tiny("splits=[]"), ("splits=[]",)),
+    Case(
+        "batch-size-zero",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "batch_size=0"),
+        ("batch_size=0",),
+        setup=checkpoint(),
+    ),
+    Case(
+        "missing-root",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "data=asvspoof2019_la", "data.root={ws}/nowhere"),
+        ("data.root={ws}/nowhere does not exist",),
+        setup=checkpoint(),
+    ),
+    Case(
+        "root-without-protocols",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "data=asvspoof2019_la", "data.root={ws}/LA"),
+        ("{ws}/LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.dev.trl.txt not found",),
+        setup=both(checkpoint(), lambda ws: ws.path("LA").mkdir()),
+    ),
+    Case(
+        "manifest-split-not-given",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", *MANIFESTS),
+        ("data.eval_manifest", "splits=[dev,eval] reads the eval split"),
+        setup=both(checkpoint(), manifest("train.csv", BALANCED)),
+    ),
+    Case(
+        "missing-audio-in-eval-split",
+        "eval",
+        tiny(
+            "ckpt_path={ws}/model.ckpt",
+            *MANIFESTS[:3],
+            "data.dev_manifest={ws}/train.csv",
+            "data.eval_manifest={ws}/eval.csv",
+        ),
+        ("1 of 7 audio files listed in {ws}/eval.csv are missing",),
+        setup=both(
+            checkpoint(),
+            manifest("train.csv", BALANCED),
+            manifest("eval.csv", [*BALANCED, ("gone.wav", "spoof")]),
+        ),
+    ),
+    Case(
+        "truncated-wav-in-eval-split",
+        "eval",
+        tiny(
+            "ckpt_path={ws}/model.ckpt",
+            *MANIFESTS[:3],
+            "data.dev_manifest={ws}/train.csv",
+            "data.eval_manifest={ws}/train.csv",
+            "model.inference.backend=eager",
+            "splits=[eval]",
+        ),
+        ("audio file {ws}/trunc.wav is truncated",),
+        setup=both(checkpoint(), manifest("train.csv", [*BALANCED[:5], ("trunc.wav", "bonafide")])),
+    ),
+    Case(
+        "bad-audio-policy",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "data.on_bad_audio=maybe"),
+        ("data.on_bad_audio='maybe'",),
+        setup=checkpoint(),
+    ),
+]
+
+
+def a_file(ws: Workspace) -> None:
+    ws.write("notes.txt", "a file, not a folder\n", mode=0o640)
+
+
+# The run's (or sweep's) folder is checked before Hydra makes it (cli.errors.OutputFolderCheck).
+FOLDERS: list[Case] = [
+    Case(
+        "run-folder-under-a-file",
+        "train",
+        train("hydra.run.dir={ws}/notes.txt/run"),
+        ("hydra.run.dir={ws}/notes.txt/run cannot be made", "{ws}/notes.txt is a file"),
+        setup=a_file,
+    ),
+    Case(
+        "sweep-folder-under-a-file",
+        "eval",
+        lambda ws: ["-m", *TINY, f"hydra.sweep.dir={ws.root}/notes.txt/sweep"],
+        ("hydra.sweep.dir={ws}/notes.txt/sweep cannot be made",),
+        setup=a_file,
+    ),
+]
+
+PREDICT: list[Case] = [
+    Case(
+        "device-as-audio",
+        "predict",
+        lambda ws: ["--ckpt", str(ws.path("model.ckpt")), "/dev/zero"],
+        ("/dev/zero is a device, pipe or socket, not a regular audio file",),
+        setup=checkpoint(),
+    ),
+]
+
+CASES: list[Case] = [*TRAIN, *EVAL, *FOLDERS, *PREDICT]

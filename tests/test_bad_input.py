@@ -24,7 +24,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_table_is_large_and_its_names_are_unique() -> None:
-    names = [case.name for case in CASES]
+    names = [(case.entry, case.name) for case in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     assert len(CASES) >= 60
     assert {case.entry for case in CASES} == {"predict", "score", "export", "synth", "train", "eval"}

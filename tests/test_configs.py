@@ -214,6 +214,12 @@ def test_wandb_offline_unless_logged_in(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("model.inference.precision=fp16", ["model.inference.precision='fp16'", "bf16", "Fix:"]),
         ("+model.inference.backnd=eager", ["model.inference.backnd", "did you mean model.inference.backend"]),
         ("allocator=jemalloc", ["allocator='jemalloc'", "retain, system", "Fix:"]),
+        ("data.eval_batch_size=0", ["data.eval_batch_size=0", "integer >= 1", "Fix:"]),
+        ("seed=-1", ["seed=-1", "[0, 4294967295]", "Fix:"]),
+        ("data.sample_rate=0", ["data.sample_rate=0", "integer >= 1", "16000"]),
+        ("data.dev_subset=3", ["data.dev_subset=3", "even", "Fix:"]),
+        ("data.on_bad_audio=warn", ["data.on_bad_audio='warn'", "error, skip", "Fix:"]),
+        ("data=manifest", ["data.train_manifest='???'", "data.dev_manifest='???'", "Fix:"]),
     ],
 )
 def test_config_errors_name_key_value_and_fix(override: str, needles: list[str]) -> None:
@@ -222,6 +228,19 @@ def test_config_errors_name_key_value_and_fix(override: str, needles: list[str])
         check_config(cfg)
     for needle in needles:
         assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_only_the_synthetic_group_generates() -> None:
+    assert compose_cfg().data.generate is True
+    for overrides in (["data=asvspoof2019_la"], ["data=manifest"], ["debug=tiny", "data=asvspoof2019_la"]):
+        assert compose_cfg(*overrides).data.generate is False, overrides
+
+
+def test_every_split_the_run_reads_needs_a_source() -> None:
+    manifests = ["data=manifest", "data.train_manifest=t.csv", "data.dev_manifest=d.csv"]
+    with pytest.raises(ConfigError, match=r"data\.eval_manifest=None: .* test=true reads the eval split"):
+        check_config(compose_cfg(*manifests), splits={"eval": "test=true"})
+    check_config(compose_cfg(*manifests), splits={"train": "train=true", "dev": "train=true"})  # test=false
 
 
 def test_all_problems_are_listed_at_once() -> None:
@@ -288,7 +307,7 @@ def test_aasist_train_console_script_uses_the_packaged_configs(tmp_path: Path, r
     assert printed["model"]["first_conv"] == 64 and printed["task_name"] == "tiny"
     assert list(tmp_path.iterdir()) == []  # nothing was run
     typo = run("model.first_cnv=64")
-    assert typo.returncode == 1 and "Could not override 'model.first_cnv'" in typo.stderr
+    assert typo.returncode == 2 and "Could not override 'model.first_cnv'" in typo.stderr
 
 
 def test_config_errors_come_before_any_data_or_weights(tmp_path: Path) -> None:
@@ -324,16 +343,17 @@ def test_struct_mode_rejects_unknown_keys() -> None:
 
 
 def test_cli_reports_typos_and_wrong_options(repo_root: Path) -> None:
-    """`python train.py` prints Hydra's message (key / options listed) and exits 1 before importing torch."""
+    """`python train.py` prints Hydra's message (key / options listed) and exits 2 (bad input) before
+    importing torch."""
 
     def run(*args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, str(repo_root / "train.py"), *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=repo_root)
 
     typo = run("model.first_cnv=64")
-    assert typo.returncode == 1
+    assert typo.returncode == 2
     assert "Could not override 'model.first_cnv'" in typo.stderr and "not in struct" in typo.stderr
     wrong = run("trainer=tpu")
-    assert wrong.returncode == 1
+    assert wrong.returncode == 2
     assert "Could not find 'trainer/tpu'" in wrong.stderr
     assert all(name in wrong.stderr for name in ("cpu", "ddp_cpu", "gpu"))

@@ -135,3 +135,64 @@ def test_bad_audio_names_the_file(tmp_path: Path, case: str) -> None:
 def test_pad_or_crop_empty() -> None:
     with pytest.raises(ValueError, match=re.escape("empty signal")):
         pad_or_crop(np.zeros(0, dtype=np.float32), NB)
+
+
+def _truncated_wav(path: Path, seconds: float = 1.0) -> Path:
+    sf.write(path, _tone(int(16000 * seconds), 16000), 16000, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header still promises every frame
+    return path
+
+
+def test_a_truncated_wav_warns_once_or_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = _truncated_wav(tmp_path / "cut.wav")
+    with caplog.at_level("WARNING"):
+        first, second = load_audio(path), load_audio(path)
+    assert len(first) == len(second) < 8000  # what is left of it
+    assert caplog.text.count(f"audio file {path} is truncated") == 1  # once per file
+    with pytest.raises(AudioError, match=re.escape(f"audio file {path} is truncated")):
+        load_audio(path, on_damage="error")
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, _tone(16000, 16000), 16000, subtype="PCM_16")
+    assert len(load_audio(whole, on_damage="error")) == 16000  # a complete WAV is not damaged
+
+
+def test_an_implausibly_short_clip_is_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "blip.flac"
+    sf.write(path, _tone(800, 16000), 16000)  # 0.05 s
+    with caplog.at_level("WARNING"):
+        assert len(load_audio(path, on_damage="error")) == 800
+    assert f"audio file {path} is implausibly short (0.050 s < 0.1 s)" in caplog.text
+
+
+def test_a_device_or_folder_is_not_a_regular_audio_file(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="/dev/zero is a device, pipe or socket, not a regular audio file"):
+        load_audio("/dev/zero")
+    with pytest.raises(AudioError, match=f"{re.escape(str(tmp_path))} is a folder, not a regular audio file"):
+        load_audio(tmp_path)
+
+
+def test_the_dataset_refuses_a_damaged_file_under_error(tmp_path: Path) -> None:
+    from aasist_lightning.data import TrialDataset
+    from aasist_lightning.data.protocols import Trial
+
+    trial = Trial("cut", _truncated_wav(tmp_path / "cut.wav"), 1, "-", "-")
+    with pytest.raises(AudioError, match="is truncated"):
+        TrialDataset([trial], nb_samp=16000, on_bad_audio="error")[0]
+    assert TrialDataset([trial], nb_samp=16000, on_bad_audio="skip")[0][0].shape == (16000,)
+
+
+def test_an_error_in_a_loader_worker_keeps_its_one_line_message(tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    from aasist_lightning.data import TrialDataset
+    from aasist_lightning.data.protocols import Trial
+
+    path = tmp_path / "nan.wav"
+    sf.write(path, np.array([0.1, np.nan] * 800, dtype=np.float32), 16000, subtype="FLOAT")
+    loader = DataLoader(TrialDataset([Trial("nan", path, 1, "-", "-")], nb_samp=1600), num_workers=1)
+    with pytest.raises(AudioError) as err:
+        next(iter(loader))
+    assert str(err.value) == f"audio file {path} has 800 NaN/inf samples"

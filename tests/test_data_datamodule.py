@@ -196,8 +196,8 @@ def test_missing_root_and_layout(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as err:
         _dm(tmp_path / "LA_typo").setup("fit")
     msg = str(err.value)
-    assert str(tmp_path / "LA_typo") in msg and "ASVspoof2019_LA_cm_protocols" in msg
-    assert f"did you mean {tmp_path / 'LA'}" in msg
+    assert f"data.root={tmp_path / 'LA_typo'} does not exist" in msg
+    assert f"did you mean data.root={tmp_path / 'LA'}" in msg
     with pytest.raises(FileNotFoundError) as err:
         _dm(tmp_path).setup("fit")  # the parent of LA/
     msg = str(err.value)
@@ -274,14 +274,42 @@ def test_generator_called_only_when_needed(tmp_path: Path) -> None:
         calls.append(where)
         make_corpus(where)
 
-    dm = _dm(root, generator=generator)
+    dm = _dm(root, generator=generator, generate=True)
     dm.prepare_data()
     dm.prepare_data()
     assert calls == [root]
     (audio_dir(root, "eval") / "LA_E_1000.flac").unlink()
-    _dm(root, generator=generator).prepare_data()
+    _dm(root, generator=generator, generate=True).prepare_data()
     assert calls == [root, root]
-    _dm(root, generator=generator).setup("fit")
+    _dm(root, generator=generator, generate=True).setup("fit")
+
+
+def test_a_users_root_is_never_generated(tmp_path: Path) -> None:
+    """Without generate (only the synthetic data group sets it) a generator is ignored: a missing root stops
+    the run, naming data.root, and is not created."""
+    root = tmp_path / "nowhere" / "LA"
+    dm = _dm(root, generator=make_corpus)
+    dm.prepare_data()
+    with pytest.raises(FileNotFoundError, match=rf"data\.root={re.escape(str(root))} does not exist"):
+        dm.setup("fit")
+    assert not root.parent.exists()
+
+
+def test_a_one_class_training_manifest_is_refused(tmp_path: Path) -> None:
+    rows = []
+    for i in range(4):
+        sf.write(tmp_path / f"b{i}.wav", np.full(NB // 2, 0.1, dtype=np.float32), 16000)
+        rows.append(f"b{i}.wav,bonafide\n")
+    csv = tmp_path / "train.csv"
+    csv.write_text("".join(rows))
+    dm = ASVspoofDataModule(
+        train_manifest=csv, dev_manifest=csv, train_subset=None, num_workers=0, nb_samp=NB
+    )
+    with pytest.raises(
+        ProtocolError, match=rf"{re.escape(str(csv))}: the train split has 4 bona fide and 0 spoof"
+    ):
+        dm.setup("fit")
+    dm.setup("validate")  # a one-class dev split is allowed: validation reports no EER yet
 
 
 def test_manifests(tmp_path: Path, corpus) -> None:
@@ -327,7 +355,7 @@ def test_subset_errors_name_the_key(corpus) -> None:
     root, _ = corpus
     with pytest.raises(ValueError, match=r"data\.train_subset=7 is odd"):
         _dm(root, train_subset=7).setup("fit")
-    with pytest.raises(ValueError, match=r"data\.dev_subset=100 needs 50 bona fide"):
+    with pytest.raises(ProtocolError, match=r"dev\.trl\.txt: data\.dev_subset=100 needs 50 bona fide"):
         _dm(root, dev_subset=100).setup("fit")
 
 
@@ -340,7 +368,10 @@ def test_subset_errors_name_the_key(corpus) -> None:
         ({"num_workers": -1}, "data.num_workers=-1 must be >= 0"),
         ({"seed": -1}, "data.seed=-1 must be a non-negative integer"),
         ({"augment": {"_target_": "x"}}, "data.augment must be an instantiated augmentation"),
-        ({"root": None, "train_manifest": "a.csv", "generator": print}, "data.generator needs data.root"),
+        (
+            {"root": None, "train_manifest": "a.csv", "generator": print, "generate": True},
+            "data.generator needs data.root",
+        ),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:

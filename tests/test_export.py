@@ -19,6 +19,7 @@ from inference_fixtures import random_checkpoint, tone
 from aasist_lightning.cli.export import main, torchscript_scorer
 from aasist_lightning.cli.predict import main as predict_main
 from aasist_lightning.data import load_audio, pad_or_crop
+from aasist_lightning.models.weights import WeightsError
 from aasist_lightning.runtime.exported import load_program, load_torchscript, write_onnx
 from aasist_lightning.runtime.scorer import Scorer, load_detector
 
@@ -129,9 +130,9 @@ def test_predict_onnx_without_lightning_or_torch(tiny: dict[str, Path], tmp_path
 
 
 def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--pretrained", "AASIST-L"]) == 1
+    assert main(["--pretrained", "AASIST-L"]) == 2
     assert "nothing to export: give --onnx PATH and/or --program PATH" in capsys.readouterr().err
-    assert main(["--ckpt", str(tmp_path / "none.ckpt"), "--onnx", str(tmp_path / "x.onnx")]) == 1
+    assert main(["--ckpt", str(tmp_path / "none.ckpt"), "--onnx", str(tmp_path / "x.onnx")]) == 2
     assert "none.ckpt does not exist" in capsys.readouterr().err
     assert predict_main([str(tmp_path), "--onnx", str(tmp_path / "missing.onnx")]) == 2  # no audio first
     sf.write(tmp_path / "a.wav", tone(1600, 16000), 16000)
@@ -182,7 +183,7 @@ def test_outputs_never_replace_inputs(
     assert tiny["ckpt"].read_bytes() == ckpt_bytes
     same = str(tmp_path / "model.out")
     assert main(["--ckpt", str(tiny["ckpt"]), "--onnx", same, "--program", same]) == 2
-    assert "same output path" in capsys.readouterr().err and not Path(same).exists()
+    assert f"output {same} is given twice" in capsys.readouterr().err and not Path(same).exists()
 
     wav = tmp_path / "a.wav"
     sf.write(wav, tone(1600, 16000), 16000)
@@ -192,12 +193,48 @@ def test_outputs_never_replace_inputs(
     assert wav.read_bytes() == wav_bytes
 
 
-def test_a_failed_check_leaves_the_earlier_file(tiny: dict[str, Path], tmp_path: Path, capsys) -> None:
-    for flag, name in (("--onnx", "m.onnx"), ("--program", "m.pt2")):
-        target = tmp_path / name
+def test_a_failed_check_leaves_every_earlier_file(
+    tiny: dict[str, Path], tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The ONNX file passes its check, the program fails it: neither replaces its earlier file (the outputs
+    are committed together), and no temporary file is left."""
+    from aasist_lightning.cli import export as export_cli
+
+    differences = iter([0.0, 1.0])
+    monkeypatch.setattr(export_cli, "scorer_difference", lambda *args: next(differences))
+    targets = [tmp_path / "m.onnx", tmp_path / "m.pt2"]
+    for target in targets:
         target.write_bytes(b"an earlier export")
-        assert main(["--ckpt", str(tiny["ckpt"]), flag, str(target), "--tolerance", "-1"]) == 1
-        err = capsys.readouterr().err
-        assert "differs from the PyTorch model" in err and f"{target} was not written" in err
-        assert target.read_bytes() == b"an earlier export"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.pt2"]  # no temporary file left
+    args = ["--ckpt", str(tiny["ckpt"]), "--onnx", str(targets[0]), "--program", str(targets[1])]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the program export differs from the PyTorch model by 1" in err and "nothing was written" in err
+    assert all(target.read_bytes() == b"an earlier export" for target in targets)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.pt2"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--opset", "5", "argument --opset: 5 is out of range (accepted: >= 18)"),
+        ("--tolerance", "-1", "argument --tolerance: -1 is out of range (accepted: >= 0)"),
+        ("--tolerance", "nan", "argument --tolerance: nan is out of range (accepted: >= 0)"),
+    ],
+)
+def test_out_of_range_options_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flag: str, value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as usage:
+        main(["--ckpt", str(tmp_path / "never-read.ckpt"), "--onnx", str(tmp_path / "m.onnx"), flag, value])
+    assert usage.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"aasist-export: error: {message}",
+        "(see aasist-export --help)",
+    ]
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match=f"cannot read checkpoint {bad}"):
+        main(["--ckpt", str(bad), "--onnx", str(tmp_path / "m.onnx"), "--debug"])

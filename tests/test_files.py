@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -9,13 +10,18 @@ from pathlib import Path
 import pytest
 
 from aasist_lightning.files import (
+    InputPathError,
     OutputPathError,
+    OutputWriteError,
     atomic_copy,
+    atomic_outputs,
     atomic_path,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    check_input,
     check_output,
+    check_outputs,
 )
 
 
@@ -87,3 +93,60 @@ def test_copy_is_atomic_and_byte_exact(tmp_path: Path) -> None:
     source.write_bytes(os.urandom(4096))
     copy = atomic_copy(source, tmp_path / "sub" / "copy.ckpt")
     assert copy.read_bytes() == source.read_bytes()
+
+
+def test_outputs_of_one_run_replace_earlier_files_together_or_not_at_all(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.png"
+    for path in (a, b):
+        path.write_text("earlier")
+    with pytest.raises(KeyboardInterrupt), atomic_outputs([a, b]) as outputs:
+        with outputs.write(a) as tmp:
+            tmp.write_text("new a")
+        with outputs.write(b) as tmp:
+            raise KeyboardInterrupt  # Ctrl-C while writing the second one
+    assert a.read_text() == b.read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.png"]
+    with atomic_outputs([a, None, b]) as outputs:
+        for path in (a, b):
+            with outputs.write(path) as tmp:
+                tmp.write_text(f"new {path.name}")
+        assert a.read_text() == "earlier"  # nothing replaced before the end of the block
+    assert (a.read_text(), b.read_text()) == ("new a.json", "new b.png")
+
+
+def test_a_failed_write_names_the_destination_not_the_temporary(tmp_path: Path) -> None:
+    out = tmp_path / "hist.png"
+    with pytest.raises(OutputWriteError) as caught, atomic_path(out) as tmp:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+    assert caught.value.filename == str(out) and caught.value.errno == errno.ENOSPC
+    assert caught.value.strerror == "No space left on device; no earlier output was replaced"
+    with pytest.raises(FileNotFoundError) as other, atomic_path(out):
+        (tmp_path / "an-input").read_bytes()  # about another file: raised as it is
+    assert other.value.filename == str(tmp_path / "an-input")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_checked_before_the_work(tmp_path: Path) -> None:
+    source = tmp_path / "scores.txt"
+    source.write_text("x")
+    with pytest.raises(OutputPathError, match="given twice"):
+        check_outputs([tmp_path / "x", None, tmp_path / "." / "x"])
+    work = []
+    with (
+        pytest.raises(OutputPathError, match="is also an input"),
+        atomic_outputs([tmp_path / "o", source], [source]),
+    ):
+        work.append("done")
+    assert work == [] and sorted(p.name for p in tmp_path.iterdir()) == ["scores.txt"]
+
+
+def test_inputs_that_are_not_regular_files_are_named(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    assert check_input(tmp_path / "file", "score file") == tmp_path / "file"
+    with pytest.raises(FileNotFoundError, match=f"score file {tmp_path / 'nope'} not found"):
+        check_input(tmp_path / "nope", "score file")
+    with pytest.raises(InputPathError, match="is a folder"):
+        check_input(tmp_path, "protocol")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(InputPathError, match="is not a regular file"):
+        check_input(tmp_path / "fifo")

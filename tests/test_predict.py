@@ -4,7 +4,9 @@ formats, unreadable files, empty folders and exit codes."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -217,10 +219,19 @@ def test_stdout_and_usage_errors(audio_dir: Path, ckpt: Path, capsys: pytest.Cap
     assert main([one, "--ckpt", str(ckpt), "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ",".join(CSV_COLUMNS) and lines[1].startswith(one + ",")
-    assert main([one, "--ckpt", str(ckpt), "--hop", "0"]) == 2
-    assert "hop 0 must be" in capsys.readouterr().err
-    assert main([one, "--ckpt", str(ckpt), "--threshold", "high"]) == 2
-    assert "--threshold 'high' must be a number or 'dev-eer'" in capsys.readouterr().err
+    for flag, value, message in (
+        ("--hop", "0", "argument --hop: 0 is out of range (accepted: >= 1)"),
+        ("--threshold", "high", "argument --threshold: 'high' must be a number or 'dev-eer'"),
+        ("--batch-size", "-2", "argument --batch-size: -2 is out of range (accepted: >= 1)"),
+        ("--workers", "two", "argument --workers: 'two' is not an integer (accepted: >= 1)"),
+    ):
+        with pytest.raises(SystemExit) as usage:  # before the model is loaded
+            main([one, "--ckpt", str(ckpt.parent / "not-read.ckpt"), flag, value])
+        assert usage.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"aasist-predict: error: {message}",
+            "(see aasist-predict --help)",
+        ]
     assert main([one, "--ckpt", str(ckpt.parent / "missing.ckpt")]) == 2
     assert "missing.ckpt does not exist" in capsys.readouterr().err
     bad = ckpt.parent / "garbage.ckpt"
@@ -316,5 +327,59 @@ def test_nothing_scored_leaves_the_earlier_output(
 def test_threshold_must_be_finite(
     audio_dir: Path, ckpt: Path, value: str, capsys: pytest.CaptureFixture
 ) -> None:
-    assert main([str(audio_dir), "--ckpt", str(ckpt), f"--threshold={value}"]) == 2
-    assert f"--threshold '{value}' must be a finite number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main([str(audio_dir), "--ckpt", str(ckpt), f"--threshold={value}"])
+    assert usage.value.code == 2
+    assert f"--threshold: '{value}' must be a finite number" in capsys.readouterr().err
+
+
+def test_explain_to_a_file_is_refused_before_any_work(
+    audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    taken = tmp_path / "attention"
+    taken.write_text("a file")
+    one = str(audio_dir / "ch1" / "16000_FLOAT.wav")
+    assert main([one, "--ckpt", str(tmp_path / "never-read.ckpt"), "--explain", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"--explain {taken} is a file: give a folder" in err and "Errno" not in err
+    assert taken.read_text() == "a file"
+
+
+def test_a_failed_explain_replaces_no_earlier_output(
+    audio_dir: Path, ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """-o and the --explain PNGs are one transaction: a picture that cannot be written (full disk) leaves
+    every earlier file as it was, and no temporary file."""
+    from aasist_lightning.runtime import attention
+
+    def full_disk(model, audio, png, threshold):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(attention, "explain_file", full_disk)
+    out, pngs = tmp_path / "s.csv", tmp_path / "pngs"
+    pngs.mkdir()
+    out.write_text("earlier")
+    (pngs / "16000_FLOAT.png").write_text("earlier")
+    one = str(audio_dir / "ch1" / "16000_FLOAT.wav")
+    assert main([one, "--ckpt", str(ckpt), "--explain", str(pngs), "-o", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{pngs / '16000_FLOAT.png'}: No space left on device; no earlier output was replaced" in err
+    assert out.read_text() == "earlier" and (pngs / "16000_FLOAT.png").read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["16000_FLOAT.png", "pngs", "s.csv"]
+
+
+@pytest.mark.parametrize("content", [b"\x80\x02garbage", b"PK\x03\x04truncated", None])
+def test_checkpoint_errors_never_advise_weights_only_false(
+    audio_dir: Path, tmp_path: Path, content: bytes | None, capsys: pytest.CaptureFixture
+) -> None:
+    bad = tmp_path / "bad.ckpt"
+    if content is None:  # a pickle of a class that is not a tensor or a container
+        import fractions
+
+        torch.save({"state_dict": {}, "x": fractions.Fraction(1, 3)}, bad)
+    else:
+        bad.write_bytes(content)
+    assert main([str(audio_dir / "ch1" / "16000_FLOAT.wav"), "--ckpt", str(bad)]) == 2
+    message, hint = capsys.readouterr().err.splitlines()
+    assert message.startswith(f"aasist-predict: error: cannot read checkpoint {bad}: ")
+    assert "weights_only" not in message and "--debug" in hint

@@ -1,6 +1,8 @@
 """The aasist-score CLI: official baseline results, the three score formats, JSON / plots, and bad input."""
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +24,11 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def _error(capsys, *argv) -> str:
-    """Run expecting a user error: exit status 2 and a one-line message, no traceback."""
+    """Run expecting a user error: exit status 2, a one-line message and the --debug hint, no traceback."""
     code, _, err = _run(capsys, *argv)
     assert code == 2
-    assert err.startswith("aasist-score: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    message, hint = err.splitlines()
+    assert message.startswith("aasist-score: error: ") and "--debug" in hint and "Traceback" not in err
     return err
 
 
@@ -228,7 +231,8 @@ def test_module_entry_point_exit_status(tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"aasist-score: error: score file {tmp_path / 'missing.txt'} not found"
+    message = result.stderr.splitlines()[0]
+    assert message == f"aasist-score: error: score file {tmp_path / 'missing.txt'} not found"
 
 
 def test_an_output_that_is_an_input_is_refused(capsys, small, tmp_path):
@@ -254,3 +258,75 @@ def test_a_real_mismatch_names_the_field_and_both_values(capsys, small):
     protocol.write_text(protocol.read_text().replace("LA_E_4 - A07 spoof", "LA_E_4 - A09 spoof"))
     err = _error(capsys, scores, "--protocol", protocol)
     assert "LA_E_4 has attack 'A07' in the score file and 'A09' in the protocol" in err
+
+
+def test_a_folder_or_a_pipe_is_not_a_score_file(capsys, tmp_path):
+    assert f"score file {tmp_path} is a folder" in _error(capsys, tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert f"score file {fifo} is not a regular file" in _error(capsys, fifo)  # and it does not block
+
+
+def test_a_small_file_with_two_values_is_scored_not_called_hard_decisions(capsys, tmp_path):
+    two = _write_aasist(tmp_path / "two.txt", [("u1", "-", "bonafide", 0.8), ("u2", "A07", "spoof", -1.5)])
+    code, out, _ = _run(capsys, two, "--json", tmp_path / "r.json")
+    assert code == 0 and "1 bona fide, 1 spoof trials" in out
+    assert json.loads((tmp_path / "r.json").read_text())["eer"] == 0.0
+    asv = tmp_path / "asv.txt"
+    asv.write_text("bonafide target 5\nbonafide target 6\n- nontarget -3\n- nontarget -2\nA07 spoof 1\n")
+    assert _run(capsys, two, "--asv-scores", asv)[0] == 0  # the t-DCF too
+    four = [(f"u{i}", "-" if i % 2 else "A07", "bonafide" if i % 2 else "spoof", i % 2) for i in range(4)]
+    assert _run(capsys, _write_aasist(tmp_path / "four.txt", four))[0] == 0
+    five = [*four, ("u9", "-", "bonafide", 1)]
+    assert "hard decisions" in _error(capsys, _write_aasist(tmp_path / "five.txt", five))
+
+
+def test_a_full_disk_replaces_no_earlier_output(capsys, small, tmp_path, monkeypatch):
+    """The JSON and the DET plot are written before the histogram fails: neither replaces its earlier file,
+    the message names the file that could not be written, and no temporary file is left."""
+    from aasist_lightning.metrics import plots
+
+    scores, _ = small
+    outputs = {name: tmp_path / name for name in ("r.json", "det.png", "hist.png")}
+    for path in outputs.values():
+        path.write_text("earlier")
+        path.chmod(0o640)
+
+    def full_disk(bonafide, spoof, path, title=None):
+        Path(path).write_bytes(b"half a picture")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(plots, "plot_score_histogram", full_disk)
+    flags = (
+        "--json",
+        outputs["r.json"],
+        "--det-plot",
+        outputs["det.png"],
+        "--hist-plot",
+        outputs["hist.png"],
+    )
+    err = _error(capsys, scores, *flags)
+    assert f"{outputs['hist.png']}: No space left on device; no earlier output was replaced" in err
+    assert all(p.read_text() == "earlier" and p.stat().st_mode & 0o777 == 0o640 for p in outputs.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "det.png",
+        "hist.png",
+        "protocol.txt",
+        "r.json",
+        "scores.txt",
+    ]
+
+
+def test_debug_shows_the_traceback(capsys, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        main([str(tmp_path / "missing.txt"), "--debug"])
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--json"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.splitlines() == [
+        "aasist-score: error: argument --json: expected one argument",
+        "(see aasist-score --help)",
+    ]

@@ -8,7 +8,6 @@ multirun, a 2-trial Optuna sweep and a 2-process CPU DDP run work through `pytho
 from __future__ import annotations
 
 import json
-import logging
 import os
 import runpy
 import subprocess
@@ -22,6 +21,7 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from logging_guard import root_logging_restored
 from omegaconf import DictConfig, open_dict
 
 from aasist_lightning import config_dir
@@ -283,21 +283,80 @@ def test_default_run_stops_with_the_model_error_when_weights_are_missing(
     assert not corpus.exists()  # stopped before generating any data
 
 
+def test_a_configured_root_is_never_generated(work: Path) -> None:
+    from aasist_lightning.cli.config_checks import ConfigError
+
+    root = work / "nowhere" / "LA"
+    # debug=tiny merges its data.generator into every data group: only the synthetic group uses it.
+    cfg = compose_cfg(
+        "debug=tiny", "data=asvspoof2019_la", f"data.root={root}", "logger=none",
+        output_dir=work / "outputs/train/runs/nowhere",
+    )  # fmt: skip
+    assert cfg.data.generator is not None and cfg.data.generate is False
+    with pytest.raises(FileNotFoundError, match=rf"data\.root={root} does not exist"):
+        train(cfg)
+    assert not root.parent.exists()
+    with pytest.raises(ConfigError, match=r"data\.generate"):
+        train(compose_cfg("debug=tiny", "data.generate=maybe", output_dir=work / "unused"))
+
+
+def write_manifest(folder: Path, name: str, n: int, nan_last: bool = False) -> Path:
+    """A manifest of ``n`` 1 s noise clips, both classes; with ``nan_last`` its last clip holds a NaN."""
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        wave = (0.1 * np.random.default_rng(i).standard_normal(16000)).astype(np.float32)
+        if nan_last and i == n - 1:
+            wave[-1] = np.nan
+        sf.write(folder / f"{name}{i}.wav", wave, 16000, subtype="FLOAT")
+        rows.append(f"{name}{i}.wav,{'bonafide' if i % 2 else 'spoof'}\n")
+    path = folder / f"{name}.csv"
+    path.write_text("".join(rows))
+    return path
+
+
+def test_a_failing_validation_keeps_the_trained_epoch(work: Path, tiny_corpus: Path) -> None:
+    from aasist_lightning.data import AudioError
+
+    # 13 dev clips in batches of 4: the sanity check (2 batches) passes, the epoch-end validation fails.
+    dev = write_manifest(work / "late_nan", "dev", 13, nan_last=True)
+    cfg = lean_cfg(
+        work,
+        tiny_corpus,
+        "late_nan",
+        f"data.dev_manifest={dev}",
+        "test=false",
+        "model.inference.backend=eager",
+    )
+    with pytest.raises(AudioError, match=r"dev12\.wav has 1 NaN"):
+        train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 0 and ckpt["global_step"] == 3  # epoch 0 trained: 12 trials, batches of 4
+    assert not (last.parent / "best.ckpt").exists()  # no validation result: no best epoch
+
+
+def test_a_checkpoint_of_another_network_is_refused_before_work(work: Path, tiny_corpus: Path) -> None:
+    from inference_fixtures import random_checkpoint
+
+    from aasist_lightning.cli.config_checks import ConfigError
+
+    other = random_checkpoint(work / "other_size.ckpt", gat_dims=[4, 8])
+    cfg = lean_cfg(work, tiny_corpus, "other_size", f"ckpt_path={other}")
+    with pytest.raises(ConfigError, match=r"model\.gat_dims=\[4, 8\] in the checkpoint, \[4, 4\] configured"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
 # ------------------------------------------------------------------------------------ python train.py: scale
 def run_entry_point(monkeypatch: pytest.MonkeyPatch, repo_root: Path, *args: str) -> None:
     """`python train.py <args>` in this process (a multirun launches its jobs one after the other here)."""
     monkeypatch.setattr(sys, "argv", ["train.py", *args])
-    root = logging.getLogger()
-    level, handlers = root.level, root.handlers[:]
-    try:
+    with root_logging_restored():
         runpy.run_path(str(repo_root / "train.py"), run_name="__main__")
-    finally:  # Hydra configured logging for its jobs (console + <task>.log files): undo that for later tests
-        for handler in root.handlers[:]:
-            if handler not in handlers:
-                root.removeHandler(handler)
-                handler.close()
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def test_multirun_two_jobs_each_with_its_own_folder_and_wandb_run(

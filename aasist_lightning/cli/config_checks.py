@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
+from aasist_lightning.files import OutputPathError, check_output
 from aasist_lightning.models.aasist import is_integer, is_real
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
+
+#: The largest seed NumPy (and L.seed_everything) accepts.
+MAX_SEED = 2**32 - 1
 
 
 class ConfigError(ValueError):
@@ -125,11 +131,14 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
     lr = optimizer.get("lr")
     if not is_real(lr) or lr <= 0:
         c.add(
-            "model.optimizer.lr", lr, "the learning rate must be a number > 0", "e.g. model.optimizer.lr=5e-5"
+            "model.optimizer.lr",
+            lr,
+            "the learning rate must be a finite number > 0",
+            "e.g. model.optimizer.lr=5e-5",
         )
     wd = optimizer.get("weight_decay", 0.0)
     if not is_real(wd) or wd < 0:
-        c.add("model.optimizer.weight_decay", wd, "must be a number >= 0", "e.g. 5e-5, or 0 for none")
+        c.add("model.optimizer.weight_decay", wd, "must be a finite number >= 0", "e.g. 5e-5, or 0 for none")
     betas = _plain(optimizer.get("betas"))
     if betas is not None and (
         not isinstance(betas, list) or len(betas) != 2 or not all(is_real(b) and 0 <= b < 1 for b in betas)
@@ -166,23 +175,89 @@ def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
 
 
 def _check_data(c: _Checker, data: DictConfig) -> None:
+    # The data module validates these too, but its errors would come wrapped in Hydra's instantiation error.
+    unset = [key for key in data if OmegaConf.is_missing(data, key)]
+    for key in unset:
+        c.add(f"data.{key}", "???", "is not set (this data group needs it)", f"pass data.{key}=<path>")
     batch_size = data.get("batch_size")
     c.int_at_least("data.batch_size", batch_size, 1, "e.g. data.batch_size=16 (the paper's)")
-    subset = data.get("train_subset")
-    fix = "use e.g. data.train_subset=1000 (the paper's balanced subset) or null for the full train set"
-    if subset is not None and c.int_at_least("data.train_subset", subset, 2, fix) and subset % 2:
-        c.add("data.train_subset", subset, "must be even (half bona fide, half spoof)", fix)
+    eval_batch_size = data.get("eval_batch_size")
+    if eval_batch_size is not None:
+        c.int_at_least("data.eval_batch_size", eval_batch_size, 1, "e.g. 64, or null for data.batch_size")
+    for split in ("train", "dev", "eval"):
+        key, subset = f"data.{split}_subset", data.get(f"{split}_subset")
+        fix = f"use an even number, e.g. {key}=1000 (half bona fide, half spoof), or null for the whole split"
+        if subset is not None and c.int_at_least(key, subset, 2, fix) and subset % 2:
+            c.add(key, subset, "must be even (half bona fide, half spoof)", fix)
     workers = data.get("num_workers")
     if workers is not None:
         c.int_at_least("data.num_workers", workers, 0, "use null (automatic) or a count of worker processes")
+    rate = data.get("sample_rate")
+    if rate is not None:
+        c.int_at_least("data.sample_rate", rate, 1, "use 16000 (the rate AASIST is trained at)")
+    policy = data.get("on_bad_audio", "error")
+    if policy not in BAD_AUDIO_POLICIES:
+        c.add("data.on_bad_audio", policy, f"is not one of {', '.join(BAD_AUDIO_POLICIES)}", "e.g. error")
+    if not isinstance(data.get("generate", False), bool):
+        c.add("data.generate", data.get("generate"), "must be true or false", "leave it to the data group")
 
 
-def check_config(cfg: DictConfig, sections: Iterable[str] = ("model", "trainer", "data")) -> None:
-    """Raise a `ConfigError` listing every invalid value of `cfg` (a composed train or eval config)."""
+def _check_splits(c: _Checker, data: DictConfig, splits: Mapping[str, str]) -> None:
+    """Each split the run reads needs its manifest or data.root: otherwise the run fails after the work."""
+    if any(OmegaConf.is_missing(data, k) for k in data):
+        return  # reported by _check_data
+    for split, why in splits.items():
+        if data.get(f"{split}_manifest") is None and data.get("root") is None:
+            c.add(
+                f"data.{split}_manifest",
+                None,
+                f"is not set and there is no data.root, but {why} reads the {split} split",
+                f"pass data.{split}_manifest=<csv> or data.root=/path/to/LA"
+                + (", or test=false" if why == "test=true" else ""),
+            )
+
+
+def check_output_dir(cfg: DictConfig) -> Path:
+    """``paths.output_dir``, checked before any work: results.json can be written there, and it is not in the
+    corpus folder (``data.root`` is never written)."""
+    value = cfg.paths.get("output_dir")
+    if not value:
+        raise ConfigError(
+            "paths.output_dir is not set. Fix: run through train.py / eval.py (Hydra sets it) or pass one."
+        )
+    output_dir = Path(str(value)).expanduser()
+    data = cfg.get("data")
+    root = (
+        data.get("root") if isinstance(data, DictConfig) and not OmegaConf.is_missing(data, "root") else None
+    )
+    if root is not None:
+        root_path = Path(str(root)).expanduser().resolve()
+        if root_path == output_dir.resolve() or root_path in output_dir.resolve().parents:
+            raise ConfigError(
+                f"paths.output_dir={output_dir} is inside data.root={root}: the corpus folder is never "
+                "written. Fix: pass another paths.output_dir (or hydra.run.dir)"
+            )
+    try:
+        check_output(output_dir / "results.json")
+    except OutputPathError as err:
+        raise ConfigError(
+            f"paths.output_dir={output_dir}: {err}. Fix: pass another paths.output_dir"
+        ) from None
+    return output_dir
+
+
+def check_config(
+    cfg: DictConfig,
+    sections: Iterable[str] = ("model", "trainer", "data"),
+    splits: Mapping[str, str] | None = None,
+) -> None:
+    """Raise a `ConfigError` listing every invalid value of `cfg` (a composed train or eval config).
+    ``splits``: the data splits the run will read ('train', 'dev', 'eval'), each with the setting that reads
+    it (e.g. ``{"eval": "test=true"}``): each must have a manifest or data.root."""
     c = _Checker()
     seed = cfg.get("seed")
-    if seed is not None and not is_integer(seed):
-        c.add("seed", seed, "must be an integer or null", "e.g. seed=42")
+    if seed is not None and not (is_integer(seed) and 0 <= seed <= MAX_SEED):
+        c.add("seed", seed, f"must be an integer in [0, {MAX_SEED}] (NumPy's seeds) or null", "e.g. seed=42")
     mode = cfg.get("allocator", "system")
     if mode not in ALLOCATOR_MODES:
         c.add("allocator", mode, "is not an allocator mode", f"use one of {', '.join(ALLOCATOR_MODES)}")
@@ -197,5 +272,7 @@ def check_config(cfg: DictConfig, sections: Iterable[str] = ("model", "trainer",
             checks[section](c, node)
         else:
             c.add(section, node, "is missing", f"pick one with {section}=<option> (see conf/{section}/)")
+    if isinstance(cfg.get("data"), DictConfig):
+        _check_splits(c, cfg.data, splits or {})
     if c.problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(c.problems))

@@ -5,11 +5,17 @@ keeps its traceback (exit status 1).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Exit status of a run stopped by bad input (argparse's own status for a usage error).
 EXIT_BAD_INPUT = 2
@@ -80,10 +86,93 @@ def bad_input_exits(prog: str) -> Iterator[None]:
         raise SystemExit(report(prog, error)) from None
 
 
+class OutputFolderCheck:
+    """Hydra callback (``conf/hydra/default.yaml``): the run's or sweep's folder must be creatable before
+    Hydra makes it, else one line and exit 2 (Hydra's own failure there is a traceback)."""
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(folder: str, key: str) -> None:
+        from aasist_lightning.files import OutputPathError, check_output
+
+        try:  # a file inside the folder: check_output walks up to the part that exists
+            check_output(Path(folder) / "results.json")
+        except OutputPathError as error:
+            prog = Path(sys.argv[0]).stem
+            reason = str(error).split(": ", 1)[-1]  # without check_output's "output <file>: "
+            raise SystemExit(
+                report(prog, OutputPathError(f"{key}={folder} cannot be made: {reason}"))
+            ) from None
+
+
+#: A failed or interrupted multirun job's record in its folder: status, the one-line error, the traceback.
+JOB_ERROR_FILE = "error.txt"
+
+
+def write_job_error(job_dir: str | os.PathLike[str], status: str, error: BaseException) -> Path:
+    """Record why a multirun job stopped (``status`` 'failed' or 'interrupted') in ``<job_dir>/error.txt``."""
+    from aasist_lightning.files import atomic_write_text
+
+    message = " ".join(describe(error).split())
+    line = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return atomic_write_text(Path(job_dir) / JOB_ERROR_FILE, f"{status}\n{line}\n\n{trace}")
+
+
+def read_job_error(job_dir: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """(status, one-line error) of :func:`write_job_error`, or None when the job left no record."""
+    try:
+        lines = (Path(job_dir) / JOB_ERROR_FILE).read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError:
+        return None
+    return lines[0].strip() or "failed", lines[1].strip() if len(lines) > 1 else ""
+
+
+@dataclass
+class _Failures:
+    """The failed jobs of this process's multirun: (job folder, error)."""
+
+    jobs: list[tuple[str, BaseException]] = field(default_factory=list)
+
+    def exit_status(self) -> int:
+        """2 when every failure was bad input, else 1 (a bug in some job)."""
+        return EXIT_BAD_INPUT if all(isinstance(e, user_errors()) for _, e in self.jobs) else 1
+
+
+def _multirun_job(
+    prog: str, task: Callable[[Any], float | None], cfg: Any, failures: _Failures
+) -> float | None:
+    """One job of a multirun: an exception is recorded in the job's error.txt and logged, and the job returns
+    None, so the sweep goes on to its other jobs and the report (Hydra's basic sweeper would stop at the first
+    failure and skip the callbacks' on_multirun_end). Ctrl-C is recorded too, then stops the sweep."""
+    from hydra.core.hydra_config import HydraConfig
+
+    job_dir = HydraConfig.get().runtime.output_dir
+    try:
+        return task(cfg)
+    except Exception as error:
+        if full_tracebacks():
+            log.exception("%s: job %s failed", prog, job_dir)
+        else:
+            log.error("%s: job %s failed: %s", prog, job_dir, describe(error))
+        write_job_error(job_dir, "failed", error)
+        failures.jobs.append((job_dir, error))
+        return None
+    except (KeyboardInterrupt, SystemExit) as stop:
+        write_job_error(job_dir, "interrupted", stop)
+        raise
+
+
 def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) -> None:
     """Run ``task`` as a Hydra application on the packaged configs with the error boundary. Hydra reports a
     bad override or config itself (one short message, exit 1 there): it is bad input, so exit 2 here. In a
-    multirun a job's bad input is re-raised for Hydra to record it as that job's failure."""
+    multirun a failed job is a row of the sweep's report, not the end of the sweep (:func:`_multirun_job`);
+    the multirun then exits with status 2 (every failure bad input) or 1, naming the failed jobs."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -92,13 +181,14 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
 
     sys.argv = take_debug_flag(sys.argv)
     entered = False
+    failures = _Failures()
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
     def _run(cfg: Any) -> float | None:
         nonlocal entered
         entered = True
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            return task(cfg)
+            return _multirun_job(prog, task, cfg, failures)
         with bad_input_exits(prog):
             return task(cfg)
 
@@ -108,3 +198,11 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
         if stop.code == 1 and not entered:  # Hydra's own report of a bad override / config group
             raise SystemExit(EXIT_BAD_INPUT) from None
         raise
+    if failures.jobs:
+        names = ", ".join(Path(d).name for d, _ in failures.jobs)
+        print(
+            f"{prog}: error: {len(failures.jobs)} job(s) of the multirun failed (jobs: {names}); "
+            f"see {JOB_ERROR_FILE} in their folders and the sweep's report.md",
+            file=sys.stderr,
+        )
+        raise SystemExit(failures.exit_status())

@@ -31,7 +31,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_checks import ConfigError, check_config, check_output_dir
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json, atomic_write_text
@@ -87,7 +87,7 @@ def _check(cfg: DictConfig) -> tuple[list[str], Path | None]:
         raise ConfigError(
             f"batch_size={batch_size!r}: must be a positive integer or null (data.eval_batch_size)"
         )
-    check_config(cfg, sections=("model", "data"))
+    check_config(cfg, sections=("model", "data"), splits={s: f"splits=[{','.join(splits)}]" for s in splits})
     return splits, ckpt
 
 
@@ -158,7 +158,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     weights are touched."""
     started = time.perf_counter()
     splits, ckpt = _check(cfg)
-    output_dir = Path(cfg.paths.output_dir)
+    output_dir = check_output_dir(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     print_config_tree(cfg, output_dir=output_dir)
 
@@ -167,10 +167,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from aasist_lightning.metrics.plots import plot_det, plot_score_histogram
     from aasist_lightning.metrics.scores import EvalScores, write_score_file
     from aasist_lightning.models import ARCH_KEYS
+    from aasist_lightning.models.weights import WeightsError
 
     device = resolve_device(cfg.trainer.get("accelerator", "auto"))
     if ckpt is not None:  # the checkpoint stores its architecture
-        detector = load_detector(ckpt_path=ckpt, device=device)
+        try:
+            detector = load_detector(ckpt_path=ckpt, device=device)
+        except WeightsError as err:
+            raise ConfigError(f"ckpt_path: {err}. Fix: give a .ckpt written by a training run") from None
     else:  # the model group's architecture, e.g. model.first_conv=256 with model.pretrained=AASIST-L
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         arch = {k: model_cfg[k] for k in ARCH_KEYS if k in model_cfg}
@@ -178,6 +182,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     log.info("evaluating %s on %s (%s)", detector.source, ", ".join(splits), device)
     datamodule = hydra.utils.instantiate(cfg.data, nb_samp=detector.nb_samp, _convert_="all")
     datamodule.prepare_data()
+    for split in splits:  # every split is read and checked (audio present, subsets) before any is scored
+        datamodule.setup(_STAGE[split])
     batch_size = cfg.get("batch_size") or datamodule.eval_batch_size
     inference = OmegaConf.to_container(cfg.model.get("inference") or {}, resolve=True)
     scorer = Scorer.from_detector(

@@ -22,12 +22,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aasist_lightning.files import OutputPathError, atomic_path, check_output
+from aasist_lightning.cli.arguments import ToolParser, number, run_tool
+from aasist_lightning.files import atomic_outputs, check_outputs
 from aasist_lightning.runtime.exported import (
     example_waves,
     export_program,
@@ -38,6 +38,7 @@ from aasist_lightning.runtime.onnx import DEFAULT_OPSET
 from aasist_lightning.runtime.options import InferenceError
 from aasist_lightning.runtime.scorer import Detector, Scorer, load_detector
 
+PROG = "aasist-export"
 DEFAULT_TOLERANCE = 1e-4
 _CHECK_BATCH = 3  # exported with 2, checked with 3: proves the batch axis really is dynamic
 _TORCHSCRIPT_DEPRECATED = "--torchscript is deprecated (PyTorch is retiring TorchScript): use --program PATH"
@@ -62,10 +63,12 @@ def export(
     check: bool = True,
     tolerance: float = DEFAULT_TOLERANCE,
     program_path: str | os.PathLike[str] | None = None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, Any]:
-    """Export ``detector`` to the given paths; with ``check``, verify each file against the PyTorch model and
-    raise :class:`InferenceError` when the logits differ by more than ``tolerance``. Returns
-    ``{format: {"path": ..., "max_abs_error": ...}}``."""
+    """Export ``detector`` to the given paths (checked first: writable, none twice, none one of ``inputs``);
+    with ``check``, verify each file against the PyTorch model and raise :class:`InferenceError` when the
+    logits differ by more than ``tolerance``. The files replace earlier ones together, only when all were
+    written and passed. Returns ``{format: {"path": ..., "max_abs_error": ...}}``."""
     if onnx_path is None and torchscript_path is None and program_path is None:
         raise InferenceError("nothing to export: give an ONNX path, a program path and/or a TorchScript path")
     meta = detector.metadata()
@@ -81,28 +84,30 @@ def export(
             Scorer.from_torchscript,
         ),
     }
-    for fmt, (target, write, load) in writers.items():
-        if target is None:
-            continue
-        # Checked before it takes the target's place: a failed check leaves an earlier file as it was.
-        with atomic_path(target) as tmp:
-            write(tmp)
-            report[fmt] = {"path": str(target)}
-            if reference is not None:
-                err = scorer_difference(reference, load(tmp), nb_samp)
-                report[fmt]["max_abs_error"] = err
-                if not err <= tolerance:
-                    raise InferenceError(
-                        f"the {fmt} export differs from the PyTorch model by {err:.3g} (> tolerance "
-                        f"{tolerance:g}) on random inputs, so {target} was not written: try another --opset, "
-                        "or report it"
-                    )
+    # Written to temporaries and checked; an earlier file is replaced only when every format passed.
+    targets = [target for target, _, _ in writers.values()]
+    with atomic_outputs(targets, inputs) as outputs:
+        for fmt, (target, write, load) in writers.items():
+            if target is None:
+                continue
+            with outputs.write(target) as tmp:
+                write(tmp)
+                report[fmt] = {"path": str(target)}
+                if reference is not None:
+                    err = scorer_difference(reference, load(tmp), nb_samp)
+                    report[fmt]["max_abs_error"] = err
+                    if not err <= tolerance:
+                        raise InferenceError(
+                            f"the {fmt} export differs from the PyTorch model by {err:.3g} (> tolerance "
+                            f"{tolerance:g}) on random inputs, so nothing was written: try another --opset, "
+                            "or report it"
+                        )
     return report
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="aasist-export",
+    p = ToolParser(
+        prog=PROG,
         description="Export AASIST to ONNX (dynamic batch) and/or a torch.export program, checked against "
         "PyTorch.",
     )
@@ -122,50 +127,40 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="DEPRECATED (PyTorch is retiring TorchScript): write a TorchScript module here; use --program",
     )
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
+    p.add_argument(
+        "--opset",
+        type=number(int, DEFAULT_OPSET),  # the exporter's lowest native opset
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset, >= {DEFAULT_OPSET} (default: {DEFAULT_OPSET})",
+    )
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=number(float, 0),
         default=DEFAULT_TOLERANCE,
-        help=f"max |logit difference| to PyTorch allowed by the check (default: {DEFAULT_TOLERANCE:g})",
+        help=f"max |logit difference| to PyTorch allowed by the check, >= 0 (default: {DEFAULT_TOLERANCE:g})",
     )
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the parity check")
     return p
 
 
-def _check_outputs(outputs: Sequence[str | None], inputs: Sequence[str | None]) -> None:
-    """Before any work: every output path writable, none an input (the checkpoint / weights), none twice."""
-    given = [Path(p) for p in outputs if p]
-    if len({p.resolve() for p in given}) < len(given):
-        raise OutputPathError(f"the same output path is given for two formats ({', '.join(map(str, given))})")
-    for path in given:
-        check_output(path, [p for p in inputs if p])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        if not args.onnx and not args.torchscript and not args.program:
-            raise InferenceError(
-                "nothing to export: give --onnx PATH and/or --program PATH (or the deprecated --torchscript)"
-            )
-        _check_outputs([args.onnx, args.program, args.torchscript], [args.ckpt, args.pretrained])
-        if args.torchscript:
-            print(f"aasist-export: warning: {_TORCHSCRIPT_DEPRECATED}", file=sys.stderr)
-        detector = load_detector(
-            ckpt_path=args.ckpt,
-            pretrained=None if args.ckpt else (args.pretrained or "AASIST-L"),
-            device="cpu",
+def run(args: argparse.Namespace) -> int:
+    """Export as the parsed arguments say; returns the exit status."""
+    if not args.onnx and not args.torchscript and not args.program:
+        raise InferenceError(
+            "nothing to export: give --onnx PATH and/or --program PATH (or the deprecated --torchscript)"
         )
-        report = export(
-            detector, args.onnx, args.torchscript, args.opset, args.check, args.tolerance, args.program
-        )
-    except OutputPathError as e:  # a usage error, found before any work
-        print(f"aasist-export: error: {e}", file=sys.stderr)
-        return 2
-    except (InferenceError, FileNotFoundError, ValueError, OSError) as e:
-        print(f"aasist-export: error: {e}", file=sys.stderr)
-        return 1
+    inputs = [p for p in (args.ckpt, args.pretrained) if p]
+    check_outputs([args.onnx, args.program, args.torchscript], inputs)  # before the model is loaded
+    if args.torchscript:
+        print(f"{PROG}: warning: {_TORCHSCRIPT_DEPRECATED}", file=sys.stderr)
+    detector = load_detector(
+        ckpt_path=args.ckpt,
+        pretrained=None if args.ckpt else (args.pretrained or "AASIST-L"),
+        device="cpu",
+    )
+    report = export(
+        detector, args.onnx, args.torchscript, args.opset, args.check, args.tolerance, args.program, inputs
+    )
     for fmt, entry in report.items():
         check = (
             f" (max |logit difference| to PyTorch {entry['max_abs_error']:.2e})"
@@ -174,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"{fmt}: {entry['path']}{check}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_tool(PROG, args, run)
 
 
 __all__ = ["export", "main", "scorer_difference", "torchscript_scorer"]

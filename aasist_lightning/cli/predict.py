@@ -11,7 +11,10 @@ Output (CSV, or JSON with ``--format json``): ``path,score,prob_bonafide,decisio
 channel count; resampled to 16 kHz, channels averaged). How long clips are scored: see
 :mod:`aasist_lightning.runtime.scorer`.
 Exit status: 0 all files scored; 1 some files could not be read (each named
-on stderr, the others still written); 2 nothing to score or a usage / model error.
+on stderr, the others still written); 2 nothing to score or bad input (a usage error, an unusable model
+file, an output that is an input or cannot be written), in one line (``--debug``: the full traceback). The
+outputs (``-o`` and the ``--explain`` PNGs) are checked before any work and replace earlier files only
+together, once every one was written.
 
 The ONNX path (``--onnx``) needs NumPy, soundfile, soxr and onnxruntime only: neither torch nor Lightning is
 imported for it.
@@ -29,22 +32,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.console import progress_bar
-from aasist_lightning.files import atomic_write_text, check_output
+from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.options import AGGREGATES, BACKENDS, MODES, PRECISIONS, InferenceError
 from aasist_lightning.runtime.scorer import Scorer, load_detector
 
+PROG = "aasist-predict"
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
+DEV_EER = "dev-eer"
 CSV_COLUMNS = ("path", "score", "prob_bonafide", "decision", "duration_s")
 DEFAULT_PRETRAINED = "AASIST-L"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="aasist-predict",
+    p = ToolParser(
+        prog=PROG,
         description="Score audio files (or folders, recursively) with AASIST: bona fide speech vs spoof.",
         epilog="Exit status: 0 ok, 1 some files unreadable (named on stderr), 2 error / nothing to score.",
     )
@@ -63,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threshold",
-        default="0",
+        type=_threshold_arg,
+        default=0.0,
         help="decision threshold on the score, or 'dev-eer': the dev-EER threshold stored by the training "
         "run of --ckpt (or of the checkpoint an --onnx model was exported from) (default: 0)",
     )
@@ -76,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--hop",
-        type=int,
+        type=number(int, 1),
         default=None,
         help="window hop in samples, 1..nb_samp (default: nb_samp = back-to-back windows; a last window "
         "always ends at the clip's end)",
@@ -84,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--aggregate", choices=AGGREGATES, default="mean", help="window logits: mean, or min score"
     )
-    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default: 16)")
+    p.add_argument(
+        "--batch-size", type=number(int, 1), default=16, help="windows per forward pass, >= 1 (default: 16)"
+    )
     p.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:N (default: auto)")
     p.add_argument(
         "--backend",
@@ -109,7 +118,10 @@ def _parser() -> argparse.ArgumentParser:
         "default (default: retain)",
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="audio loading threads (default: CPU count, <= 8)"
+        "--workers",
+        type=number(int, 1),
+        default=None,
+        help="audio loading threads, >= 1 (default: CPU count, <= 8)",
     )
     p.add_argument(
         "--explain",
@@ -125,27 +137,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _threshold(value: str, scorer: Scorer, source: str) -> float:
-    if value.strip().lower().replace("_", "-") == "dev-eer":
-        threshold = scorer.threshold
-        if threshold is None:
-            if source.startswith("weights "):
-                raise InferenceError(
-                    f"--threshold dev-eer: {source[len('weights ') :]} are pretrained weights and carry no "
-                    "dev-EER threshold (only checkpoints of a training run store one): pass a number, e.g. "
-                    "--threshold 0"
-                )
-            raise InferenceError(
-                f"--threshold dev-eer: {source} stores no dev-EER threshold (was it trained without a "
-                "validation epoch?): pass a number, e.g. --threshold 0"
-            )
-        return threshold
+def _threshold_arg(text: str) -> float | str:
+    """--threshold: a finite number, or 'dev-eer' (resolved once the model is loaded)."""
+    if text.strip().lower().replace("_", "-") == DEV_EER:
+        return DEV_EER
     try:
-        threshold = float(value)
+        threshold = float(text)
     except ValueError:
-        raise InferenceError(f"--threshold {value!r} must be a number or 'dev-eer'") from None
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number or '{DEV_EER}'") from None
     if not math.isfinite(threshold):
-        raise InferenceError(f"--threshold {value!r} must be a finite number (or 'dev-eer')")
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number (or '{DEV_EER}')")
+    return threshold
+
+
+def _threshold(value: float | str, scorer: Scorer, source: str) -> float:
+    """The decision threshold: ``value``, or the dev-EER threshold stored with the model."""
+    if value != DEV_EER:
+        return float(value)
+    threshold = scorer.threshold
+    if threshold is None:
+        if source.startswith("weights "):
+            raise InferenceError(
+                f"--threshold dev-eer: {source[len('weights ') :]} are pretrained weights and carry no "
+                "dev-EER threshold (only checkpoints of a training run store one): pass a number, e.g. "
+                "--threshold 0"
+            )
+        raise InferenceError(
+            f"--threshold dev-eer: {source} stores no dev-EER threshold (was it trained without a "
+            "validation epoch?): pass a number, e.g. --threshold 0"
+        )
     return threshold
 
 
@@ -227,7 +247,9 @@ def _json_text(
     return json.dumps(doc, indent=2) + "\n"
 
 
-def _explain_png(model: Any, result: FileScore, out_dir: Path, used: set[str], threshold: float) -> Path:
+def _explain_png(
+    model: Any, result: FileScore, out_dir: Path, used: set[str], threshold: float, outputs: Outputs
+) -> None:
     from aasist_lightning.runtime.attention import explain_file
 
     name = result.path.stem or "audio"
@@ -236,77 +258,88 @@ def _explain_png(model: Any, result: FileScore, out_dir: Path, used: set[str], t
         k += 1
         candidate = f"{name}_{k}"
     used.add(candidate)
-    return explain_file(model, result.path, out_dir / f"{candidate}.png", threshold)
+    with outputs.write(out_dir / f"{candidate}.png") as tmp:
+        explain_file(model, result.path, tmp, threshold)
+
+
+def _explain_dir(value: str | None) -> Path | None:
+    """The --explain folder, checked before any work: a folder, or a path where one can be made."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(
+            f"--explain {path} is a file: give a folder for the attention-map PNGs (it is made if missing)"
+        )
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the CLI on parsed arguments; returns the exit status."""
     err = sys.stderr
-    if args.batch_size < 1:
-        raise InferenceError(f"--batch-size {args.batch_size} must be >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise InferenceError(f"--workers {args.workers} must be >= 1")
     fmt = args.format or ("json" if args.output and args.output.lower().endswith(".json") else "csv")
     paths = find_audio(args.inputs)
     if not paths:
         print(
-            f"aasist-predict: error: no audio files found in {', '.join(map(str, args.inputs))} (folders are "
+            f"{PROG}: error: no audio files found in {', '.join(map(str, args.inputs))} (folders are "
             "searched recursively for audio extensions such as .wav, .flac, .ogg, .mp3)",
             file=err,
         )
         return EXIT_ERROR
-    if args.output:  # before any work; never over an input (an audio file or the model)
-        models = [m for m in (args.ckpt, args.onnx, args.program, args.pretrained) if m]
-        check_output(args.output, [*paths, *models])
-    scorer, model_name, torch_model = _build_scorer(args)
-    threshold = _threshold(args.threshold, scorer, model_name)
-    explain_dir = Path(args.explain) if args.explain else None
-    if explain_dir is not None:
-        explain_dir.mkdir(parents=True, exist_ok=True)
+    explain_dir = _explain_dir(args.explain)
+    models = [m for m in (args.ckpt, args.onnx, args.program, args.pretrained) if m]
+    # Checked before any work (never over an input: an audio file or the model); committed together.
+    with atomic_outputs([args.output], [*paths, *models]) as outputs:
+        scorer, model_name, torch_model = _build_scorer(args)
+        threshold = _threshold(args.threshold, scorer, model_name)
+        if args.hop is not None and args.hop > scorer.nb_samp:
+            raise InferenceError(
+                f"--hop {args.hop} is out of range (accepted: 1 to {scorer.nb_samp}, the model's nb_samp)"
+            )
+        results: list[FileScore] = []
+        failed: list[FileError] = []
+        used_names: set[str] = set()
+        show = err.isatty() if args.progress is None else args.progress
+        with progress_bar(enabled=show) as bar:
+            task = bar.add_task("scoring", total=len(paths))
+            for result in score_files(
+                paths, scorer, hop=args.hop, mode=args.mode, how=args.aggregate, workers=args.workers
+            ):
+                if isinstance(result, FileError):
+                    failed.append(result)
+                    bar.console.print(
+                        f"{PROG}: skipping {result.path}: {result.error}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                else:
+                    results.append(result)
+                    if explain_dir is not None:
+                        _explain_png(torch_model, result, explain_dir, used_names, threshold, outputs)
+                bar.advance(task)
 
-    results: list[FileScore] = []
-    failed: list[FileError] = []
-    used_names: set[str] = set()
-    show = err.isatty() if args.progress is None else args.progress
-    with progress_bar(enabled=show) as bar:
-        task = bar.add_task("scoring", total=len(paths))
-        for result in score_files(
-            paths, scorer, hop=args.hop, mode=args.mode, how=args.aggregate, workers=args.workers
-        ):
-            if isinstance(result, FileError):
-                failed.append(result)
-                bar.console.print(
-                    f"aasist-predict: skipping {result.path}: {result.error}",
-                    markup=False,
-                    highlight=False,
-                    soft_wrap=True,
-                )
-            else:
-                results.append(result)
-                if explain_dir is not None:
-                    _explain_png(torch_model, result, explain_dir, used_names, threshold)
-            bar.advance(task)
-
-    if not results:  # every file failed: nothing to write, and an earlier output stays as it was
-        print(
-            f"aasist-predict: error: none of the {len(paths)} file(s) could be read"
-            + (f"; {args.output} was not written" if args.output else ""),
-            file=err,
+        if not results:  # every file failed: nothing to write, and an earlier output stays as it was
+            print(
+                f"{PROG}: error: none of the {len(paths)} file(s) could be read"
+                + (f"; {args.output} was not written" if args.output else ""),
+                file=err,
+            )
+            return EXIT_ERROR
+        text = (
+            _csv_text(results, threshold)
+            if fmt == "csv"
+            else _json_text(results, failed, threshold, args, model_name, scorer.nb_samp)
         )
-        return EXIT_ERROR
-    text = (
-        _csv_text(results, threshold)
-        if fmt == "csv"
-        else _json_text(results, failed, threshold, args, model_name, scorer.nb_samp)
-    )
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if args.output:
+            with outputs.write(args.output) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
     if failed:
         print(
-            f"aasist-predict: {len(failed)} of {len(paths)} file(s) could not be read and were skipped: "
+            f"{PROG}: {len(failed)} of {len(paths)} file(s) could not be read and were skipped: "
             + ", ".join(str(f.path) for f in failed),
             file=err,
         )
@@ -316,12 +349,12 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
+
+    def body(args: argparse.Namespace) -> int:
         with allocator(args.allocator):
             return run(args)
-    except (InferenceError, FileNotFoundError, ValueError, OSError) as e:
-        print(f"aasist-predict: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+
+    return run_tool(PROG, args, body)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Prints pooled EER, min t-DCF (ASVspoof 2019), min DCF / act DCF / Cllr (ASVspoof 5) and the per-attack EER of
 a CM score file, exactly as the official scripts compute them. User errors (missing or malformed files, scores
-that cannot be evaluated) end with a one-line message and exit status 2.
+that cannot be evaluated, an output that is an input or cannot be written) end with a one-line message and
+exit status 2. The outputs (--json, --det-plot, --hist-plot) are checked before any work and written together:
+when one fails (e.g. a full disk), none replaces an earlier file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aasist_lightning.files import atomic_write_json, check_output
+from aasist_lightning.cli.arguments import ToolParser, run_tool
+from aasist_lightning.files import atomic_outputs, atomic_write_json
 from aasist_lightning.metrics import (
     ScoreFile,
     act_dcf_threshold,
@@ -27,7 +30,7 @@ from aasist_lightning.metrics import (
     read_score_file,
     score_report,
 )
-from aasist_lightning.metrics.io import check_cm_scores, join_protocol
+from aasist_lightning.metrics.io import ScoreFileError, check_cm_scores, join_protocol
 
 PROG = "aasist-score"
 NO_ASV_NOTE = (
@@ -37,7 +40,7 @@ NO_ASV_NOTE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=PROG,
         description=(
             "Evaluate a CM score file (higher score = more bona fide) with the official ASVspoof measures. "
@@ -75,7 +78,7 @@ def load_scores(scores: Path, protocol: Path | None) -> ScoreFile:
     if protocol is not None:
         score_file = join_protocol(score_file, read_cm_protocol(protocol))
     elif score_file.labels is None:
-        raise ValueError(f"{scores} has two columns (utt_id score): give --protocol to supply the labels")
+        raise ScoreFileError(f"{scores} has two columns (utt_id score): give --protocol to supply the labels")
     check_cm_scores(score_file.scores, score_file.labels, scores)
     return score_file
 
@@ -126,17 +129,15 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
         console.print(per_attack)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        # Outputs are checked before any work, and none may replace an input.
-        inputs = [p for p in (args.scores, args.protocol, args.asv_scores) if p is not None]
-        for output in (args.json, args.det_plot, args.hist_plot):
-            if output is not None:
-                check_output(output, inputs)
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, write the outputs (all or none), print the report; returns the exit status."""
+    inputs = [p for p in (args.scores, args.protocol, args.asv_scores) if p is not None]
+    # Checked before any work; none may replace an input, and all are committed together.
+    with atomic_outputs([args.json, args.det_plot, args.hist_plot], inputs) as outputs:
         report, score_file = evaluate(args)
         if args.json is not None:
-            atomic_write_json(args.json, report)
+            with outputs.write(args.json) as tmp:
+                atomic_write_json(tmp, report)
         bona = score_file.scores[score_file.labels == 1]
         spoof = score_file.scores[score_file.labels == 0]
         title = args.title or args.scores.name
@@ -147,18 +148,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
             if args.det_plot is not None:
-                plot_det(bona, spoof, args.det_plot, title=title)
+                with outputs.write(args.det_plot) as tmp:
+                    plot_det(bona, spoof, tmp, title=title)
             if args.hist_plot is not None:
-                plot_score_histogram(bona, spoof, args.hist_plot, title=title)
-    except (OSError, ValueError) as err:
-        # Bad user input (the messages name the file and line): one line, no traceback, argparse's status.
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+                with outputs.write(args.hist_plot) as tmp:
+                    plot_score_histogram(bona, spoof, tmp, title=title)
     if not args.quiet:
         spoof_attacks = np.asarray(score_file.attacks)[score_file.labels == 0]
         names, counts = np.unique(spoof_attacks, return_counts=True)
         print_report(report, dict(zip(names.tolist(), counts.tolist(), strict=True)), Console())
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The measures raise ValueError for scores they cannot evaluate (e.g. an ASV file giving negative t-DCF
+    # weights); the message says why.
+    return run_tool(PROG, args, run, also=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Synthetic corpus writer: ``aasist-synth --out DIR [--seed N] [sizes]``.
 
 Writes (or reuses) the embedded ASVspoof 2019 LA-style corpus of :mod:`aasist_lightning.data.synthetic` and
-prints its counts, size and the time it took. Bad settings, a foreign or damaged folder end with a one-line
-message and exit status 2.
+prints its counts, size and the time it took. Bad settings (checked before any work), an --out that is a file
+or a folder this tool did not write, a damaged corpus end with a one-line message and exit status 2, and
+nothing under --out is touched.
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
+from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.data.synthetic import SyntheticCorpus
 from aasist_lightning.data.synthetic.corpus import MANIFEST
+from aasist_lightning.files import OutputPathError
 
 PROG = "aasist-synth"
+#: Accepted ranges (as SyntheticCorpus checks them): utterance counts, speakers per split, seconds.
+MIN_SIZE, SPEAKERS, DURATIONS = 1, (2, 99), (0.5, 20.0)
 
 
 def build_parser(defaults: SyntheticCorpus) -> argparse.ArgumentParser:
     """The flags: --out, --seed, one per size and speaker count, durations, workers, --no-progress."""
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=PROG,
         description="Write a synthetic ASVspoof 2019 LA-style corpus (bona fide source-filter speech and 19 "
         "vocoder-style attacks) in the official LA layout. Re-running with the same settings reuses it.",
@@ -34,39 +38,64 @@ def build_parser(defaults: SyntheticCorpus) -> argparse.ArgumentParser:
         type=Path,
         help="corpus root (the folder that will hold ASVspoof2019_LA_*); use it as data.root",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="default %(default)s")
-    for key, value in {**defaults.sizes, **defaults.speakers}.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value, help="default %(default)s")
+    parser.add_argument("--seed", type=number(int, 0), default=defaults.seed, help="default %(default)s")
+    counts: list[tuple[dict[str, int], tuple[int | None, int | None]]] = [
+        (defaults.sizes, (MIN_SIZE, None)),
+        (defaults.speakers, SPEAKERS),
+    ]
+    for group, bounds in counts:
+        for key, value in group.items():
+            flag = f"--{key.replace('_', '-')}"
+            parser.add_argument(flag, type=number(int, *bounds), default=value, help="default %(default)s")
+    for end, seconds in (("min", defaults.min_duration), ("max", defaults.max_duration)):
+        parser.add_argument(
+            f"--{end}-duration",
+            type=number(float, *DURATIONS),
+            default=seconds,
+            help=f"seconds, {DURATIONS[0]:g} to {DURATIONS[1]:g} (default %(default)s)",
+        )
     parser.add_argument(
-        "--min-duration", type=float, default=defaults.min_duration, help="seconds, default %(default)s"
+        "--workers", type=number(int, 1), default=None, help="processes (default: every available CPU)"
     )
-    parser.add_argument(
-        "--max-duration", type=float, default=defaults.max_duration, help="seconds, default %(default)s"
-    )
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: every available CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    defaults = SyntheticCorpus()
-    args = build_parser(defaults).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sizes = {key: getattr(args, key) for key in {**defaults.sizes, **defaults.speakers}}
-    try:
-        corpus = SyntheticCorpus(
-            args.seed,
-            **sizes,
-            min_duration=args.min_duration,
-            max_duration=args.max_duration,
-            num_workers=args.workers,
-            progress=not args.no_progress,
+def _check_out(out: Path) -> None:
+    """Before any work: --out is a new folder, or a corpus this tool wrote (reused, or refused by the
+    generator if its settings differ)."""
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == out else f"is under {existing}, a file"
+        raise OutputPathError(f"--out {out} {where}: give a new folder for the corpus")
+    if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()):
+        raise OutputPathError(
+            f"--out {out} holds other files and is not a corpus written by {PROG} (no {MANIFEST}): give a "
+            "new folder"
         )
-        start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
-        corpus(args.out)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write (or reuse) the corpus the parsed arguments describe; returns the exit status."""
+    if args.min_duration >= args.max_duration:
+        raise ValueError(
+            f"--min-duration {args.min_duration:g} must be less than --max-duration {args.max_duration:g}"
+        )
+    _check_out(args.out)
+    defaults = SyntheticCorpus()
+    sizes = {key: getattr(args, key) for key in {**defaults.sizes, **defaults.speakers}}
+    corpus = SyntheticCorpus(
+        args.seed,
+        **sizes,
+        min_duration=args.min_duration,
+        max_duration=args.max_duration,
+        num_workers=args.workers,
+        progress=not args.no_progress,
+    )
+    start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
+    corpus(args.out)
     manifest = json.loads((args.out / MANIFEST).read_text(encoding="utf-8"))
     print(f"corpus: {args.out.absolute()}  (fingerprint {manifest['fingerprint']})")
     for split, counts in manifest["counts"].items():
@@ -77,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"train on it: python train.py data=asvspoof2019_la data.root={args.out.absolute()}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser(SyntheticCorpus()).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The generator reports settings that differ from those of an existing corpus as a ValueError.
+    return run_tool(PROG, args, run, also=(ValueError,))
 
 
 def _cpu_seconds() -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_checks import ConfigError, check_config, check_output_dir
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json
@@ -80,15 +79,65 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(path.resolve())
 
 
+def _splits(cfg: DictConfig) -> dict[str, str]:
+    """The data splits the run reads, with the setting that reads each: train and dev to fit, eval to test."""
+    fit = {"train": "train=true", "dev": "train=true"} if cfg.get("train", True) else {}
+    return {**fit, **({"eval": "test=true"} if cfg.get("test", True) else {})}
+
+
+def check_checkpoint(ckpt_path: str, model: AASISTLitModule) -> None:
+    """Read ``ckpt_path`` (weights_only) and check that it is a training checkpoint of the configured network,
+    before any work: the fit would otherwise stop on it with a traceback (or after the data is prepared)."""
+    from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
+    from aasist_lightning.models.weights import WeightsError, read_torch_file
+
+    try:
+        ckpt = read_torch_file(ckpt_path, "checkpoint")
+    except WeightsError as err:
+        raise ConfigError(f"ckpt_path: {err}. Fix: give a .ckpt written by a training run") from None
+    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not isinstance(hparams, dict) or "state_dict" not in ckpt:
+        raise ConfigError(
+            f"ckpt_path: {ckpt_path} is not a training checkpoint (no state_dict and hyper_parameters; an "
+            "official .pth is a plain state_dict). Fix: give a .ckpt written by train.py, or start from "
+            "weights with model.pretrained=<.pth>"
+        )
+    configured = model.model.config
+    try:
+        stored = check_hparams(
+            **{k: hparams.get(k) if hparams.get(k) is not None else configured[k] for k in ARCH_KEYS}
+        )
+    except HyperParameterError as err:
+        raise ConfigError(f"ckpt_path: {ckpt_path} holds invalid hyper-parameters ({err})") from None
+    differ = [k for k in ARCH_KEYS if stored[k] != configured[k]]
+    if differ:
+        shown = "; ".join(
+            f"model.{k}={stored[k]} in the checkpoint, {configured[k]} configured" for k in differ
+        )
+        fix = " ".join(f"model.{k}={_override(stored[k])}" for k in differ)
+        raise ConfigError(
+            f"ckpt_path: {ckpt_path} is a checkpoint of another network: {shown}. Fix: pass {fix} (or the "
+            "model group it was trained with)"
+        )
+
+
+def _override(value: Any) -> str:
+    """A value as a Hydra command-line override writes it."""
+    return str(value).replace(" ", "")
+
+
 def _single_console_log() -> None:
-    """Lightning gives its `lightning` logger its own console handler and also propagates to the root logger,
-    which Hydra equips with a console (and the run's .log file) handler: every message would print twice."""
+    """Lightning gives its `lightning` (and `lightning.fabric`, `lightning.pytorch`) loggers their own console
+    handler and also propagates to the root logger, which Hydra equips with a console (and the run's .log
+    file) handler: every message would print twice. Every plain console handler goes, also one bound to a
+    stream that is no longer sys.stderr (Lightning imported under a redirected stderr, e.g. in a test)."""
     if not logging.getLogger().handlers:
         return
-    lightning_logger = logging.getLogger("lightning")
-    for handler in list(lightning_logger.handlers):
-        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout):
-            lightning_logger.removeHandler(handler)
+    for name in ("lightning", "lightning.fabric", "lightning.pytorch"):
+        lightning_logger = logging.getLogger(name)
+        for handler in list(lightning_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_logger.removeHandler(handler)
 
 
 def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -120,13 +169,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     started = time.perf_counter()
     _single_console_log()
-    check_config(cfg)
-    if not cfg.paths.get("output_dir"):
-        raise ConfigError(
-            "paths.output_dir is not set. Fix: run through train.py (Hydra sets it) or pass one."
-        )
+    check_config(cfg, splits=_splits(cfg))
+    output_dir = check_output_dir(cfg)
     ckpt_path = resolve_ckpt_path(cfg)
-    output_dir = Path(cfg.paths.output_dir)
     if rank_zero_only.rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
         print_config_tree(cfg, output_dir=output_dir)
@@ -136,7 +181,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # The model first: a missing pretrained-weights file stops the run before any corpus is generated.
     lit = _instantiate_model(cfg.model)
+    if ckpt_path is not None:
+        check_checkpoint(ckpt_path, lit)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    if rank_zero_only.rank == 0:
+        # Checks before work: every split the run reads is there, parses, has its audio (and training both
+        # classes) before the first step; the other ranks' setup follows rank 0's prepare_data (in fit).
+        datamodule.prepare_data()
+        for stage in ("fit",) * bool(cfg.get("train", True)) + ("test",) * bool(cfg.get("test", True)):
+            datamodule.setup(stage)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(

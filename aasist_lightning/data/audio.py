@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,21 +12,69 @@ import soxr
 
 SAMPLE_RATE = 16000
 NB_SAMP = 64600  # ~4 s at 16 kHz, the official AASIST input length
+#: Shorter clips are implausible as speech (ASVspoof 2019 LA's shortest is ~0.5 s): always a warning, never
+#: refused (a corpus of short clips is odd, not broken).
+MIN_SECONDS = 0.1
+#: What load_audio does with a truncated file: warn and use what is left, or refuse it.
+DAMAGE_POLICIES = ("warn", "error")
+
+log = logging.getLogger(__name__)
+_warned: set[Path] = set()  # damaged files already reported by this process (once each)
 
 
 class AudioError(ValueError):
-    """An audio file that cannot be used (missing, unreadable, empty, NaN/inf); the message names it."""
+    """An audio file that cannot be used (missing, unreadable, empty, NaN/inf, truncated); the message names
+    it."""
+
+    def __init__(self, message: str) -> None:
+        # Raised in a DataLoader worker, it comes back to the main process as AudioError("Caught AudioError in
+        # DataLoader worker process N.\nOriginal Traceback ...<its last line>"): keep only the message.
+        if message.startswith("Caught AudioError") and "\nOriginal Traceback" in message:
+            message = message.rstrip().rsplit("AudioError: ", 1)[-1]
+        super().__init__(message)
 
 
-def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+def _missing_wav_bytes(path: Path) -> int:
+    """Bytes of sample data a RIFF/WAVE file's header promises beyond the end of the file (0 when complete
+    or not a plain WAV): libsndfile silently reads a file cut mid-data as a shorter one."""
+    with path.open("rb") as f:
+        if f.read(12)[8:12] != b"WAVE":
+            return 0
+        size = path.stat().st_size
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return 0
+            chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"data":
+                # 0 and 0xFFFFFFFF: a stream's placeholder sizes, not promises
+                return max(0, f.tell() + length - size) if 0 < length < 0xFFFFFFFF else 0
+            f.seek(length + (length & 1), 1)
+
+
+def _warn_once(path: Path, problem: str) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        log.warning("audio file %s %s: using it as it is", path, problem)
+
+
+def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn") -> np.ndarray:
     """Read ``path`` as float32 mono at ``sr`` Hz.
 
     Integer PCM is scaled to [-1, 1] (soundfile), channels are averaged, other rates are resampled
-    with soxr. A clip shorter than one output sample becomes that one sample.
+    with soxr. A clip shorter than one output sample becomes that one sample. A WAV cut mid-data (its header
+    promises more than the file holds) is used with a warning naming it (once per file and process) when
+    ``on_damage="warn"``, refused with an ``AudioError`` when ``"error"``; a clip shorter than
+    ``MIN_SECONDS`` always gets the warning.
     """
+    if on_damage not in DAMAGE_POLICIES:
+        raise ValueError(f"on_damage={on_damage!r} must be one of {DAMAGE_POLICIES}")
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise AudioError(f"audio file {path} does not exist")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "a device, pipe or socket"
+        raise AudioError(f"{path} is {kind}, not a regular audio file: give an audio file (FLAC, WAV, ...)")
     try:
         data, file_sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
@@ -33,6 +83,14 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
         ) from e
     if data.size == 0:
         raise AudioError(f"audio file {path} contains no samples")
+    missing = _missing_wav_bytes(path) if path.suffix.lower() in (".wav", ".wave") else 0
+    if missing:
+        truncated = f"is truncated (its header promises {missing} more bytes of audio than the file holds)"
+        if on_damage == "error":
+            raise AudioError(f"audio file {path} {truncated}")
+        _warn_once(path, truncated)
+    elif data.shape[0] < MIN_SECONDS * file_sr:
+        _warn_once(path, f"is implausibly short ({data.shape[0] / file_sr:.3f} s < {MIN_SECONDS} s)")
     x = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:

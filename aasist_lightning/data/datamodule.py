@@ -25,7 +25,9 @@ from aasist_lightning.data.dataset import (
     collate_trials,
 )
 from aasist_lightning.data.protocols import (
+    BONAFIDE,
     SPLITS,
+    ProtocolError,
     Trial,
     asv_score_path,
     audio_dir,
@@ -72,9 +74,10 @@ class ASVspoofDataModule(L.LightningDataModule):
     ``eval_subset``: balanced subset sizes (see :mod:`aasist_lightning.data.subset`), ``None`` = full split.
     ``augment``: an instantiated ``aug(x, rng)`` callable or ``None`` (training only). ``generator``:
     called as ``generator(root)`` in ``prepare_data`` when the corpus under ``root`` is missing or
-    incomplete. ``num_workers=None``: the CPUs available to this process divided by the devices on this
-    node (at most 16). Train batches: ``(wave (B, nb_samp) float32, label (B,) int64)``; val / test / predict
-    batches add ``utt_ids`` and ``attacks`` lists.
+    incomplete, and only when ``generate`` (set by the synthetic data group alone: a user's root is never
+    created or filled, and a missing one stops the run). ``num_workers=None``: the CPUs available to this
+    process divided by the devices on this node (at most 16). Train batches: ``(wave (B, nb_samp) float32,
+    label (B,) int64)``; val / test / predict batches add ``utt_ids`` and ``attacks`` lists.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class ASVspoofDataModule(L.LightningDataModule):
         seed: int = 0,
         on_bad_audio: str = "error",
         generator: Callable[[Path], None] | None = None,
+        generate: bool = False,
         output_dir: str | Path | None = None,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
@@ -110,7 +114,7 @@ class ASVspoofDataModule(L.LightningDataModule):
                 "data.train_manifest / data.dev_manifest / data.eval_manifest "
                 "(CSV 'path,label[,attack][,speaker]')"
             )
-        if generator is not None and self.root is None:
+        if generate and generator is not None and self.root is None:
             raise ValueError("data.generator needs data.root: the folder the corpus is generated into")
         if on_bad_audio not in BAD_AUDIO_POLICIES:
             raise ValueError(f"data.on_bad_audio={on_bad_audio!r} must be one of {BAD_AUDIO_POLICIES}")
@@ -138,7 +142,7 @@ class ASVspoofDataModule(L.LightningDataModule):
         self.augment = augment
         self.seed = seed
         self.on_bad_audio = on_bad_audio
-        self.generator = generator
+        self.generator = generator if generate else None
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.sample_rate = sample_rate
         self.trials: dict[str, list[Trial]] = {}  # per split, after setup(): what the loaders serve
@@ -155,11 +159,13 @@ class ASVspoofDataModule(L.LightningDataModule):
     def _check_root(self, split: str) -> None:
         assert self.root is not None
         if not self.root.is_dir():
-            hint = ""
+            fix = 'data.root=/path/to/LA (the LA/ folder of the official LA.zip; see the README\'s "Data")'
             if self.root.parent.is_dir() and (self.root.parent / "LA").is_dir() and self.root.name != "LA":
-                hint = f" (did you mean {self.root.parent / 'LA'}?)"
+                fix = f"did you mean data.root={self.root.parent / 'LA'}?"
+            what = "is not a folder" if self.root.exists() else "does not exist"
             raise FileNotFoundError(
-                f"ASVspoof 2019 LA root {self.root} does not exist{hint}. Expected:\n{LAYOUT}"
+                f"data.root={self.root} {what}: nothing is generated there. Fix: {fix}, or data=synthetic "
+                "for the generated corpus"
             )
         proto = protocol_path(self.root, split)
         if not proto.is_file():
@@ -178,6 +184,16 @@ class ASVspoofDataModule(L.LightningDataModule):
             )
         self._check_root(split)
         return read_protocol(protocol_path(self.root, split), audio_dir(self.root, split))
+
+    def _check_classes(self, split: str, trials: list[Trial]) -> None:
+        """Training needs both classes (validation and test report an EER without one)."""
+        bonafide = sum(t.label == BONAFIDE for t in trials)
+        if split == "train" and (bonafide == 0 or bonafide == len(trials)):
+            raise ProtocolError(
+                f"{self._source(split)}: the train split has {bonafide} bona fide and "
+                f"{len(trials) - bonafide} spoof trials; training needs both. Fix: list trials of both "
+                "classes (label bonafide / spoof)"
+            )
 
     def _drop_missing(self, split: str, trials: list[Trial]) -> list[Trial]:
         missing = [t for t in trials if not t.path.is_file()]
@@ -228,7 +244,13 @@ class ASVspoofDataModule(L.LightningDataModule):
             if split in self.trials:
                 continue
             trials = self._drop_missing(split, self._read_split(split))
-            chosen = balanced_subset(trials, self.subset_sizes[split], self.seed, name=f"data.{split}_subset")
+            self._check_classes(split, trials)
+            try:
+                chosen = balanced_subset(
+                    trials, self.subset_sizes[split], self.seed, name=f"data.{split}_subset"
+                )
+            except ProtocolError as err:
+                raise ProtocolError(f"{self._source(split)}: {err}") from None
             self.trials[split] = chosen
             self.datasets[split] = TrialDataset(
                 chosen,

@@ -68,7 +68,9 @@ class TrialDataset(Dataset):
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         trial = self.trials[index]
         try:
-            x = load_audio(trial.path, self.sample_rate)
+            # A damaged (truncated / implausibly short) file: refused under "error", used with a warning under
+            # "skip" (it still holds audio).
+            x = load_audio(trial.path, self.sample_rate, "error" if self._skipped is None else "warn")
         except AudioError as e:
             if self._skipped is None:
                 raise

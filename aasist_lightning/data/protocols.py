@@ -58,7 +58,8 @@ def asv_score_path(root: str | Path, split: str) -> Path:
 
 
 class ProtocolError(ValueError):
-    """A protocol or manifest that does not parse; the message names the file and line."""
+    """A protocol or manifest that does not parse, or whose trials cannot serve their split (one class only
+    for training, too few for the configured subset); the message names the file (and line)."""
 
 
 @dataclass(frozen=True)

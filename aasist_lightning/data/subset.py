@@ -4,8 +4,8 @@ Rule: ``size`` trials, half bona fide and half spoof. The spoof half is split as
 across attack types and the bona fide half across speakers (every group gets the same count, give or
 take one; a group with too few trials gives all it has and the rest is spread over the others). Which
 groups get the extra one, and which trials are drawn, depend only on ``seed``. ``None`` means every
-trial. Zero, a negative or odd size, or a size needing more trials of a class than exist raise a
-``ValueError`` that says what to use instead.
+trial. Zero, a negative or odd size raise a ``ValueError``, a size needing more trials of a class than exist
+a ``ProtocolError`` (the data, not the number, may be what is wrong); both say what to use instead.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
-from aasist_lightning.data.protocols import BONAFIDE, Trial
+from aasist_lightning.data.protocols import BONAFIDE, ProtocolError, Trial
 
 
 def _even_split(total: int, caps: dict[Hashable, int], rng: np.random.Generator) -> dict[Hashable, int]:
@@ -78,7 +78,7 @@ def balanced_subset(
     half = size // 2
     if half > len(bonafide) or half > len(spoof):
         largest = 2 * min(len(bonafide), len(spoof))
-        raise ValueError(
+        raise ProtocolError(
             f"{name}={size} needs {half} bona fide and {half} spoof trials but the set has "
             f"{len(bonafide)} bona fide and {len(spoof)} spoof: use at most {largest}, or null for all"
         )

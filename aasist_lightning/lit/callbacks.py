@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """`ModelCheckpoint`: best.ckpt by the monitored metric, last.ckpt every epoch; resumes into a new folder.
+    """`ModelCheckpoint`: best.ckpt by the monitored metric, last.ckpt every epoch (also written before
+    validation runs, so a failing validation never loses the trained epoch); resumes into a new folder.
 
     Lightning forgets the best score when a run is resumed from a checkpoint of another folder, so the first
     resumed epoch would become "best" whatever its score. Here the previous best checkpoint is copied into the
@@ -37,6 +38,16 @@ class RunCheckpoint(ModelCheckpoint):
         super().on_train_epoch_end(trainer, pl_module)
         if due:
             self._save_last_if_missed(trainer)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """last.ckpt before validation: a validation that fails (e.g. a damaged dev clip) keeps the trained
+        epoch. Written without Lightning's bookkeeping, so after a validation that succeeds last.ckpt (and
+        best.ckpt) are written as ever, with the validation's results."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            trainer.save_checkpoint(
+                self.format_checkpoint_name(self._monitor_candidates(trainer), self.CHECKPOINT_NAME_LAST),
+                weights_only=self.save_weights_only,  # saving (as Lightning's own saves): the full state
+            )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         due = self._saves_here(trainer, at_train_epoch_end=False)

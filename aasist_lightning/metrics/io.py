@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aasist_lightning.files import check_input
+
 CM_KEYS = {"bonafide": 1, "spoof": 0}
 ASV_KEYS = ("target", "nontarget", "spoof")
 # Number of whitespace-separated fields -> (format name, layout); a two-column file needs a protocol.
@@ -63,9 +65,9 @@ def _first(ids: Sequence[str]) -> str:
 
 
 def _lines(path: Path, what: str) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of the non-empty lines; FileNotFoundError if the file is missing."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} not found")
+    """(line number, fields) of the non-empty lines; FileNotFoundError if the file is missing, InputPathError
+    for a folder, a pipe or a device."""
+    check_input(path, what)
     text = path.read_text(encoding="utf-8", errors="replace")
     return [
         (i, fields) for i, fields in enumerate((line.split() for line in text.split("\n")), start=1) if fields
@@ -229,16 +231,27 @@ def _attack_of(attack: str) -> str:
     return "-" if attack in BONAFIDE_ATTACKS else attack
 
 
+#: From this many trials on, at most two distinct score values are hard decisions (every trial but two ties
+#: with another; soft scores essentially never tie). A smaller file may be evaluated: two trials never take
+#: more than two values.
+HARD_DECISION_MIN_TRIALS = 5
+
+
+def are_hard_decisions(scores: np.ndarray) -> bool:
+    """Whether ``scores`` look like decisions rather than scores (see :data:`HARD_DECISION_MIN_TRIALS`)."""
+    return scores.size >= HARD_DECISION_MIN_TRIALS and np.unique(scores).size < 3
+
+
 def check_cm_scores(scores: np.ndarray, labels: np.ndarray, source: str | Path) -> None:
-    """ScoreFileError unless both classes are present and the scores are soft (at least 3 distinct values)."""
+    """ScoreFileError unless both classes are present and the scores are soft (:func:`are_hard_decisions`)."""
     n_bona = int(np.sum(labels == 1))
     n_spoof = int(labels.size - n_bona)
     if n_bona == 0 or n_spoof == 0:
         raise ScoreFileError(
             f"{source}: {n_bona} bona fide and {n_spoof} spoof trials; EER and DCFs need both classes"
         )
-    distinct = np.unique(scores)
-    if distinct.size < 3:
+    if are_hard_decisions(scores):
+        distinct = np.unique(scores)
         values = ", ".join(f"{v:g}" for v in distinct)
         raise ScoreFileError(
             f"{source}: only {distinct.size} distinct score value(s) ({values}) "

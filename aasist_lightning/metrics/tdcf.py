@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from aasist_lightning.metrics.eer import as_scores, compute_eer, det_curve
+from aasist_lightning.metrics.io import are_hard_decisions
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,9 @@ def tdcf_curve(
     cm = cost_model if isinstance(cost_model, TDCFCostModel) else TDCFCostModel.from_official(cost_model)
     bona = as_scores(bonafide, "bona fide")
     spf = as_scores(spoof, "spoof")
-    n_distinct = np.unique(np.concatenate((bona, spf))).size
-    if n_distinct < 3:
+    both = np.concatenate((bona, spf))
+    if are_hard_decisions(both):
+        n_distinct = np.unique(both).size
         raise ValueError(
             f"the CM scores take only {n_distinct} distinct value(s): these are hard decisions, not scores; "
             "the t-DCF needs soft scores (e.g. the bona fide logit)"

@@ -183,7 +183,8 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> A
         if isinstance(e, pickle.UnpicklingError):
             reason = _unpickling_reason(e)
         else:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            # The first sentence: torch goes on about how the file may have been damaged.
+            first = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
             reason = f"it is truncated, corrupt or not a PyTorch file ({first})"
         raise WeightsError(f"cannot read {what} {path}: {reason}") from e
 
@@ -303,12 +304,14 @@ def load_weights_into(
         if k in state_dict and state_dict[k].shape != own[k].shape
     ]
     if missing or unexpected or misshaped:
-        lines = [f"{source} does not fit this model:"]
-        for label, keys in (("mis-shaped", misshaped), ("missing", missing), ("unexpected", unexpected)):
-            if keys:
-                lines.append(f"  {label} keys ({len(keys)}): {_first(keys)}")
-        lines.append(f"  probable cause: {_mismatch_hint(model, state_dict, unexpected)}")
-        raise WeightsError("\n".join(lines))
+        # Two lines: what and the probable cause (the fix), then the evidence.
+        keys = "; ".join(
+            f"{len(keys)} {label}: {_first(keys, 2)}"
+            for label, keys in (("mis-shaped", misshaped), ("missing", missing), ("unexpected", unexpected))
+            if keys
+        )
+        hint = _mismatch_hint(model, state_dict, unexpected)
+        raise WeightsError(f"{source} does not fit this model: {hint}\n  keys: {keys}")
     model.load_state_dict(state_dict, strict=True)
 
 

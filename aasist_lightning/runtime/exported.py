@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aasist_lightning.files import atomic_path, atomic_write_bytes
-from aasist_lightning.runtime.onnx import DEFAULT_OPSET, export_onnx
+from aasist_lightning.runtime.onnx import DEFAULT_OPSET, export_onnx, quiet_export
 from aasist_lightning.runtime.options import METADATA_FILE
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def load_program(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.
 
     extra = {METADATA_FILE: ""}
     # From an open file: torch warns about a path not ending in .pt2 (aasist-export checks a temporary one).
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, quiet_export():
         program = torch.export.load(f, extra_files=extra)
     if device != "cpu":
         from torch.export.passes import move_to_device_pass

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aasist_lightning.data.audio import SAMPLE_RATE
+from aasist_lightning.files import check_input
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.onnx import metadata_of, ort_session
 from aasist_lightning.runtime.options import AGGREGATES, MODES, InferenceError
@@ -89,12 +90,12 @@ def load_detector(
         )
     if ckpt_path is not None:
         path = Path(ckpt_path).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(
                 f"checkpoint {path} does not exist: give the path of a .ckpt written by a training run "
                 "(outputs/train/runs/<time>/checkpoints/best.ckpt) or of a .pth state_dict"
             )
-        obj = read_torch_file(path, "checkpoint")
+        obj = read_torch_file(check_input(path, "checkpoint"), "checkpoint")  # not a folder, a pipe
         if isinstance(obj, dict) and "state_dict" in obj:
             detector = _from_lightning(path, obj, overrides)
         else:  # a plain state_dict (e.g. an official .pth under another name)
