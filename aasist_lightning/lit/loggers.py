@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
@@ -46,6 +48,21 @@ def wandb_mode() -> str:
     return "online" if _wandb_credentials() else "offline"
 
 
+def _mode(offline: bool | str) -> str:
+    return wandb_mode() if offline == "auto" else ("offline" if offline else "online")
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def multirun_group(base: str | None, sweep_dir: str) -> str:
+    """The W&B group of a multirun's jobs and of its report run: ``<group>-<sweep folder name>``, e.g.
+    ``train-2026-12-06_16-40-00``."""
+    name = Path(sweep_dir).name
+    return f"{base}-{name}" if base else name
+
+
 def wandb_logger(
     save_dir: str,
     offline: bool | str = "auto",
@@ -57,7 +74,9 @@ def wandb_logger(
     `log_model="auto"` uploads the best checkpoint as an artifact only when online (offline it would just copy
     the checkpoint into the offline run folder).
     """
-    mode = wandb_mode() if offline == "auto" else ("offline" if offline else "online")
+    mode = _mode(offline)
+    if _in_multirun():  # one group per multirun: its jobs side by side, apart from other sweeps'
+        kwargs["group"] = multirun_group(kwargs.get("group"), HydraConfig.get().sweep.dir)
     if log_model == "auto":
         log_model = mode == "online"
     Path(save_dir).mkdir(parents=True, exist_ok=True)
@@ -66,6 +85,37 @@ def wandb_logger(
             "W&B logs offline in %s (sync later with `wandb sync`; `wandb login` for online runs)", save_dir
         )
     return WandbLogger(save_dir=save_dir, offline=mode == "offline", log_model=log_model, **kwargs)
+
+
+def log_sweep_report(
+    cfg: DictConfig, sweep_dir: str, header: list[str], rows: list[list[str]], images: list[Path]
+) -> None:
+    """A summary run (job_type ``sweep-report``) in the multirun's W&B group with the report's table and
+    plots; offline unless logged in, like the jobs (``cfg``: the sweep's ``logger.wandb`` node)."""
+    mode = _mode(cfg.get("offline", "auto"))
+    if mode == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(
+        project=cfg.get("project"),
+        entity=cfg.get("entity"),
+        group=multirun_group(cfg.get("group"), sweep_dir),
+        job_type="sweep-report",
+        name=f"report-{Path(sweep_dir).name}",
+        tags=list(cfg.get("tags") or []),
+        dir=sweep_dir,
+        mode=mode,
+    )
+    try:
+        run.log(
+            {
+                "sweep/report": wandb.Table(columns=header, data=rows),
+                **{f"sweep/{path.stem}": wandb.Image(str(path)) for path in images},
+            }
+        )
+    finally:
+        run.finish()
 
 
 def finish_wandb() -> None:
