@@ -91,9 +91,15 @@ def tone(n: int, sr: int, freq: float = 440.0, amp: float = 0.5, seed: int = 0) 
     return (amp * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(n)).astype(np.float32)
 
 
-def random_checkpoint(path: Path, threshold: float | None = 0.25, **arch: object) -> Path:
+def random_checkpoint(
+    path: Path,
+    threshold: float | None = 0.25,
+    calibration: dict[str, float] | None = None,
+    **arch: object,
+) -> Path:
     """A checkpoint in the training run's format (AASISTLitModule state and hyper-parameters, a dev-EER
-    threshold) of a randomly initialised tiny model: fast to make and to run."""
+    threshold, a score calibration as ``Calibration.as_dict()``) of a randomly initialised tiny model: fast
+    to make and to run."""
     import torch
 
     from aasist_lightning.lit.module import AASISTLitModule
@@ -104,6 +110,7 @@ def random_checkpoint(path: Path, threshold: float | None = 0.25, **arch: object
         "state_dict": lit.state_dict(),
         "hyper_parameters": dict(lit.hparams),
         "dev_eer_threshold": threshold,
+        "calibration": calibration,
         "pytorch-lightning_version": "2.6.0",
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from inference_fixtures import TINY_ARCH, TINY_OVERRIDES, compose_cfg, tiny_checkpoint, tiny_data_dir
+from logging_guard import root_logging_restored
 
 from aasist_lightning.cli.config_checks import ConfigError
 from aasist_lightning.cli.evaluate import evaluate
@@ -135,7 +136,8 @@ def test_console_script_entry_point(
 
     run_dir = tmp_path / "run"
     monkeypatch.setattr(sys, "argv", ["aasist-eval", *entry_args(tmp_path_factory, run_dir)])
-    main()
+    with root_logging_restored():
+        main()
     assert "dev EER" in capsys.readouterr().out
     assert (run_dir / "results.json").is_file() and (run_dir / "scores" / "dev.txt").is_file()
     assert list(run_dir.glob("*.log"))  # Hydra's job log

@@ -122,7 +122,8 @@ def test_predict_onnx_without_lightning_or_torch(tiny: dict[str, Path], tmp_path
     proc = _predict_without_torch(wav, tiny["onnx"], stub_data_package=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == "path,score,prob_bonafide,decision,duration_s" and len(lines) == 2
+    assert lines[0] == "path,score,prob_bonafide,decision,duration_s,llr,posterior_bonafide"
+    assert len(lines) == 2
     # ... and the real import chain must not pull them in either.
     proc = _predict_without_torch(wav, tiny["onnx"], stub_data_package=False)
     assert proc.returncode == 0, proc.stderr

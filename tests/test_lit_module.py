@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from aasist_lightning.lit.module import AASISTLitModule
-from aasist_lightning.metrics import compute_eer
+from aasist_lightning.metrics import act_dcf, cllr, compute_eer
+from aasist_lightning.metrics.calibration import fit_calibration, min_cllr
 from aasist_lightning.metrics.scores import EvalScores
 from aasist_lightning.models import OFFICIAL_ARCHS
 
@@ -116,6 +117,9 @@ def test_hyperparameters_are_plain_and_checkpoint_loads_weights_only(fitted) -> 
     )
     assert state["dev_eer_threshold"] == lit.dev_eer_threshold
     assert state["val_eer_best"] == lit.val_eer_best
+    # The dev-fitted calibration as plain floats (weights_only above refuses anything else).
+    assert lit.calibration is not None and state["calibration"] == lit.calibration.as_dict()
+    assert all(type(v) is float for v in state["calibration"].values())
 
 
 def test_load_from_checkpoint_skips_the_pretrained_lookup(fitted, tmp_path: Path) -> None:
@@ -129,6 +133,7 @@ def test_load_from_checkpoint_skips_the_pretrained_lookup(fitted, tmp_path: Path
     for key, value in lit.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
     assert loaded.dev_eer_threshold == lit.dev_eer_threshold
+    assert loaded.calibration == lit.calibration
     assert loaded.hparams.pretrained is None
 
 
@@ -160,6 +165,26 @@ def test_validation_metrics_come_from_the_gathered_scores(fitted) -> None:
     if lit.val_results["val/eer"] == lit.val_eer_best:  # the thresholds belong to the best epoch
         assert lit.dev_eer_threshold == pytest.approx(llr_threshold)
         assert lit.dev_eer_threshold_logit == pytest.approx(threshold)
+
+
+def test_calibration_is_fitted_on_the_dev_logit_differences(fitted) -> None:
+    """The best epoch's map is the logistic-regression fit of its dev LLRs; act DCF / Cllr of the score files'
+    score, calibrated ones of the fitted map, min Cllr below them."""
+    lit, trainer, _, _ = fitted
+    rows = lit.last_eval
+    res = lit.val_results
+    bona, spoof = rows.split(rows.scores)
+    assert res["val/act_dcf"] == pytest.approx(act_dcf(bona, spoof))
+    assert res["val/cllr"] == pytest.approx(cllr(bona, spoof))
+    llr_bona, llr_spoof = rows.split(rows.llrs)
+    fitted_map = fit_calibration(llr_bona, llr_spoof)
+    assert res["val/cllr_calibrated"] == pytest.approx(cllr(fitted_map(llr_bona), fitted_map(llr_spoof)))
+    assert res["val/min_cllr"] == pytest.approx(min_cllr(llr_bona, llr_spoof))
+    if fitted_map.scale > 0:  # PAV's maps only rise: a reversing affine map may beat it
+        assert res["val/min_cllr"] <= res["val/cllr_calibrated"] + 1e-9
+    assert {"val/act_dcf_calibrated", "val/cllr", "val/min_cllr"} <= set(trainer.callback_metrics)
+    if res["val/eer"] == lit.val_eer_best:  # the map belongs to the best epoch
+        assert lit.calibration == fitted_map
 
 
 def test_validation_runs_on_the_fast_path_with_the_plain_numbers(fitted) -> None:
@@ -214,6 +239,12 @@ def test_test_metrics_and_per_attack_eer(fitted, tmp_path: Path) -> None:
     assert {"test/eer_A01", "test/eer_A02", "test/eer_A03"} <= set(res)
     rows = lit.last_eval
     assert res["test/eer"] == pytest.approx(100 * compute_eer(*rows.split(rows.scores))[0])
+    # Test trials are judged with the dev-fitted map, never refitted.
+    llr_bona, llr_spoof = rows.split(rows.llrs)
+    calibrated = lit.calibration(llr_bona), lit.calibration(llr_spoof)
+    assert res["test/cllr_calibrated"] == pytest.approx(cllr(*calibrated))
+    assert res["test/act_dcf_calibrated"] == pytest.approx(act_dcf(*calibrated))
+    assert res["test/min_cllr"] == pytest.approx(min_cllr(llr_bona, llr_spoof))
 
 
 def test_no_scheduler_and_other_optimizers() -> None:

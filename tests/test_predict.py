@@ -221,7 +221,7 @@ def test_stdout_and_usage_errors(audio_dir: Path, ckpt: Path, capsys: pytest.Cap
     assert lines[0] == ",".join(CSV_COLUMNS) and lines[1].startswith(one + ",")
     for flag, value, message in (
         ("--hop", "0", "argument --hop: 0 is out of range (accepted: >= 1)"),
-        ("--threshold", "high", "argument --threshold: 'high' must be a number or 'dev-eer'"),
+        ("--threshold", "high", "argument --threshold: 'high' must be a number, 'bayes' or 'dev-eer'"),
         ("--batch-size", "-2", "argument --batch-size: -2 is out of range (accepted: >= 1)"),
         ("--workers", "two", "argument --workers: 'two' is not an integer (accepted: >= 1)"),
     ):

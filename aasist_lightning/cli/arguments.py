@@ -27,16 +27,20 @@ class ToolParser(argparse.ArgumentParser):
 
 
 def number(
-    kind: type[int] | type[float], low: float | None = None, high: float | None = None
+    kind: type[int] | type[float],
+    low: float | None = None,
+    high: float | None = None,
+    exclusive: bool = False,
 ) -> Callable[[str], float]:
-    """An argparse ``type``: an int or a finite float in ``[low, high]`` (either bound may be None); the
-    error names the value and the accepted range."""
+    """An argparse ``type``: an int or a finite float in ``[low, high]`` (``(low, high)`` when
+    ``exclusive``; either bound may be None); the error names the value and the accepted range."""
+    less = "<" if exclusive else "<="
     if low is not None and high is not None:
-        accepted = f"{low:g} to {high:g}"
+        accepted = f"{low:g} {less} value {less} {high:g}" if exclusive else f"{low:g} to {high:g}"
     elif low is not None:
-        accepted = f">= {low:g}"
+        accepted = f"{'>' if exclusive else '>='} {low:g}"
     elif high is not None:
-        accepted = f"<= {high:g}"
+        accepted = f"{less} {high:g}"
     else:
         accepted = "a finite number"
     noun = "an integer" if kind is int else "a number"
@@ -46,11 +50,9 @@ def number(
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {noun} (accepted: {accepted})") from None
-        if (
-            not math.isfinite(value)
-            or (low is not None and value < low)
-            or (high is not None and value > high)
-        ):
+        below = low is not None and (value <= low if exclusive else value < low)
+        above = high is not None and (value >= high if exclusive else value > high)
+        if not math.isfinite(value) or below or above:
             raise argparse.ArgumentTypeError(f"{text} is out of range (accepted: {accepted})")
         return value
 

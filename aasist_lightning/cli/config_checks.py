@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from aasist_lightning.cli.errors import ConfigError, report
+from aasist_lightning.data.corpora import CORPUS_SPLITS, SUBSET_NAMES_2021, SUBSETS_2021
 from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
 from aasist_lightning.files import OutputPathError, check_output
 from aasist_lightning.models.aasist import is_integer, is_real
@@ -21,10 +25,6 @@ from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
 
 #: The largest seed NumPy (and L.seed_everything) accepts.
 MAX_SEED = 2**32 - 1
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value. The message names the key, the value and the fix."""
 
 
 def _plain(value: Any) -> Any:
@@ -200,13 +200,46 @@ def _check_data(c: _Checker, data: DictConfig) -> None:
         c.add("data.on_bad_audio", policy, f"is not one of {', '.join(BAD_AUDIO_POLICIES)}", "e.g. error")
     if not isinstance(data.get("generate", False), bool):
         c.add("data.generate", data.get("generate"), "must be true or false", "leave it to the data group")
+    corpus = data.get("corpus", "asvspoof2019_la")
+    corpora = ["asvspoof2019_la", *CORPUS_SPLITS]
+    if corpus not in corpora:
+        c.add(
+            "data.corpus",
+            corpus,
+            f"is not one of {', '.join(corpora)}",
+            "pick the group, e.g. data=in_the_wild",
+        )
+    subsets = _plain(data.get("subsets"))
+    if subsets is not None and (
+        not str(corpus).startswith("asvspoof2021")
+        or not isinstance(subsets, list)
+        or not subsets
+        or any(s not in SUBSET_NAMES_2021 for s in subsets)
+    ):
+        c.add(
+            "data.subsets",
+            subsets,
+            f"ASVspoof 2021 subsets are a list of {', '.join(SUBSETS_2021)} (ASVspoof 2021 groups only)",
+            "e.g. data.subsets=[eval] (the official evaluation subset), or null for all",
+        )
 
 
 def _check_splits(c: _Checker, data: DictConfig, splits: Mapping[str, str]) -> None:
     """Each split the run reads needs its manifest or data.root: otherwise the run fails after the work."""
     if any(OmegaConf.is_missing(data, k) for k in data):
         return  # reported by _check_data
+    corpus_splits = CORPUS_SPLITS.get(str(data.get("corpus", "asvspoof2019_la")))
     for split, why in splits.items():
+        if corpus_splits is not None and split not in corpus_splits and data.get(f"{split}_manifest") is None:
+            others = ",".join(s for s in corpus_splits if s != "train")
+            fix = f"splits=[{others}]" if why.startswith("splits") else f"pass data.{split}_manifest=<csv>"
+            c.add(
+                "data.corpus",
+                data.get("corpus"),
+                f"has no {split} split (it has: {', '.join(corpus_splits)}), but {why} reads it",
+                fix,
+            )
+            continue
         if data.get(f"{split}_manifest") is None and data.get("root") is None:
             c.add(
                 f"data.{split}_manifest",
@@ -276,3 +309,25 @@ def check_config(
         _check_splits(c, cfg.data, splits or {})
     if c.problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(c.problems))
+
+
+class OutputFolderCheck(Callback):
+    """Hydra callback (``conf/hydra/default.yaml``): the run's or sweep's folder must be creatable before
+    Hydra makes it, else one line and exit 2 (Hydra's own failure there is a traceback)."""
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(folder: str, key: str) -> None:
+        try:  # a file inside the folder: check_output walks up to the part that exists
+            check_output(Path(folder) / "results.json")
+        except OutputPathError as error:
+            prog = Path(sys.argv[0]).stem
+            reason = str(error).split(": ", 1)[-1]  # without check_output's "output <file>: "
+            raise SystemExit(
+                report(prog, OutputPathError(f"{key}={folder} cannot be made: {reason}"))
+            ) from None

@@ -23,10 +23,14 @@ DEBUG_FLAG = "--debug"
 _HINT = f"(run with {DEBUG_FLAG} or HYDRA_FULL_ERROR=1 for the full traceback)"
 
 
+class ConfigError(ValueError):
+    """An invalid configuration value (``cli.config_checks``). The message names the key, the value and the
+    fix."""
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types that mean bad input: their messages name the file / key / value and the fix.
     OSError covers a missing, unreadable or full destination (its message names the file)."""
-    from aasist_lightning.cli.config_checks import ConfigError
     from aasist_lightning.data.audio import AudioError
     from aasist_lightning.data.protocols import ProtocolError
     from aasist_lightning.files import OutputPathError
@@ -84,30 +88,6 @@ def bad_input_exits(prog: str) -> Iterator[None]:
         if full_tracebacks():
             raise
         raise SystemExit(report(prog, error)) from None
-
-
-class OutputFolderCheck:
-    """Hydra callback (``conf/hydra/default.yaml``): the run's or sweep's folder must be creatable before
-    Hydra makes it, else one line and exit 2 (Hydra's own failure there is a traceback)."""
-
-    def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        self._check(config.hydra.run.dir, "hydra.run.dir")
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
-
-    @staticmethod
-    def _check(folder: str, key: str) -> None:
-        from aasist_lightning.files import OutputPathError, check_output
-
-        try:  # a file inside the folder: check_output walks up to the part that exists
-            check_output(Path(folder) / "results.json")
-        except OutputPathError as error:
-            prog = Path(sys.argv[0]).stem
-            reason = str(error).split(": ", 1)[-1]  # without check_output's "output <file>: "
-            raise SystemExit(
-                report(prog, OutputPathError(f"{key}={folder} cannot be made: {reason}"))
-            ) from None
 
 
 #: A failed or interrupted multirun job's record in its folder: status, the one-line error, the traceback.

@@ -3,9 +3,12 @@ training checkpoint (``ckpt_path=...``) or official weights (``model.pretrained=
 metrics.
 
 :func:`main` is the Hydra application (``conf/eval.yaml``): the ``aasist-eval`` console script and the thin
-``eval.py`` at the repository root. Trials are scored exactly as the official evaluation does (head crop /
-repeat padding to ``nb_samp``, batches from the datamodule's loaders on every core, the GPU when there is
-one) through :class:`aasist_lightning.runtime.scorer.Scorer`. Outputs in ``cfg.paths.output_dir``:
+``eval.py`` at the repository root. Trials are scored through :class:`aasist_lightning.runtime.scorer.Scorer`
+(batches from the datamodule's loaders on every core, the GPU when there is one) in one of three crop modes
+(``crop=``, recorded in ``results.json``): ``head`` (the official evaluation: the first ``nb_samp`` samples,
+repeat-padded), ``full`` (the whole clip; see :func:`aasist_lightning.data.dataset.full_length`) or
+``windows`` (windows of ``nb_samp`` every ``hop`` samples, logits averaged, as ``aasist-predict`` does).
+Outputs in ``cfg.paths.output_dir``:
 
 - ``scores/<split>.txt``: AASIST score files ``utt_id attack key score`` (score = ``logits[:, 1]``, the
   official convention, readable by ``aasist-score``);
@@ -13,14 +16,19 @@ one) through :class:`aasist_lightning.runtime.scorer.Scorer`. Outputs in ``cfg.p
   ``<split>/min_dcf``, ``<split>/act_dcf``, ``<split>/cllr``, ``<split>/eer_<attack>``), per-split reports,
   the model, timings and the resolved config;
 - ``per_attack_eer.csv`` and ``per_attack_eer.md``: EER of each attack against all bona fide trials;
+- ``per_condition_eer.csv`` and ``per_condition_eer.md``, for corpora that record conditions (codec,
+  channel, vocoder, source, subset): the EER of each condition's trials (spoof-only conditions against all
+  bona fide trials);
 - ``plots/det_<split>.png`` and ``plots/score_histogram_<split>.png``;
 - the configured logger's metrics (CSV by default; W&B / TensorBoard also get the plots).
+
+``corpora=[...]`` (:func:`evaluate_matrix`): all of the above for the eval split of each corpus, in
+``<output_dir>/<corpus>/``, and a model x corpora matrix beside them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import logging
 import time
 from pathlib import Path
@@ -31,88 +39,29 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from aasist_lightning.cli.config_checks import ConfigError, check_config, check_output_dir
+from aasist_lightning.cli.config_checks import ConfigError, check_output_dir
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
-from aasist_lightning.files import atomic_write_json, atomic_write_text
+from aasist_lightning.cli.eval_config import _check, _corpus_cfgs
+from aasist_lightning.cli.eval_tables import (
+    MATRIX_COLUMNS,
+    _matrix_tables,
+    _per_attack_rows,
+    _per_attack_tables,
+    _per_condition_rows,
+    _per_condition_tables,
+)
+from aasist_lightning.files import atomic_write_json
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
+from aasist_lightning.metrics.calibration import calibration_measures
 from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.progress import iterate_batches
-from aasist_lightning.runtime.scorer import Scorer, load_detector
+from aasist_lightning.runtime.scorer import Scorer, aggregate, load_detector, windows
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("dev", "eval")
 _STAGE = {"dev": "validate", "eval": "test"}
-
-
-def _splits(cfg: DictConfig) -> list[str]:
-    value = cfg.get("splits")
-    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-    if isinstance(plain, str):
-        plain = [plain]
-    if not isinstance(plain, list) or not plain or any(s not in SPLITS for s in plain):
-        raise ConfigError(
-            f"splits={plain!r}: must be a non-empty list of {' / '.join(SPLITS)}. Fix: e.g. "
-            "splits=[dev,eval] or splits=[eval]."
-        )
-    return list(dict.fromkeys(plain))
-
-
-def _ckpt_path(cfg: DictConfig) -> Path | None:
-    value = cfg.get("ckpt_path")
-    if value is None or str(value).strip() == "":
-        return None
-    path = Path(str(value)).expanduser()
-    if not path.is_file():
-        raise ConfigError(
-            f"ckpt_path={value!r}: no such checkpoint file. Fix: give the .ckpt of a training run (e.g. "
-            "outputs/train/runs/<time>/checkpoints/best.ckpt), or leave ckpt_path=null and set "
-            "model.pretrained=AASIST-L to evaluate the official weights."
-        )
-    return path.resolve()
-
-
-def _check(cfg: DictConfig) -> tuple[list[str], Path | None]:
-    splits = _splits(cfg)
-    ckpt = _ckpt_path(cfg)
-    if ckpt is None and not cfg.model.get("pretrained"):
-        raise ConfigError(
-            "nothing to evaluate: ckpt_path is null and model.pretrained is null. Fix: pass "
-            "ckpt_path=<run>/checkpoints/best.ckpt, or model.pretrained=AASIST-L (official weights)."
-        )
-    batch_size = cfg.get("batch_size")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ConfigError(
-            f"batch_size={batch_size!r}: must be a positive integer or null (data.eval_batch_size)"
-        )
-    check_config(cfg, sections=("model", "data"), splits={s: f"splits=[{','.join(splits)}]" for s in splits})
-    return splits, ckpt
-
-
-def _per_attack_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for split, report in reports.items():
-        for attack, eer in report["per_attack_eer"].items():
-            rows.append(
-                {"split": split, "attack": attack, "n_spoof": report["attack_counts"][attack], "eer": eer}
-            )
-        rows.append({"split": split, "attack": "pooled", "n_spoof": report["n_spoof"], "eer": report["eer"]})
-    return rows
-
-
-def _per_attack_tables(rows: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["split", "attack", "n_spoof", "eer_percent"])
-    for r in rows:
-        writer.writerow([r["split"], r["attack"], r["n_spoof"], f"{r['eer']:.4f}"])
-    csv_path = atomic_write_text(out_dir / "per_attack_eer.csv", buf.getvalue())
-    lines = ["| split | attack | spoof trials | EER (%) |", "|---|---|---:|---:|"]
-    lines += [f"| {r['split']} | {r['attack']} | {r['n_spoof']} | {r['eer']:.3f} |" for r in rows]
-    md_path = atomic_write_text(out_dir / "per_attack_eer.md", "\n".join(lines) + "\n")
-    return csv_path, md_path
 
 
 def _flat_metrics(split: str, report: dict[str, Any]) -> dict[str, float]:
@@ -131,25 +80,60 @@ def _log(loggers: list[Any], metrics: dict[str, float], images: dict[str, Path])
         logger.finalize("success")
 
 
+def _clip_scorer(scorer: Scorer, crop: str, hop: int | None) -> Any:
+    """``scorer`` for a batch of whole clips (``crop="full"`` / ``"windows"``) -> logits (B, 2)."""
+    from aasist_lightning.data.audio import pad_or_crop
+    from aasist_lightning.data.dataset import full_length
+
+    nb_samp = scorer.nb_samp
+
+    def full(clips: list[np.ndarray]) -> np.ndarray:
+        # One input length per batch (the loader groups clips by it; the longest wins should a resampled
+        # clip's header have been off by a sample).
+        length = max(full_length(len(x), nb_samp) for x in clips)
+        return scorer(np.stack([pad_or_crop(x, length) for x in clips]))
+
+    def windowed(clips: list[np.ndarray]) -> np.ndarray:
+        per_clip = [windows(x, nb_samp, hop) for x in clips]
+        logits = scorer(np.concatenate(per_clip))
+        ends = np.cumsum([len(w) for w in per_clip])[:-1]
+        return np.stack([aggregate(part, "mean") for part in np.split(logits, ends)])
+
+    return full if crop == "full" else windowed
+
+
 def score_split(
-    datamodule: Any, split: str, scorer: Scorer, progress: bool = True
+    datamodule: Any,
+    split: str,
+    scorer: Scorer,
+    progress: bool = True,
+    crop: str = "head",
+    hop: int | None = None,
 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """(utt_ids, attacks, labels, logits (N, 2)) of every trial of ``split`` ('dev' / 'eval'), in loader
-    order."""
+    """(utt_ids, attacks, labels, logits (N, 2)) of every trial of ``split`` ('dev' / 'eval') in ``crop``
+    mode (see the module docstring), in the order of the split's trials."""
     datamodule.setup(_STAGE[split])
-    loader = datamodule.val_dataloader() if split == "dev" else datamodule.test_dataloader()
+    loader = datamodule.scoring_loader(split, crop, hop)
+    run = scorer if crop == "head" else _clip_scorer(scorer, crop, hop)
     utt_ids: list[str] = []
     attacks: list[str] = []
     labels: list[int] = []
     logits: list[np.ndarray] = []
     total = len(datamodule.trials[split])
-    for batch, out in iterate_batches(loader, scorer, total=total, description=f"{split}", progress=progress):
+    for batch, out in iterate_batches(loader, run, total=total, description=f"{split}", progress=progress):
         utt_ids.extend(batch[2])
         attacks.extend(batch[3])
         labels.extend(batch[1].tolist())
         logits.append(out)
     stacked = np.concatenate(logits) if logits else np.zeros((0, 2), np.float32)
-    return utt_ids, attacks, np.asarray(labels, dtype=np.int64), stacked
+    position = {t.utt_id: i for i, t in enumerate(datamodule.trials[split])}
+    order = np.argsort([position[u] for u in utt_ids], kind="stable")  # length-sorted batches: back in order
+    return (
+        [utt_ids[i] for i in order],
+        [attacks[i] for i in order],
+        np.asarray(labels, dtype=np.int64)[order],
+        stacked[order] if len(order) else stacked,
+    )
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -190,6 +174,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         detector, batch_size, inference.get("backend", "auto"), inference.get("precision", "auto")
     )
     log.info("inference path: %s", scorer.backend)
+    crop, hop = cfg.get("crop", "head"), cfg.get("hop")
     loggers = instantiate_loggers(cfg.get("logger"))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
@@ -200,12 +185,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     reports: dict[str, dict[str, Any]] = {}
     images: dict[str, Path] = {}
     timings: dict[str, dict[str, float]] = {}
+    condition_rows: list[dict[str, Any]] = []
     try:
         for split in splits:
             t0 = time.perf_counter()
             with allocator(cfg.get("allocator", "system")):
                 utt_ids, attacks, labels, logits = score_split(
-                    datamodule, split, scorer, cfg.get("progress", True)
+                    datamodule, split, scorer, cfg.get("progress", True), crop, hop
                 )
             seconds = time.perf_counter() - t0
             timings[split] = {
@@ -227,6 +213,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             report = score_report(
                 scores, labels, attacks, asv=read_asv_scores(asv_path) if asv_path else None
             )
+            # The checkpoint's dev-fitted map (none for official weights) on the LLRs; never refitted here.
+            llrs = (logits[:, 1] - logits[:, 0]).astype(np.float64)
+            report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
+            report.update(calibration_measures(detector.calibration, llrs[labels == 1], llrs[labels == 0]))
             names, counts = np.unique(np.asarray(attacks)[labels == 0], return_counts=True)
             report["attack_counts"] = dict(zip(names.tolist(), (int(c) for c in counts), strict=True))
             report["score_file"] = str(score_path)
@@ -244,9 +234,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             )
             print_report(report, report["attack_counts"], console)
             reports[split] = report
+            condition_rows += _per_condition_rows(
+                split, datamodule.conditions.get(split, {}), utt_ids, labels, scores
+            )
             metrics.update(_flat_metrics(split, report))
 
         csv_path, md_path = _per_attack_tables(_per_attack_rows(reports), output_dir)
+        tables = {"per_attack_eer_table": {"csv": str(csv_path), "markdown": str(md_path)}}
+        if condition_rows:
+            cond_csv, cond_md = _per_condition_tables(condition_rows, output_dir)
+            tables["per_condition_eer_table"] = {"csv": str(cond_csv), "markdown": str(cond_md)}
         results: dict[str, Any] = dict(metrics)
         results.update(
             {
@@ -254,9 +251,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 "checkpoint": None if ckpt is None else str(ckpt),
                 "pretrained": None if ckpt is not None else str(cfg.model.pretrained),
                 "dev_eer_threshold": detector.threshold,
+                "calibration": None if detector.calibration is None else detector.calibration.as_dict(),
                 "device": device,
                 "inference": scorer.backend,
                 "batch_size": batch_size,
+                "corpus": datamodule.corpus,
+                "crop": crop,
+                "hop": (hop or detector.nb_samp) if crop == "windows" else None,
                 "splits": {
                     split: {
                         **report,
@@ -264,7 +265,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     }
                     for split, report in reports.items()
                 },
-                "per_attack_eer_table": {"csv": str(csv_path), "markdown": str(md_path)},
+                **tables,
                 "timings": timings,
                 "wall_time_s": round(time.perf_counter() - started, 3),
                 "config": resolved,
@@ -283,10 +284,55 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
+def evaluate_matrix(cfg: DictConfig) -> list[dict[str, Any]]:
+    """``corpora=[...]``: the model on the eval split of each corpus (every output of :func:`evaluate` in
+    ``<output_dir>/<corpus>/``), then ``matrix.{md,csv,json}`` (trials, EER, min t-DCF where the corpus has
+    ASV scores, min DCF, act DCF, Cllr) and ``plots/det_overlay.png``. Every corpus is read and checked
+    (protocol, audio) before the first is scored. Returns the matrix rows."""
+    from aasist_lightning.metrics import read_score_file
+    from aasist_lightning.metrics.plots import plot_det_overlay
+
+    output_dir = check_output_dir(cfg)
+    subs = _corpus_cfgs(cfg, output_dir)
+    for sub in subs.values():
+        _check(sub)
+        check_output_dir(sub)
+    for sub in subs.values():  # protocols and audio of every corpus, before any scoring
+        datamodule = hydra.utils.instantiate(sub.data, _convert_="all")
+        datamodule.prepare_data()
+        datamodule.setup("test")
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, sub in subs.items():
+        evaluate(sub)
+        corpus_dir = Path(sub.paths.output_dir)
+        results = json.loads((corpus_dir / "results.json").read_text())
+        report = results["splits"]["eval"]
+        subsets = sub.data.get("subsets")
+        rows.append(
+            {"corpus": name, "subsets": "+".join(subsets) if subsets else "all",
+             "trials": report["n_bonafide"] + report["n_spoof"],
+             **{k: results.get(f"eval/{k}") for k in MATRIX_COLUMNS}, "outputs": str(corpus_dir)}
+        )  # fmt: skip
+        scores = read_score_file(corpus_dir / "scores" / "eval.txt")
+        labels = np.asarray(scores.labels)
+        curves[name] = (scores.scores[labels == 1], scores.scores[labels == 0])
+    tables = _matrix_tables(rows, output_dir)
+    overlay = plot_det_overlay(curves, output_dir / "plots" / "det_overlay.png", "eval split of each corpus")
+    tables["json"] = str(output_dir / "matrix.json")
+    matrix = {"model": results["model"], "crop": results["crop"], "rows": rows, "tables": tables,
+              "det_overlay": str(overlay)}  # fmt: skip
+    atomic_write_json(output_dir / "matrix.json", matrix)
+    Console().print(Path(tables["markdown"]).read_text(), soft_wrap=True, markup=False)
+    return rows
+
+
 def main() -> None:
     """Console script ``aasist-eval`` and ``python eval.py``: evaluate with Hydra overrides."""
 
     def _run(cfg: DictConfig) -> float | None:
+        if cfg.get("corpora"):
+            return evaluate_matrix(cfg)[-1]["eer"]
         metrics = evaluate(cfg)
         # The value a sweeper would optimise: the EER of the last split evaluated.
         return metrics.get(f"{list(cfg.splits)[-1]}/eer")
@@ -294,4 +340,4 @@ def main() -> None:
     hydra_app("aasist-eval", "eval", _run)
 
 
-__all__ = ["evaluate", "main", "score_split"]
+__all__ = ["evaluate", "evaluate_matrix", "main", "score_split"]

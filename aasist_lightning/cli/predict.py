@@ -5,11 +5,20 @@
     aasist-predict --onnx aasist_l.onnx clips/ --format json -o scores.json
     aasist-predict --explain attention/ speech.wav                     # + one attention-map PNG per file
 
-Output (CSV, or JSON with ``--format json``): ``path,score,prob_bonafide,decision,duration_s``. ``score`` is
-``logit_bonafide - logit_spoof`` (> 0: the model prefers bona fide), ``prob_bonafide = sigmoid(score)``,
-``decision`` is ``bonafide`` when ``score >= threshold``. Files are read with soundfile (any format / rate /
-channel count; resampled to 16 kHz, channels averaged). How long clips are scored: see
-:mod:`aasist_lightning.runtime.scorer`.
+Output (CSV, or JSON with ``--format json``):
+``path,score,prob_bonafide,decision,duration_s,llr,posterior_bonafide``. ``score`` is
+``logit_bonafide - logit_spoof`` (> 0: the model prefers bona fide), ``prob_bonafide = sigmoid(score)`` (the
+network's softmax, not a calibrated probability), ``decision`` is ``bonafide`` when ``score >= threshold``.
+``llr`` is the score calibrated with the map the training run fitted on its dev set (a natural-log likelihood
+ratio) and ``posterior_bonafide`` the probability of bona fide at ``--prior``; both are empty for a model
+without a calibration (official weights, a ``.pth``), which is said on stderr. The threshold
+(``--threshold``): ``bayes`` (default) decides bona fide when ``llr >= -logit(prior)``, i.e.
+``posterior_bonafide >= 0.5``, the least costly decision at that prior (without a calibration the score is
+read as an uncalibrated LLR: at the default prior 0.5 that is ``score >= 0``); ``dev-eer`` uses the dev-EER
+threshold the training run stored (equal miss and false-alarm rates on dev, whatever the prior); a number is
+a threshold on ``score``. The JSON output states the threshold on ``score`` whatever the rule.
+Files are read with soundfile (any format / rate / channel count; resampled to 16 kHz, channels averaged).
+How long clips are scored: see :mod:`aasist_lightning.runtime.scorer`.
 Exit status: 0 all files scored; 1 some files could not be read (each named
 on stderr, the others still written); 2 nothing to score or bad input (a usage error, an unusable model
 file, an output that is an input or cannot be written), in one line (``--debug``: the full traceback). The
@@ -23,18 +32,23 @@ imported for it.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
+from aasist_lightning.cli.predict_output import (
+    BAYES,
+    CSV_COLUMNS,
+    _csv_text,
+    _decisions,
+    _json_text,
+    _threshold_arg,
+)
 from aasist_lightning.console import progress_bar
 from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs
+from aasist_lightning.metrics.calibration import DEFAULT_PRIOR
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
 from aasist_lightning.runtime.hardware import resolve_device
@@ -43,8 +57,6 @@ from aasist_lightning.runtime.scorer import Scorer, load_detector
 
 PROG = "aasist-predict"
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
-DEV_EER = "dev-eer"
-CSV_COLUMNS = ("path", "score", "prob_bonafide", "decision", "duration_s")
 DEFAULT_PRETRAINED = "AASIST-L"
 
 
@@ -70,9 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold",
         type=_threshold_arg,
-        default=0.0,
-        help="decision threshold on the score, or 'dev-eer': the dev-EER threshold stored by the training "
-        "run of --ckpt (or of the checkpoint an --onnx model was exported from) (default: 0)",
+        default=BAYES,
+        help="'bayes': the least costly decision at --prior, calibrated LLR >= -logit(prior) (a model "
+        "without a calibration: score >= -logit(prior), i.e. 0 at prior 0.5); 'dev-eer': the dev-EER "
+        "threshold stored by the training run of --ckpt (or of the checkpoint an --onnx model was "
+        "exported from); or a number: a threshold on the score (default: bayes)",
+    )
+    p.add_argument(
+        "--prior",
+        type=number(float, 0, 1, exclusive=True),
+        default=DEFAULT_PRIOR,
+        help="prior probability of bona fide for posterior_bonafide and --threshold bayes, 0 < p < 1 "
+        f"(default: {DEFAULT_PRIOR:g})",
     )
     p.add_argument(
         "--mode",
@@ -137,38 +158,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _threshold_arg(text: str) -> float | str:
-    """--threshold: a finite number, or 'dev-eer' (resolved once the model is loaded)."""
-    if text.strip().lower().replace("_", "-") == DEV_EER:
-        return DEV_EER
-    try:
-        threshold = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number or '{DEV_EER}'") from None
-    if not math.isfinite(threshold):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number (or '{DEV_EER}')")
-    return threshold
-
-
-def _threshold(value: float | str, scorer: Scorer, source: str) -> float:
-    """The decision threshold: ``value``, or the dev-EER threshold stored with the model."""
-    if value != DEV_EER:
-        return float(value)
-    threshold = scorer.threshold
-    if threshold is None:
-        if source.startswith("weights "):
-            raise InferenceError(
-                f"--threshold dev-eer: {source[len('weights ') :]} are pretrained weights and carry no "
-                "dev-EER threshold (only checkpoints of a training run store one): pass a number, e.g. "
-                "--threshold 0"
-            )
-        raise InferenceError(
-            f"--threshold dev-eer: {source} stores no dev-EER threshold (was it trained without a "
-            "validation epoch?): pass a number, e.g. --threshold 0"
-        )
-    return threshold
-
-
 def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
     """(scorer, description of the model, the torch model for --explain or None)."""
     if args.onnx or args.program:
@@ -192,59 +181,6 @@ def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
     )
     scorer = Scorer.from_detector(detector, args.batch_size, args.backend, args.precision)
     return scorer, detector.source, detector.model
-
-
-def _decision(score: float, threshold: float) -> str:
-    return "bonafide" if score >= threshold else "spoof"
-
-
-def _csv_text(results: list[FileScore], threshold: float) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in results:
-        writer.writerow(
-            [
-                str(r.path),
-                f"{r.score:.6f}",
-                f"{r.prob_bonafide:.6f}",
-                _decision(r.score, threshold),
-                f"{r.duration_s:.6f}",
-            ]
-        )
-    return buf.getvalue()
-
-
-def _json_text(
-    results: list[FileScore],
-    failed: list[FileError],
-    threshold: float,
-    args: argparse.Namespace,
-    model: str,
-    nb_samp: int,
-) -> str:
-    doc = {
-        "model": model,
-        "threshold": threshold,
-        "mode": args.mode,
-        "nb_samp": nb_samp,
-        "hop": args.hop or nb_samp,
-        "aggregate": args.aggregate,
-        "results": [
-            {
-                "path": str(r.path),
-                "score": r.score,
-                "prob_bonafide": r.prob_bonafide,
-                "decision": _decision(r.score, threshold),
-                "duration_s": round(r.duration_s, 6),
-                "windows": r.n_windows,
-                "window_scores": r.window_scores,
-            }
-            for r in results
-        ],
-        "failed": [{"path": str(f.path), "error": f.error} for f in failed],
-    }
-    return json.dumps(doc, indent=2) + "\n"
 
 
 def _explain_png(
@@ -291,7 +227,21 @@ def run(args: argparse.Namespace) -> int:
     # Checked before any work (never over an input: an audio file or the model); committed together.
     with atomic_outputs([args.output], [*paths, *models]) as outputs:
         scorer, model_name, torch_model = _build_scorer(args)
-        threshold = _threshold(args.threshold, scorer, model_name)
+        decide = _decisions(args.threshold, args.prior, scorer, model_name)
+        explain_threshold = decide.score_threshold
+        if explain_dir is not None and explain_threshold is None:
+            raise InferenceError(
+                f"--explain: the score calibration of {model_name} reverses the scores (its scale is <= 0: "
+                "its dev scores were reversed), so the attention maps cannot show its Bayes decision; pass "
+                "--threshold dev-eer or a number"
+            )
+        if decide.calibration is None:
+            print(
+                f"{PROG}: note: {model_name} carries no score calibration (only checkpoints of a training "
+                "run with a validation epoch do): llr and posterior_bonafide are left empty; decisions at "
+                f"score >= {decide.threshold:g}",
+                file=err,
+            )
         if args.hop is not None and args.hop > scorer.nb_samp:
             raise InferenceError(
                 f"--hop {args.hop} is out of range (accepted: 1 to {scorer.nb_samp}, the model's nb_samp)"
@@ -315,8 +265,8 @@ def run(args: argparse.Namespace) -> int:
                     )
                 else:
                     results.append(result)
-                    if explain_dir is not None:
-                        _explain_png(torch_model, result, explain_dir, used_names, threshold, outputs)
+                    if explain_dir is not None and explain_threshold is not None:
+                        _explain_png(torch_model, result, explain_dir, used_names, explain_threshold, outputs)
                 bar.advance(task)
 
         if not results:  # every file failed: nothing to write, and an earlier output stays as it was
@@ -327,9 +277,9 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_ERROR
         text = (
-            _csv_text(results, threshold)
+            _csv_text(results, decide)
             if fmt == "csv"
-            else _json_text(results, failed, threshold, args, model_name, scorer.nb_samp)
+            else _json_text(results, failed, decide, args, model_name, scorer.nb_samp)
         )
         if args.output:
             with outputs.write(args.output) as tmp:
@@ -355,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
 
     return run_tool(PROG, args, body)
+
+
+__all__ = ["CSV_COLUMNS", "main", "run"]
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Score-file evaluator: ``aasist-score SCORES [--protocol P] [--asv-scores A] [--json OUT] [--det-plot P]``.
 
 Prints pooled EER, min t-DCF (ASVspoof 2019), min DCF / act DCF / Cllr (ASVspoof 5) and the per-attack EER of
-a CM score file, exactly as the official scripts compute them. User errors (missing or malformed files, scores
-that cannot be evaluated, an output that is an input or cannot be written) end with a one-line message and
-exit status 2. The outputs (--json, --det-plot, --hist-plot) are checked before any work and written together:
-when one fails (e.g. a full disk), none replaces an earlier file.
+a CM score file, exactly as the official scripts compute them, and min Cllr (the Cllr of the best monotonic
+calibration). ``--calibrate-with DEV`` fits an affine LLR calibration on a labelled dev score file (never on
+the evaluated one) and also reports act DCF and Cllr of the calibrated scores; ``--calibrated-out FILE``
+writes them as an AASIST score file. User errors (missing or malformed files, scores that cannot be
+evaluated, an output that is an input or cannot be written) end with a one-line message and exit status 2.
+The outputs (--json, --det-plot, --hist-plot, --calibrated-out) are checked before any work and written
+together: when one fails (e.g. a full disk), none replaces an earlier file.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from aasist_lightning.metrics import (
     read_score_file,
     score_report,
 )
+from aasist_lightning.metrics.calibration import Calibration, calibration_measures, fit_calibration
 from aasist_lightning.metrics.io import ScoreFileError, check_cm_scores, join_protocol
+from aasist_lightning.metrics.scores import EvalScores, write_score_file
 
 PROG = "aasist-score"
 NO_ASV_NOTE = (
@@ -62,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="organisers' ASV scores ('attack key score') for min t-DCF, "
         "e.g. ASVspoof2019.LA.asv.eval.gi.trl.scores.txt",
     )
+    parser.add_argument(
+        "--calibrate-with",
+        type=Path,
+        metavar="DEV_SCORES",
+        help="fit an affine LLR calibration (prior-weighted logistic regression) on this labelled dev score "
+        "file (same score as SCORES, from the same model) and also report the calibrated act DCF and Cllr",
+    )
+    parser.add_argument(
+        "--calibrated-out",
+        type=Path,
+        metavar="FILE",
+        help="with --calibrate-with: write the calibrated scores (LLRs) as an AASIST score file "
+        "'utt_id attack key llr'",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON to OUT")
     parser.add_argument("--det-plot", type=Path, metavar="PNG", help="save a DET curve (probit axes) as PNG")
     parser.add_argument(
@@ -83,17 +102,39 @@ def load_scores(scores: Path, protocol: Path | None) -> ScoreFile:
     return score_file
 
 
-def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile]:
-    """The JSON-ready report of the parsed arguments, and the labelled scores it was computed from."""
+def fit_on_dev(dev: Path) -> Calibration:
+    """The calibration fitted on a labelled dev score file (both classes, soft scores)."""
+    dev_file = read_score_file(dev)
+    if dev_file.labels is None:
+        raise ScoreFileError(
+            f"--calibrate-with {dev}: a two-column file (utt_id score) has no labels to fit a calibration "
+            "on; give a dev score file with keys ('utt_id attack key score', as aasist-eval writes)"
+        )
+    check_cm_scores(dev_file.scores, dev_file.labels, f"--calibrate-with {dev}")
+    return fit_calibration(dev_file.scores[dev_file.labels == 1], dev_file.scores[dev_file.labels == 0])
+
+
+def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calibration | None]:
+    """The JSON-ready report of the parsed arguments, the labelled scores it was computed from, and the
+    calibration fitted with --calibrate-with (or None)."""
     score_file = load_scores(args.scores, args.protocol)
+    calibration = fit_on_dev(args.calibrate_with) if args.calibrate_with is not None else None
     asv = read_asv_scores(args.asv_scores) if args.asv_scores is not None else None
     report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv=asv)
+    report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
+    labels = score_file.labels
+    report.update(
+        calibration_measures(calibration, score_file.scores[labels == 1], score_file.scores[labels == 0])
+    )
+    report["calibration"] = (
+        None if calibration is None else {**calibration.as_dict(), "fitted_on": str(args.calibrate_with)}
+    )
     report["min_tdcf_note"] = None if asv is not None else NO_ASV_NOTE
     report["score_file"] = str(args.scores)
     report["score_format"] = score_file.format
     report["protocol"] = None if args.protocol is None else str(args.protocol)
     report["asv_scores"] = None if args.asv_scores is None else str(args.asv_scores)
-    return report, score_file
+    return report, score_file, calibration
 
 
 def print_report(report: dict[str, Any], attack_counts: dict[str, int], console: Console) -> None:
@@ -118,6 +159,13 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
         "act DCF", f"{report['act_dcf']:.5f}", f"at threshold {act_dcf_threshold():.4f}; scores as LLRs"
     )
     pooled.add_row("Cllr", f"{report['cllr']:.5f} bits", "scores as natural-log LLRs")
+    if report.get("min_cllr") is not None:
+        pooled.add_row("min Cllr", f"{report['min_cllr']:.5f} bits", "after the best monotonic calibration")
+    if report.get("cllr_calibrated") is not None:  # also eval.py's, with a checkpoint's calibration
+        fitted_on = (report.get("calibration") or {}).get("fitted_on", "the checkpoint's dev set")
+        where = escape(f"calibration fitted on {fitted_on}")
+        pooled.add_row("act DCF calibrated", f"{report['act_dcf_calibrated']:.5f}", where)
+        pooled.add_row("Cllr calibrated", f"{report['cllr_calibrated']:.5f} bits", where)
     console.print(pooled)
     if report["per_attack_eer"]:
         per_attack = Table(title="EER per attack (vs all bona fide)", title_justify="left")
@@ -131,13 +179,17 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the outputs (all or none), print the report; returns the exit status."""
-    inputs = [p for p in (args.scores, args.protocol, args.asv_scores) if p is not None]
+    inputs = [p for p in (args.scores, args.protocol, args.asv_scores, args.calibrate_with) if p is not None]
+    written = [args.json, args.det_plot, args.hist_plot, args.calibrated_out]
     # Checked before any work; none may replace an input, and all are committed together.
-    with atomic_outputs([args.json, args.det_plot, args.hist_plot], inputs) as outputs:
-        report, score_file = evaluate(args)
+    with atomic_outputs(written, inputs) as outputs:
+        report, score_file, calibration = evaluate(args)
         if args.json is not None:
             with outputs.write(args.json) as tmp:
                 atomic_write_json(tmp, report)
+        if args.calibrated_out is not None and calibration is not None:
+            with outputs.write(args.calibrated_out) as tmp:
+                write_score_file(tmp, _calibrated_rows(score_file, calibration))
         bona = score_file.scores[score_file.labels == 1]
         spoof = score_file.scores[score_file.labels == 0]
         title = args.title or args.scores.name
@@ -160,8 +212,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrated_rows(score_file: ScoreFile, calibration: Calibration) -> EvalScores:
+    assert score_file.labels is not None and score_file.attacks is not None  # load_scores labelled them
+    return EvalScores(
+        utt_ids=list(score_file.utt_ids),
+        attacks=list(score_file.attacks),
+        labels=score_file.labels.tolist(),
+        scores=calibration(score_file.scores).tolist(),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.calibrated_out is not None and args.calibrate_with is None:
+        parser.error("--calibrated-out needs --calibrate-with DEV_SCORES (the dev scores to fit the map on)")
     # The measures raise ValueError for scores they cannot evaluate (e.g. an ASV file giving negative t-DCF
     # weights); the message says why.
     return run_tool(PROG, args, run, also=(ValueError,))

@@ -247,6 +247,8 @@ def _write_results(
         {
             "dev_eer_threshold": lit.dev_eer_threshold,
             "dev_eer_threshold_logit": lit.dev_eer_threshold_logit,
+            # The best epoch's dev-fitted map of logits[:, 1] - logits[:, 0] to a calibrated LLR, or None.
+            "calibration": lit.calibration.as_dict() if lit.calibration is not None else None,
             "epochs": trainer.current_epoch,
             "global_step": trainer.global_step,
             "checkpoints": {

@@ -74,6 +74,8 @@ _LOOKS_LIKE = {8: "ASVspoof 2021 LA keys", 13: "ASVspoof 2021 DF keys", 10: "an 
                5: "an ASVspoof 2019 CM protocol"}  # fmt: skip
 #: ASVspoof 2021 subsets; the keys call the hidden track "hidden_track" (the evaluation package "hidden").
 SUBSETS_2021 = ("eval", "progress", "hidden_track")
+#: The subset names a user may give: those of the keys, and the evaluation package's "hidden".
+SUBSET_NAMES_2021 = (*SUBSETS_2021, "hidden")
 
 
 def _read_columns(
@@ -156,11 +158,14 @@ def read_asvspoof5(root: str | Path, split: str) -> CorpusTrials:
     if split not in ASVSPOOF5_SPLITS:
         raise ValueError(f"ASVspoof 5 split must be one of {sorted(ASVSPOOF5_SPLITS)}, got {split!r}")
     root = Path(root)
-    name, audio = ASVSPOOF5_SPLITS[split]
-    protocol = next(
-        (p for p in (root / name, root / "ASVspoof5_protocols" / name) if p.is_file()), root / name
+    return _read_columns(
+        _asvspoof5_protocol(root, split), _ASVSPOOF5, root / ASVSPOOF5_SPLITS[split][1], "ASVspoof 5"
     )
-    return _read_columns(protocol, _ASVSPOOF5, root / audio, "ASVspoof 5")
+
+
+def _asvspoof5_protocol(root: Path, split: str) -> Path:
+    name = ASVSPOOF5_SPLITS[split][0]
+    return next((p for p in (root / name, root / "ASVspoof5_protocols" / name) if p.is_file()), root / name)
 
 
 _ITW_LABELS = {"bona-fide": BONAFIDE, "spoof": SPOOF}
@@ -176,19 +181,27 @@ def read_in_the_wild(root: str | Path) -> CorpusTrials:
         )
     with meta.open(newline="", encoding="utf-8-sig") as f:
         rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1) if any(c.strip() for c in row)]
+    restore = "Fix: use the meta.csv of release_in_the_wild.zip, unchanged"
     if not rows or [c.strip() for c in rows[0][1]] != ["file", "speaker", "label"]:
-        raise ProtocolError(f"{meta}:1: expected the header 'file,speaker,label' (the released meta.csv)")
+        found = "an empty file" if not rows else repr(",".join(rows[0][1]))
+        raise ProtocolError(
+            f"{meta}:{rows[0][0] if rows else 1}: expected the header 'file,speaker,label' (the released "
+            f"meta.csv), found {found}. {restore}"
+        )
     if len(rows) == 1:
-        raise ProtocolError(f"{meta}: no trials below the header")
+        raise ProtocolError(f"{meta}:{rows[0][0]}: no trials below the header. {restore}")
     trials: list[Trial] = []
     seen: dict[str, int] = {}
     for lineno, row in rows[1:]:
         where = f"{meta}:{lineno}"
         if len(row) != 3:
-            raise ProtocolError(f"{where}: expected 'file,speaker,label', got {','.join(row)!r}")
+            raise ProtocolError(f"{where}: expected 'file,speaker,label', got {','.join(row)!r}. {restore}")
         file, speaker, label = (c.strip() for c in row)
         if label not in _ITW_LABELS:
-            raise ProtocolError(f"{where}: label {label!r} is neither 'bona-fide' nor 'spoof'")
+            raise ProtocolError(
+                f"{where}: label {label!r} is neither 'bona-fide' nor 'spoof' (In-the-Wild's labels). Fix: "
+                "correct the label; for other audio use data=folder or data=manifest"
+            )
         utt_id = Path(file).stem
         if utt_id in seen:
             raise ProtocolError(f"{where}: file {file} already listed on line {seen[utt_id]}")
@@ -251,12 +264,38 @@ def _subsets(split: str) -> list[str] | None:
     return None if split == "all" else split.split("+")
 
 
+#: Corpus name -> the splits it has (the others are evaluation-only corpora).
+CORPUS_SPLITS: dict[str, tuple[str, ...]] = {
+    "asvspoof2021_la": ("eval",),
+    "asvspoof2021_df": ("eval",),
+    "asvspoof5": tuple(ASVSPOOF5_SPLITS),
+    "in_the_wild": ("eval",),
+    "folder": ("eval",),
+}
+
+
+def corpus_source(corpus: str, root: str | Path, split: str) -> Path:
+    """The file (or, for a folder corpus, the folder) that ``corpus``'s ``split`` is read from under
+    ``root``: what error messages name."""
+    root = Path(root)
+    if corpus in ("asvspoof2021_la", "asvspoof2021_df"):
+        return root / "keys" / corpus[-2:].upper() / "CM" / "trial_metadata.txt"
+    if corpus == "asvspoof5":
+        return _asvspoof5_protocol(root, split)
+    if corpus == "in_the_wild":
+        return root / "meta.csv"
+    return root
+
+
 __all__ = [
     "ASVSPOOF5_SPLITS",
     "AUDIO_EXTENSIONS",
+    "CORPUS_SPLITS",
     "READERS",
     "SUBSETS_2021",
+    "SUBSET_NAMES_2021",
     "CorpusTrials",
+    "corpus_source",
     "read_asvspoof5",
     "read_asvspoof2021",
     "read_folder",

@@ -1,4 +1,5 @@
-"""``ASVspoofDataModule``: the ASVspoof 2019 LA corpus (official layout) or CSV manifests -> batches.
+"""``ASVspoofDataModule``: the ASVspoof 2019 LA corpus (official layout), the other standard corpora
+(:mod:`aasist_lightning.data.corpora`) or CSV manifests -> batches.
 
 Everything is validated in ``setup()`` before training starts; nothing in the corpus folder is written.
 """
@@ -11,21 +12,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import soundfile as sf
 import torch
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader
 
 from aasist_lightning.data.audio import NB_SAMP, SAMPLE_RATE
 from aasist_lightning.data.augment import Augmentation
+from aasist_lightning.data.corpora import (
+    CORPUS_SPLITS,
+    READERS,
+    SUBSET_NAMES_2021,
+    SUBSETS_2021,
+    corpus_source,
+)
 from aasist_lightning.data.dataset import (
     BAD_AUDIO_POLICIES,
+    CROPS,
     EpochSampler,
+    LengthBatchSampler,
     TrialDataset,
     UnpaddedDistributedSampler,
+    collate_clips,
     collate_trials,
+    full_length,
 )
 from aasist_lightning.data.protocols import (
-    BONAFIDE,
     SPLITS,
     ProtocolError,
     Trial,
@@ -35,6 +47,7 @@ from aasist_lightning.data.protocols import (
     read_manifest,
     read_protocol,
 )
+from aasist_lightning.data.sources import check_classes, check_root, drop_missing, read_corpus
 from aasist_lightning.data.subset import balanced_subset
 from aasist_lightning.files import atomic_write_text
 
@@ -56,18 +69,19 @@ _STAGE_SPLITS = {
     None: SPLITS,
 }
 MAX_DEFAULT_WORKERS = 16
-_SHOW_MISSING = 5
-
-LAYOUT = """\
-  <root>/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{train.trn,dev.trl,eval.trl}.txt
-  <root>/ASVspoof2019_LA_{train,dev,eval}/flac/<utt_id>.flac
-  <root>/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt  (for min t-DCF)
-(the LA/ folder of the official LA.zip, https://doi.org/10.7488/ds/2555; pass data.root=/path/to/LA),
-or use your own audio with data=manifest (CSV files 'path,label[,attack][,speaker]')."""
+#: The corpus read by ``asvspoof2019_la``'s own protocol code; the others by :data:`corpora.READERS`.
+LA2019 = "asvspoof2019_la"
+CORPORA = (LA2019, *READERS)
 
 
 class ASVspoofDataModule(L.LightningDataModule):
-    """Train / dev / eval data from an ASVspoof 2019 LA ``root`` and/or CSV manifests.
+    """Train / dev / eval data from a corpus ``root`` and/or CSV manifests.
+
+    ``corpus``: the layout of ``root`` (one of :data:`CORPORA`; default ASVspoof 2019 LA). Evaluation-only
+    corpora (ASVspoof 2021 LA / DF, In-the-Wild, folder) have an eval split only; ASVspoof 5 has train, dev
+    and eval. ``subsets``: the ASVspoof 2021 subsets read as its eval split (``eval``, ``progress``,
+    ``hidden_track``; None = all). The per-trial conditions a corpus records (codec, channel, vocoder, source,
+    ...) are in ``conditions[split][utt_id]`` after ``setup()``.
 
     A split's manifest, when given, replaces the protocol of that split in ``root`` (so one can, e.g.,
     fine-tune on custom audio and test on the official eval set). ``train_subset`` / ``dev_subset`` /
@@ -100,8 +114,23 @@ class ASVspoofDataModule(L.LightningDataModule):
         generate: bool = False,
         output_dir: str | Path | None = None,
         sample_rate: int = SAMPLE_RATE,
+        corpus: str = LA2019,
+        subsets: list[str] | None = None,
     ) -> None:
         super().__init__()
+        if corpus not in CORPORA:
+            raise ValueError(f"data.corpus={corpus!r} must be one of {', '.join(CORPORA)}")
+        if subsets is not None and (
+            not corpus.startswith("asvspoof2021")
+            or not subsets
+            or any(s not in SUBSET_NAMES_2021 for s in subsets)
+        ):
+            raise ValueError(
+                f"data.subsets={subsets!r}: ASVspoof 2021 subsets are a non-empty list of "
+                f"{', '.join(SUBSETS_2021)} (or null for all), for data.corpus=asvspoof2021_la / _df only"
+            )
+        if generate and generator is not None and corpus != LA2019:
+            raise ValueError(f"data.generate: only the ASVspoof 2019 LA layout is generated, not {corpus}")
         self.root = Path(root).expanduser() if root is not None else None
         self.manifests = {
             split: Path(m).expanduser()
@@ -145,7 +174,10 @@ class ASVspoofDataModule(L.LightningDataModule):
         self.generator = generator if generate else None
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.sample_rate = sample_rate
+        self.corpus = corpus
+        self.subsets = subsets
         self.trials: dict[str, list[Trial]] = {}  # per split, after setup(): what the loaders serve
+        self.conditions: dict[str, dict[str, dict[str, str]]] = {}  # per split: utt_id -> {codec: ...}
         self.datasets: dict[str, TrialDataset] = {}
         self.subset_ids: list[str] = []
 
@@ -154,26 +186,11 @@ class ASVspoofDataModule(L.LightningDataModule):
         """The manifest or protocol file ``split`` comes from (None when the split is not configured)."""
         if split in self.manifests:
             return self.manifests[split]
-        return protocol_path(self.root, split) if self.root is not None else None
-
-    def _check_root(self, split: str) -> None:
-        assert self.root is not None
-        if not self.root.is_dir():
-            fix = 'data.root=/path/to/LA (the LA/ folder of the official LA.zip; see the README\'s "Data")'
-            if self.root.parent.is_dir() and (self.root.parent / "LA").is_dir() and self.root.name != "LA":
-                fix = f"did you mean data.root={self.root.parent / 'LA'}?"
-            what = "is not a folder" if self.root.exists() else "does not exist"
-            raise FileNotFoundError(
-                f"data.root={self.root} {what}: nothing is generated there. Fix: {fix}, or data=synthetic "
-                "for the generated corpus"
-            )
-        proto = protocol_path(self.root, split)
-        if not proto.is_file():
-            hint = f" (did you mean data.root={self.root / 'LA'}?)" if (self.root / "LA").is_dir() else ""
-            raise FileNotFoundError(
-                f"protocol {proto} not found: {self.root} is not the ASVspoof 2019 LA folder{hint}. "
-                f"Expected:\n{LAYOUT}"
-            )
+        if self.root is None:
+            return None
+        if self.corpus == LA2019:
+            return protocol_path(self.root, split)
+        return corpus_source(self.corpus, self.root, split) if split in CORPUS_SPLITS[self.corpus] else None
 
     def _read_split(self, split: str) -> list[Trial]:
         if split in self.manifests:
@@ -182,37 +199,15 @@ class ASVspoofDataModule(L.LightningDataModule):
             raise ValueError(
                 f"no {split} data: set data.{split}_manifest=<csv> (or data.root for the LA corpus)"
             )
-        self._check_root(split)
+        if self.corpus != LA2019:
+            read = read_corpus(self.corpus, self.root, split, self.subsets)
+            self.conditions[split] = read.conditions
+            return read.trials
+        check_root(self.root, split)
         return read_protocol(protocol_path(self.root, split), audio_dir(self.root, split))
 
-    def _check_classes(self, split: str, trials: list[Trial]) -> None:
-        """Training needs both classes (validation and test report an EER without one)."""
-        bonafide = sum(t.label == BONAFIDE for t in trials)
-        if split == "train" and (bonafide == 0 or bonafide == len(trials)):
-            raise ProtocolError(
-                f"{self._source(split)}: the train split has {bonafide} bona fide and "
-                f"{len(trials) - bonafide} spoof trials; training needs both. Fix: list trials of both "
-                "classes (label bonafide / spoof)"
-            )
-
-    def _drop_missing(self, split: str, trials: list[Trial]) -> list[Trial]:
-        missing = [t for t in trials if not t.path.is_file()]
-        if not missing:
-            return trials
-        shown = "\n  ".join(str(t.path) for t in missing[:_SHOW_MISSING])
-        more = f"\n  ... and {len(missing) - _SHOW_MISSING} more" if len(missing) > _SHOW_MISSING else ""
-        msg = (
-            f"{len(missing)} of {len(trials)} audio files listed in {self._source(split)} are missing:"
-            f"\n  {shown}{more}"
-        )
-        if self.on_bad_audio == "error":
-            raise FileNotFoundError(f"{msg}\nRestore them, or set data.on_bad_audio=skip to leave them out.")
-        log.warning("%s\nLeaving them out (data.on_bad_audio=skip).", msg)
-        missing_ids = {t.utt_id for t in missing}
-        return [t for t in trials if t.utt_id not in missing_ids]
-
     def _corpus_complete(self) -> bool:
-        assert self.root is not None
+        assert self.root is not None and self.corpus == LA2019
         for split in SPLITS:
             if split in self.manifests:
                 continue
@@ -243,8 +238,8 @@ class ASVspoofDataModule(L.LightningDataModule):
         for split in splits:
             if split in self.trials:
                 continue
-            trials = self._drop_missing(split, self._read_split(split))
-            self._check_classes(split, trials)
+            trials = drop_missing(self._read_split(split), self._source(split), self.on_bad_audio)
+            check_classes(split, trials, self._source(split))
             try:
                 chosen = balanced_subset(
                     trials, self.subset_sizes[split], self.seed, name=f"data.{split}_subset"
@@ -328,13 +323,57 @@ class ASVspoofDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader("eval", persistent=False)
 
+    def scoring_loader(self, split: str, crop: str = "head", hop: int | None = None) -> DataLoader:
+        """Every trial of ``split`` ('dev' / 'eval') once, for scoring in one process. ``crop="head"``: the
+        test / val loader (fixed-length batches). ``"full"`` / ``"windows"``: whole clips
+        (:func:`collate_clips`), batched by input length (``full``) or window count (``windows``, windows of
+        ``nb_samp`` every ``hop`` samples) so that short clips never wait for long ones; a batch holds as many
+        samples (``full``) or windows (``windows``) as a head-crop batch of ``eval_batch_size`` trials."""
+        if crop not in CROPS:
+            raise ValueError(f"crop={crop!r} must be one of {', '.join(CROPS)}")
+        if crop == "head":
+            return self._loader(split, persistent=False)
+        ds = self._dataset(split)
+        clips = TrialDataset(
+            ds.trials,
+            nb_samp=self.nb_samp,
+            on_bad_audio=self.on_bad_audio,
+            sample_rate=self.sample_rate,
+            crop=crop,
+        )
+        lengths = [self._length(t.path) for t in ds.trials]
+        # Batches as large as a head-crop batch: eval_batch_size x nb_samp samples, or that many windows.
+        if crop == "full":
+            keys = [full_length(n, self.nb_samp) for n in lengths]
+            budget = self.eval_batch_size * self.nb_samp
+        else:
+            step = hop or self.nb_samp
+            keys = [1 + max(0, -(-(n - self.nb_samp) // step)) for n in lengths]
+            budget = self.eval_batch_size
+        workers = self._workers()
+        return DataLoader(
+            clips,
+            batch_sampler=LengthBatchSampler(keys, budget),
+            collate_fn=collate_clips,
+            num_workers=workers,
+        )
+
+    def _length(self, path: Path) -> int:
+        """A clip's length in samples at ``sample_rate``, from its header (0 when unreadable: the loader
+        then reports or skips it)."""
+        try:
+            info = sf.info(str(path))
+        except (sf.SoundFileError, RuntimeError, OSError):
+            return 0
+        return round(info.frames * self.sample_rate / info.samplerate)
+
     # ---------------------------------------------------------------- extras
     def asv_scores_path(self, split: str) -> Path | None:
         """The organisers' ASV score file for 'dev' / 'eval' (aliases 'val' / 'test') when it exists."""
         split = _SPLIT_ALIASES.get(split, split)
         if split not in ("dev", "eval"):
             raise ValueError(f"ASV scores exist for 'dev' and 'eval' only, not {split!r}")
-        if self.root is None or split in self.manifests:
+        if self.root is None or split in self.manifests or self.corpus != LA2019:
             return None
         path = asv_score_path(self.root, split)
         return path if path.is_file() else None

@@ -8,6 +8,7 @@ so a run gives the same batches whatever the number of workers, and every sample
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 from collections.abc import Iterator, Sequence
 
@@ -23,15 +24,29 @@ from aasist_lightning.data.protocols import Trial
 log = logging.getLogger(__name__)
 
 BAD_AUDIO_POLICIES = ("error", "skip")
+#: How an evaluation trial becomes the network's input: ``head`` = the official first ``nb_samp`` samples,
+#: repeat-padded; ``full`` = the whole clip; ``windows`` = the whole clip, cut into windows by the scorer.
+CROPS = ("head", "full", "windows")
+#: In ``full`` mode a clip longer than ``nb_samp`` is repeat-padded up to the next multiple of this many
+#: samples (0.5 s at 16 kHz), so that clips of similar length share a batch and an input shape.
+FULL_STEP = 8000
+
+
+def full_length(n: int, nb_samp: int) -> int:
+    """The input length of a clip of ``n`` samples in ``full`` mode: ``nb_samp`` for a clip of at most
+    ``nb_samp`` samples (repeat-padded, as ``head``), else ``n`` rounded up to a multiple of
+    :data:`FULL_STEP`."""
+    return nb_samp if n <= nb_samp else math.ceil(n / FULL_STEP) * FULL_STEP
 
 
 class TrialDataset(Dataset):
     """Fixed-length waveforms for a list of trials.
 
     Items: ``(wave float32 (nb_samp,), label int)`` when ``train`` (random crop + ``augment``), else
-    ``(wave, label, utt_id, attack)`` (head crop, no augmentation). With ``on_bad_audio="skip"`` an
-    unusable file yields ``None`` (dropped by :func:`collate_trials`), is counted in ``num_skipped``
-    across worker processes and logged with its path.
+    ``(wave, label, utt_id, attack)``: the head crop (``crop="head"``, no augmentation) or, for
+    ``crop="full"`` / ``"windows"``, the whole clip as a NumPy array (see :func:`collate_clips`). With
+    ``on_bad_audio="skip"`` an unusable file yields ``None`` (dropped by the collate functions), is counted
+    in ``num_skipped`` across worker processes and logged with its path.
     """
 
     def __init__(
@@ -43,9 +58,12 @@ class TrialDataset(Dataset):
         seed: int = 0,
         on_bad_audio: str = "error",
         sample_rate: int = SAMPLE_RATE,
+        crop: str = "head",
     ) -> None:
         if on_bad_audio not in BAD_AUDIO_POLICIES:
             raise ValueError(f"data.on_bad_audio={on_bad_audio!r} must be one of {BAD_AUDIO_POLICIES}")
+        if crop not in CROPS or (train and crop != "head"):
+            raise ValueError(f"crop={crop!r} must be one of {CROPS} (training: head)")
         self.trials = list(trials)
         self.nb_samp = nb_samp
         self.train = train
@@ -53,6 +71,7 @@ class TrialDataset(Dataset):
         self.seed = seed
         self.on_bad_audio = on_bad_audio
         self.sample_rate = sample_rate
+        self.crop = crop
         # Shared with the worker processes (inherited at their start) so the total is known in the main one.
         self._skipped = multiprocessing.Value("i", 0) if on_bad_audio == "skip" else None
 
@@ -79,6 +98,8 @@ class TrialDataset(Dataset):
                 total = self._skipped.value
             log.warning("skipping %s (%d unusable file(s) skipped so far): %s", trial.utt_id, total, e)
             return None
+        if self.crop != "head":
+            return x, trial.label, trial.utt_id, trial.attack
         if not self.train:
             wave = pad_or_crop(x, self.nb_samp)
             return torch.from_numpy(np.array(wave, dtype=np.float32)), trial.label, trial.utt_id, trial.attack
@@ -104,6 +125,39 @@ def collate_trials(items: list[tuple | None]) -> tuple | None:
     if len(items[0]) == 2:
         return waves, labels
     return waves, labels, [it[2] for it in items], [it[3] for it in items]
+
+
+def collate_clips(items: list[tuple | None]) -> tuple | None:
+    """Whole clips of any length: ``(list of waves, labels (B,) int64, utt ids, attacks)``; skipped (None)
+    items are dropped, a batch with nothing left is ``None``."""
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    labels = torch.tensor([it[1] for it in items], dtype=torch.int64)
+    return [it[0] for it in items], labels, [it[2] for it in items], [it[3] for it in items]
+
+
+class LengthBatchSampler:
+    """Batches of indices in order of ``keys`` (a clip's cost: input length, window count), a new batch at
+    every change of key, each holding at most ``budget // key`` clips (at least one): clips of one length are
+    scored together, short ones never wait for long ones, and a batch of long clips takes no more memory than
+    one of short clips."""
+
+    def __init__(self, keys: Sequence[int], budget: int) -> None:
+        order = sorted(range(len(keys)), key=lambda i: (keys[i], i))
+        self.batches: list[list[int]] = []
+        for i in order:
+            last = self.batches[-1] if self.batches else None
+            if last is None or keys[last[0]] != keys[i] or len(last) >= max(1, budget // max(1, keys[i])):
+                self.batches.append([i])
+            else:
+                last.append(i)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class EpochSampler(DistributedSampler):

@@ -3,6 +3,13 @@
 Validation and test keep every trial's scores, gather them across processes (deduplicated by utterance id,
 so a distributed sampler's padding never counts twice) and compute the metrics on exactly the set of trials a
 single process would see. EERs are logged in percent.
+
+After each validation epoch an affine LLR calibration (:mod:`metrics.calibration`) is fitted on the dev
+trials' logit differences (``logits[:, 1] - logits[:, 0]``, aasist-predict's score); the best epoch's map is
+kept in checkpoints with its dev-EER thresholds and calibrates the test trials (never fitted on them).
+``act_dcf`` / ``cllr`` are those of the score files' score (``logits[:, 1]``, as aasist-score reports them),
+``*_calibrated`` those of the calibrated logit differences, ``min_cllr`` the best a monotonic map of the logit
+differences reaches. The calibrated dev measures are those of the map on the trials it was fitted on.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 
-from aasist_lightning.metrics import compute_eer, read_asv_scores, score_report
+from aasist_lightning.metrics import act_dcf, cllr, compute_eer, read_asv_scores, score_report
+from aasist_lightning.metrics.calibration import Calibration, calibration_measures, fit_calibration
 from aasist_lightning.metrics.scores import EvalScores
 from aasist_lightning.models import AASIST, ARCH_KEYS
 from aasist_lightning.runtime.fast import FastInference, prepare_inference
+from aasist_lightning.runtime.scorer import CALIBRATION_KEY, stored_calibration
 
 #: Checkpoint keys this module adds (plain floats, so checkpoints load with torch.load(weights_only=True)).
 THRESHOLD_KEY = "dev_eer_threshold"
@@ -77,6 +86,7 @@ class AASISTLitModule(L.LightningModule):
         self.val_eer_best = math.inf
         self.dev_eer_threshold: float | None = None  # on logits[:, 1] - logits[:, 0] (aasist-predict's score)
         self.dev_eer_threshold_logit: float | None = None  # on logits[:, 1] (the score files' score)
+        self.calibration: Calibration | None = None  # of logits[:, 1] - logits[:, 0], fitted on dev
         self.val_improved = False
         self.last_eval: EvalScores | None = None  # the last validation / test epoch's trials, gathered
         self.test_results: dict[str, float] = {}
@@ -197,10 +207,19 @@ class AASISTLitModule(L.LightningModule):
         self.last_eval = rows
         metrics = self._common_metrics(rows)
         bona, spoof = rows.split(rows.scores)
+        calibration: Calibration | None = None
+        measures: dict[str, float] = {}
         if len(bona) and len(spoof):
             eer, threshold = compute_eer(bona, spoof)
             eer *= 100.0
-            llr_threshold = compute_eer(*rows.split(rows.llrs))[1]
+            llr_bona, llr_spoof = rows.split(rows.llrs)
+            llr_threshold = compute_eer(llr_bona, llr_spoof)[1]
+            calibration = fit_calibration(llr_bona, llr_spoof)
+            measures = {
+                "act_dcf": act_dcf(bona, spoof),
+                "cllr": cllr(bona, spoof),
+                **calibration_measures(calibration, llr_bona, llr_spoof),
+            }
         else:
             eer, threshold, llr_threshold = math.nan, None, None
             rank_zero_warn(
@@ -214,11 +233,13 @@ class AASISTLitModule(L.LightningModule):
             self.val_eer_best = eer
             self.dev_eer_threshold = None if llr_threshold is None else float(llr_threshold)
             self.dev_eer_threshold_logit = None if threshold is None else float(threshold)
+            self.calibration = calibration
         self.val_results = {
             "val/loss": metrics["loss"],
             "val/acc": metrics["acc"],
             "val/eer": eer,
             "val/eer_best": self.val_eer_best,
+            **{f"val/{key}": value for key, value in measures.items()},
         }
         for name, value in self.val_results.items():
             # Every process holds the same gathered trials, so the values agree; sync_dist only keeps
@@ -245,6 +266,9 @@ class AASISTLitModule(L.LightningModule):
                 results[f"test/{key}"] = report[key]
             for attack, value in sorted(report["per_attack_eer"].items()):
                 results[f"test/eer_{attack}"] = value
+            # The dev-fitted map of the best epoch (None before any validation): test scores only judge it.
+            measures = calibration_measures(self.calibration, *rows.split(rows.llrs))
+            results.update({f"test/{key}": value for key, value in measures.items()})
         else:
             rank_zero_warn(
                 f"the test set has {len(bona)} bona fide and {len(spoof)} spoof trials: no EER / DCF "
@@ -293,10 +317,13 @@ class AASISTLitModule(L.LightningModule):
         checkpoint[THRESHOLD_KEY] = self.dev_eer_threshold
         checkpoint[LOGIT_THRESHOLD_KEY] = self.dev_eer_threshold_logit
         checkpoint["val_eer_best"] = None if math.isinf(self.val_eer_best) else self.val_eer_best
+        # Calibration.as_dict() of the best epoch (plain floats), or None.
+        checkpoint[CALIBRATION_KEY] = None if self.calibration is None else self.calibration.as_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.dev_eer_threshold = checkpoint.get(THRESHOLD_KEY)
         self.dev_eer_threshold_logit = checkpoint.get(LOGIT_THRESHOLD_KEY)
+        self.calibration = stored_calibration(checkpoint, "checkpoint")
         best = checkpoint.get("val_eer_best")
         self.val_eer_best = math.inf if best is None else float(best)
 

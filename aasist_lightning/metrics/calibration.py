@@ -12,12 +12,14 @@ violators): what calibration could reach at most; Cllr − min Cllr is the calib
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from aasist_lightning.metrics.dcf import cllr
+from aasist_lightning.metrics.dcf import act_dcf, cllr
 from aasist_lightning.metrics.eer import as_scores
 
 #: The effective prior of bona fide that Cllr weighs with (and the default for fitting).
@@ -45,7 +47,23 @@ class Calibration:
         return self.scale * np.asarray(scores, dtype=np.float64) + self.offset
 
     def as_dict(self) -> dict[str, float]:
+        """Plain floats: a checkpoint holding them still loads with ``torch.load(weights_only=True)``."""
         return {"scale": self.scale, "offset": self.offset, "prior": self.prior}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> Calibration:
+        """The map :meth:`as_dict` wrote (in a checkpoint, an exported model, results.json); ValueError says
+        what is wrong with anything else."""
+        try:
+            scale, offset, prior = (float(value[key]) for key in ("scale", "offset", "prior"))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                f"a calibration needs the numbers 'scale', 'offset' and 'prior', got {value!r}"
+            ) from None
+        if not (math.isfinite(scale) and math.isfinite(offset)):
+            raise ValueError(f"a calibration needs a finite scale and offset, got {value!r}")
+        _check_prior(prior)
+        return cls(scale, offset, prior)
 
 
 def fit_calibration(
@@ -81,13 +99,14 @@ def fit_calibration(
 def posterior(llr: ArrayLike, prior: float = DEFAULT_PRIOR) -> np.ndarray:
     """P(bona fide | x) for calibrated LLRs at a bona fide prior."""
     _check_prior(prior)
-    return 1 / (1 + np.exp(-(np.asarray(llr, dtype=np.float64) + logit(prior))))
+    # The logistic as exp(-log(1 + e^-x)): no overflow for very negative LLRs.
+    return np.exp(-np.logaddexp(0.0, -(np.asarray(llr, dtype=np.float64) + logit(prior))))
 
 
 def bayes_threshold(prior: float = DEFAULT_PRIOR) -> float:
     """The LLR above which deciding "bona fide" costs least at this prior (equal error costs)."""
     _check_prior(prior)
-    return -logit(prior)
+    return 0.0 - logit(prior)  # 0.0, not -0.0, at prior 0.5
 
 
 def pav_llrs(bonafide: ArrayLike, spoof: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -123,10 +142,24 @@ def min_cllr(bonafide: ArrayLike, spoof: ArrayLike) -> float:
     return cllr(*(np.clip(llr, -1e6, 1e6) for llr in pav_llrs(bonafide, spoof)))
 
 
+def calibration_measures(
+    calibration: Calibration | None, bonafide: ArrayLike, spoof: ArrayLike
+) -> dict[str, float]:
+    """``min_cllr`` of the raw scores and, with a calibration (fitted on other, dev scores),
+    ``act_dcf_calibrated`` and ``cllr_calibrated``: the ASVspoof 5 act DCF and the Cllr of the calibrated
+    scores."""
+    measures = {"min_cllr": min_cllr(bonafide, spoof)}
+    if calibration is not None:
+        bona, spf = calibration(bonafide), calibration(spoof)
+        measures.update(act_dcf_calibrated=act_dcf(bona, spf), cllr_calibrated=cllr(bona, spf))
+    return measures
+
+
 __all__ = [
     "DEFAULT_PRIOR",
     "Calibration",
     "bayes_threshold",
+    "calibration_measures",
     "fit_calibration",
     "min_cllr",
     "pav_llrs",

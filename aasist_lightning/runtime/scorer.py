@@ -2,9 +2,9 @@
 notebooks.
 
 - :func:`load_detector`: an AASIST in eval mode from a Lightning checkpoint of a training run, official
-  weights (``"AASIST-L"`` / ``"AASIST"``) or a plain ``.pth`` state_dict, with the dev-EER threshold a
-  checkpoint stored. Checkpoints are read with ``torch.load(weights_only=True)``; Lightning itself is never
-  imported.
+  weights (``"AASIST-L"`` / ``"AASIST"``) or a plain ``.pth`` state_dict, with the dev-EER threshold and
+  the score calibration a checkpoint stored. Checkpoints are read with ``torch.load(weights_only=True)``;
+  Lightning itself is never imported.
 - :class:`Scorer`: the one place where the network runs (PyTorch module, exported program / TorchScript
   module or an ONNX Runtime session). Fixed-length waveforms ``(B, nb_samp)`` in, logits ``(B, 2)`` out
   (column 1 = bona fide).
@@ -17,8 +17,11 @@ notebooks.
   Scoring files: :mod:`aasist_lightning.runtime.audio_files`.
 
 The score reported for a file is ``logit_bonafide - logit_spoof`` (> 0: the model prefers bona fide), and
-``prob_bonafide = softmax(logits)[1] = sigmoid(score)``. Score files of ``aasist-eval`` keep the official
-score (``logits[:, 1]``) instead, so that published numbers are reproduced.
+``prob_bonafide = softmax(logits)[1] = sigmoid(score)``. A training checkpoint also carries an affine
+calibration of that score fitted on the dev set (:class:`~aasist_lightning.metrics.calibration.Calibration`:
+``llr = scale * score + offset``, a log-likelihood ratio); official weights and plain ``.pth`` files carry
+none. Score files of ``aasist-eval`` keep the official score (``logits[:, 1]``) instead, so that published
+numbers are reproduced.
 
 This module imports neither torch nor Lightning at import time: the ONNX path runs with NumPy, soundfile and
 onnxruntime only.
@@ -36,6 +39,7 @@ import numpy as np
 
 from aasist_lightning.data.audio import SAMPLE_RATE
 from aasist_lightning.files import check_input
+from aasist_lightning.metrics.calibration import Calibration
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.onnx import metadata_of, ort_session
 from aasist_lightning.runtime.options import AGGREGATES, MODES, InferenceError
@@ -44,25 +48,32 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+#: Where checkpoints (AASISTLitModule) and exported models' metadata keep the calibration.
+CALIBRATION_KEY = "calibration"
+
 
 # ---------------------------------------------------------------------------------------------- loading
 @dataclass
 class Detector:
-    """A ready-to-run AASIST: ``model`` in eval mode, its input length, where it came from and the dev-EER
-    threshold on the score (``logit_bonafide - logit_spoof``) stored by the training run, if any."""
+    """A ready-to-run AASIST: ``model`` in eval mode, its input length, where it came from, and the dev-EER
+    threshold on the score (``logit_bonafide - logit_spoof``) and the dev-fitted calibration of that score
+    stored by the training run, if any."""
 
     model: nn.Module
     nb_samp: int
     source: str
     threshold: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     def metadata(self) -> dict[str, Any]:
-        """What an exported model needs to be used alone: input length, threshold, origin, architecture."""
+        """What an exported model needs to be used alone: input length, threshold, calibration, origin,
+        architecture."""
         return {
             "nb_samp": self.nb_samp,
             "sample_rate": SAMPLE_RATE,
             "dev_eer_threshold": self.threshold,
+            CALIBRATION_KEY: None if self.calibration is None else self.calibration.as_dict(),
             "source": self.source,
             "config": self.config,
         }
@@ -136,7 +147,22 @@ def _from_lightning(path: Path, ckpt: dict[str, Any], overrides: dict[str, Any])
         f"checkpoint {path}",
         None if threshold is None else float(threshold),
         dict(model.config),
+        stored_calibration(ckpt, f"checkpoint {path}"),
     )
+
+
+def stored_calibration(stored: dict[str, Any], source: str) -> Calibration | None:
+    """The calibration a checkpoint or an exported model's metadata holds (None: trained before there was
+    one, or without a validation epoch)."""
+    value = stored.get(CALIBRATION_KEY)
+    if value is None:
+        return None
+    try:
+        return Calibration.from_dict(value)
+    except ValueError as e:
+        raise InferenceError(
+            f"{source} holds an unusable score calibration ({e}): re-export or retrain it"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------- scoring
@@ -285,6 +311,11 @@ class Scorer:
         value = self.metadata.get("dev_eer_threshold")
         return None if value is None else float(value)
 
+    @property
+    def calibration(self) -> Calibration | None:
+        """The dev-fitted calibration of the score stored with the model, if any."""
+        return stored_calibration(self.metadata, str(self.metadata.get("source", "the model")))
+
     def __call__(self, waves: np.ndarray | torch.Tensor) -> np.ndarray:
         n = len(waves)
         if n <= self.batch_size:
@@ -354,5 +385,6 @@ __all__ = [
     "aggregate",
     "load_detector",
     "score_and_prob",
+    "stored_calibration",
     "windows",
 ]
