@@ -154,6 +154,7 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
     import hydra
     import lightning as L
 
+    from aasist_lightning.cli.train import trainer_precision
     from aasist_lightning.lit.callbacks import (
         InterruptCheckpoint,
         RNGCheckpoint,
@@ -164,7 +165,11 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
 
     for trainer in ("default", "cpu", "ddp_cpu"):
         cfg = compose_cfg(f"trainer={trainer}", output_dir=tmp_path)
-        t = hydra.utils.instantiate(cfg.trainer, logger=False, enable_progress_bar=False, _convert_="all")
+        precision = trainer_precision(cfg.trainer)  # "auto" is this package's: train() resolves it
+        assert precision in ("32-true", "bf16-mixed")
+        t = hydra.utils.instantiate(
+            cfg.trainer, precision=precision, logger=False, enable_progress_bar=False, _convert_="all"
+        )
         assert isinstance(t, L.Trainer)
     cfg = compose_cfg("logger=many", output_dir=tmp_path)
     loggers = instantiate_loggers(cfg.logger)

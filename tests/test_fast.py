@@ -10,7 +10,14 @@ import torch
 
 from aasist_lightning.models import AASIST
 from aasist_lightning.runtime.fast import Fp32Head, emulated_bf16, fold_batchnorm, prepare_inference
-from aasist_lightning.runtime.hardware import Hardware, auto_backend, choose, detect_hardware, resolve
+from aasist_lightning.runtime.hardware import (
+    Hardware,
+    auto_backend,
+    choose,
+    detect_hardware,
+    resolve,
+    training_precision,
+)
 
 TINY = dict(filts=[70, [1, 8], [8, 8], [8, 8], [8, 8]], gat_dims=[8, 8], nb_samp=4000)
 LENGTH = 4000
@@ -41,8 +48,8 @@ def aasist_l(shared_dir: Path) -> AASIST:
 
 # One of each kind of machine the runs meet, as detect_hardware would describe it.
 CPU = Hardware("cpu", "x", "AVX2", False, False, True, True, False, 2)  # e.g. AMD Zen 3: AVX2 only
-ZEN4 = replace(CPU, name="AMD Zen 4", cpu_capability="AVX512")  # AVX-512 + BF16 instructions, no AMX
-AMX = replace(CPU, name="Intel Sapphire Rapids", cpu_capability="AVX512", amx=True)
+ZEN4 = replace(CPU, name="AMD Zen 4", cpu_capability="AVX512", avx512_bf16=True)  # AVX-512 + BF16, no AMX
+AMX = replace(CPU, name="Intel Sapphire Rapids", cpu_capability="AVX512", amx=True, avx512_bf16=True)
 GPU = replace(CPU, device="cuda", name="NVIDIA H100", cuda_bf16=True, triton=True)
 MACHINES = {"avx2": CPU, "avx512_bf16": ZEN4, "amx": AMX, "cuda": GPU}
 HW = detect_hardware("cpu")
@@ -73,7 +80,7 @@ def test_auto_choice_follows_the_hardware() -> None:
 )
 def test_choice_on_each_kind_of_machine(machine: str, auto: tuple[str, str], bf16: tuple[str, str]) -> None:
     hw = MACHINES[machine]
-    assert hw.bf16_fast == (machine in ("amx", "cuda"))
+    assert hw.native_bf16 == (machine != "avx2")
     # auto precision is fp32 everywhere, even where bf16 is fast: bf16 moves EER by more than 0.1 pp.
     assert choose(hw, "auto", "auto") == auto
     assert choose(hw, "auto", "bf16") == bf16  # bf16 is opt-in
@@ -84,6 +91,14 @@ def test_choice_on_each_kind_of_machine(machine: str, auto: tuple[str, str], bf1
         choose(hw, "onnx", "bf16")
     with pytest.raises(ValueError, match="backend=onnx needs onnxruntime"):
         choose(replace(hw, onnxruntime=False), "onnx", "fp32")
+
+
+@pytest.mark.parametrize("machine", list(MACHINES))
+def test_training_precision_auto_is_bf16_only_where_it_is_native(machine: str) -> None:
+    hw = MACHINES[machine]
+    assert training_precision("auto", hw) == ("32-true" if machine == "avx2" else "bf16-mixed")
+    assert training_precision("32-true", hw) == "32-true"  # an explicit choice is kept
+    assert training_precision("bf16-mixed", CPU) == "bf16-mixed"
 
 
 def test_this_machine_defaults() -> None:
@@ -97,7 +112,7 @@ def test_this_machine_defaults() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_this_gpu_defaults() -> None:
     hw = detect_hardware("cuda")
-    assert hw.bf16_fast == hw.cuda_bf16
+    assert hw.native_bf16 == hw.cuda_bf16
     assert resolve("auto", "auto", "cuda") == ("compile" if hw.triton else "eager", "fp32")
 
 

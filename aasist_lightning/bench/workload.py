@@ -82,7 +82,7 @@ def default_paths(device: str, kind: str) -> list[str]:
         paths.append("compile")
     if kind == "inference" and hw.onnxruntime and not is_cuda:
         paths.append("onnx")
-    if hw.bf16_fast:
+    if hw.native_bf16:
         paths += ["bf16", "compile+bf16"] if can_compile else ["bf16"]
     if not is_cuda and platform.libc_ver()[0] == "glibc":
         paths += [p + RETAIN for p in ("eager", "onnx") if p in paths]

@@ -19,13 +19,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aasist_lightning.cli.config_checks import ConfigError, check_config, check_output_dir
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.runtime.allocator import allocator
+from aasist_lightning.runtime.hardware import detect_hardware, resolve_device, training_precision
 
 if TYPE_CHECKING:
     import lightning as L
@@ -156,6 +157,13 @@ def _instantiate_model(node: DictConfig) -> AASISTLitModule:
         raise err.__cause__ from None
 
 
+def trainer_precision(trainer: DictConfig) -> Any:
+    """``trainer.precision`` with ``auto`` resolved for the device ``trainer.accelerator`` gives the Trainer
+    (:func:`aasist_lightning.runtime.hardware.training_precision`)."""
+    device = resolve_device(trainer.get("accelerator", "auto"))
+    return training_precision(trainer.get("precision"), detect_hardware(device))
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test AASIST as configured; returns the final metrics (keys as logged, EERs in percent).
 
@@ -170,6 +178,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     started = time.perf_counter()
     _single_console_log()
     check_config(cfg, splits=_splits(cfg))
+    if cfg.trainer.get("precision") == "auto":  # the choice, not "auto", goes in config.yaml and results.json
+        with open_dict(cfg):
+            cfg.trainer.precision = trainer_precision(cfg.trainer)
+        log.info("trainer.precision=auto: %s on this machine", cfg.trainer.precision)
     output_dir = check_output_dir(cfg)
     ckpt_path = resolve_ckpt_path(cfg)
     if rank_zero_only.rank == 0:
@@ -285,4 +297,4 @@ def main() -> None:
     hydra_app("aasist-train", "train", _run)
 
 
-__all__ = ["main", "resolve_ckpt_path", "train"]
+__all__ = ["main", "resolve_ckpt_path", "train", "trainer_precision"]

@@ -1,11 +1,13 @@
-"""What the machine offers, and the inference path chosen from it.
+"""What the machine offers, and the training precision and inference path chosen from it.
 
-``precision="auto"`` means fp32 on every device: bf16 is fast only on CPUs with AMX (Sapphire Rapids and
-newer) and on CUDA GPUs (elsewhere bf16 convolutions are ~15x slower than fp32), and even there it is opt-in,
-because emulated bf16 moved the EER of the official AASIST-L on the embedded eval split by 0.28 pp
-(40.76 -> 40.48 %), over the 0.1 pp bound. ``backend="auto"`` picks, in order: bf16 -> ``compile``; else
-CPU -> ``onnx`` (when onnxruntime is installed), ``compile`` (when a C++ compiler is found),
-``channels_last``; CUDA -> ``compile`` when triton is installed, else ``eager``.
+bf16 is *native* on CUDA GPUs that support it and on CPUs with AMX or AVX512-BF16 (Intel Sapphire Rapids /
+Cooper Lake and newer, AMD Zen 4 and newer); elsewhere torch emulates it, ~15x slower than fp32.
+``trainer.precision=auto`` (:func:`training_precision`) trains in bf16-mixed where bf16 is native and in fp32
+elsewhere. Inference ``precision="auto"`` stays fp32 on every device: bf16 inference is opt-in, because
+emulated bf16 moved the EER of the official AASIST-L on the embedded eval split by 0.28 pp (40.76 -> 40.48 %),
+over the 0.1 pp bound. ``backend="auto"`` picks, in order: bf16 -> ``compile``; else CPU -> ``onnx`` (when
+onnxruntime is installed), ``compile`` (when a C++ compiler is found), ``channels_last``; CUDA -> ``compile``
+when triton is installed, else ``eager``.
 
 torch is imported inside the functions: ``resolve_device`` serves the torch-free ONNX path too.
 """
@@ -38,13 +40,16 @@ class Hardware:
     cxx_compiler: bool  # inductor needs one on CPU
     triton: bool  # inductor needs it on CUDA
     threads: int
+    avx512_bf16: bool = False  # AVX512-BF16 dot products (AMD Zen 4+, Intel Cooper Lake+)
 
     @property
-    def bf16_fast(self) -> bool:
-        return self.cuda_bf16 if self.device.startswith("cuda") else self.amx
+    def native_bf16(self) -> bool:
+        """bf16 arithmetic in hardware: CUDA's, or AMX / AVX512-BF16 on the CPU (elsewhere torch emulates it,
+        ~15x slower than fp32)."""
+        return self.cuda_bf16 if self.device.startswith("cuda") else (self.amx or self.avx512_bf16)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "bf16_fast": self.bf16_fast}
+        return {**asdict(self), "native_bf16": self.native_bf16}
 
 
 @cache  # read once: a training run asks at every validation epoch
@@ -91,6 +96,7 @@ def detect_hardware(device: str | torch.device = "cpu") -> Hardware:
         cxx_compiler=any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")),
         triton=_importable("triton"),
         threads=torch.get_num_threads(),
+        avx512_bf16="avx512_bf16" in flags,
     )
 
 
@@ -139,6 +145,16 @@ def resolve(
     return choose(detect_hardware(device), backend, precision, allow_compile)
 
 
+def training_precision(requested: Any, hardware: Hardware) -> Any:
+    """Lightning's ``Trainer(precision=...)`` for ``requested`` on ``hardware`` (the device the Trainer will
+    use): ``"auto"`` becomes ``"bf16-mixed"`` where bf16 is native, else ``"32-true"``; any other value is
+    returned as given. bf16-mixed kept the dev and eval EER of the default recipe within the fp32
+    seed-to-seed spread (README, "Precision"); emulated bf16 would be ~15x slower."""
+    if requested != "auto":
+        return requested
+    return "bf16-mixed" if hardware.native_bf16 else "32-true"
+
+
 def device_of(model: nn.Module) -> torch.device:
     """The device ``model``'s parameters / buffers live on (CPU for a model without any)."""
     import torch
@@ -172,4 +188,5 @@ __all__ = [
     "device_of",
     "resolve",
     "resolve_device",
+    "training_precision",
 ]
