@@ -153,7 +153,7 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
 
 def _unpickling_reason(error: Exception) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, without PyTorch's advice to retry with
-    ``weights_only=False`` (never do that for a file you did not write: it can run arbitrary code)."""
+    weights_only switched off (never for a file you did not write: unpickling can run arbitrary code)."""
     text = str(error)
     if "not an allowed global" in text or "Unsupported global" in text:
         return "it holds Python objects other than tensors and plain containers, which are never unpickled"
@@ -167,7 +167,7 @@ def _unpickling_reason(error: Exception) -> str:
 
 def read_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
     """``torch.load(path, weights_only=True)`` onto the CPU, with one-line errors that name the file and never
-    repeat PyTorch's ``weights_only=False`` advice: :class:`WeightsNotFoundError` for a missing file,
+    repeat PyTorch's advice to switch weights_only off: :class:`WeightsNotFoundError` for a missing file,
     :class:`WeightsError` for a folder, an unreadable, truncated, corrupt or foreign file. ``what`` names the
     file's role in the messages ("checkpoint", "weights file")."""
     path = Path(path)
