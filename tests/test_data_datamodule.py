@@ -27,6 +27,7 @@ from aasist_lightning.data import (
     collate_trials,
     protocol_path,
 )
+from aasist_lightning.metrics import ASVSPOOF2019
 
 NB = 4000  # short clips keep the tests fast; the rules do not depend on the length
 PREFIX = {"train": "T", "dev": "D", "eval": "E"}
@@ -325,7 +326,7 @@ def test_manifests(tmp_path: Path, corpus) -> None:
     dm = ASVspoofDataModule(train_manifest=csv, dev_manifest=csv, train_subset=4, num_workers=0, nb_samp=NB)
     dm.setup("fit")
     assert Counter(t.label for t in dm.trials["train"]) == {0: 2, 1: 2}
-    assert dm.asv_scores_path("dev") is None
+    assert dm.asv_scores("dev") is None
     with pytest.raises(ValueError, match=r"no eval data: set data\.eval_manifest"):
         dm.setup("test")
     only_train = ASVspoofDataModule(train_manifest=csv, num_workers=0, nb_samp=NB, train_subset=None)
@@ -336,19 +337,21 @@ def test_manifests(tmp_path: Path, corpus) -> None:
     mixed = _dm(root, train_manifest=csv, train_subset=None)
     mixed.setup(None)
     assert len(mixed.trials["train"]) == 8 and len(mixed.trials["eval"]) == 18
-    assert mixed.asv_scores_path("test") == asv_score_path(root, "eval")
+    assert mixed.asv_scores("test").source == str(asv_score_path(root, "eval"))
 
 
-def test_asv_scores_path(corpus) -> None:
+def test_asv_scores(corpus) -> None:
     root, _ = corpus
     dm = _dm(root)
-    assert dm.asv_scores_path("dev") == asv_score_path(root, "dev")
-    assert dm.asv_scores_path("val") == asv_score_path(root, "dev")
-    assert dm.asv_scores_path("eval") == asv_score_path(root, "eval")
+    assert dm.asv_scores("dev").source == str(asv_score_path(root, "dev"))
+    assert dm.asv_scores("val").source == str(asv_score_path(root, "dev"))
+    tandem = dm.asv_scores("eval")
+    assert tandem.source == str(asv_score_path(root, "eval")) and tandem.cost_model == ASVSPOOF2019
+    assert min(len(tandem.scores.target), len(tandem.scores.nontarget), len(tandem.scores.spoof)) > 0
     asv_score_path(root, "eval").unlink()
-    assert dm.asv_scores_path("eval") is None
+    assert dm.asv_scores("eval") is None
     with pytest.raises(ValueError, match="'dev' and 'eval' only"):
-        dm.asv_scores_path("train")
+        dm.asv_scores("train")
 
 
 def test_subset_errors_name_the_key(corpus) -> None:

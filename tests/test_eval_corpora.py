@@ -97,7 +97,7 @@ def test_every_corpus_group_reads_its_layout_with_conditions(tmp_path: Path) -> 
     dm.setup("test")
     assert [t.utt_id for t in dm.trials["eval"]] == ["LA_E_9332881", "LA_E_1000147", "LA_E_2000000"]
     assert dm.conditions["eval"]["LA_E_1000147"] == {"codec": "g722", "channel": "loc_tx", "subset": "eval"}
-    assert dm.asv_scores_path("eval") is None
+    assert dm.asv_scores("eval") is None  # no keys/LA/ASV files
     dm = datamodule(tmp_path, "asvspoof2021_la", la, "data.subsets=[progress]")
     dm.setup("test")
     assert [t.utt_id for t in dm.trials["eval"]] == ["LA_E_5085671"]
@@ -308,9 +308,12 @@ def test_det_axes_cover_the_whole_curve() -> None:
     assert ticks[-1] > 95  # the reversed model's curve runs to the top right corner
 
 
-def test_model_by_corpora_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_by_corpora_matrix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """corpora=[...]: one row per corpus (roots from the config or the environment), numbers equal to the
-    metrics of the written score files; a missing corpus stops the run before any work unless skipped."""
+    metrics of the written score files, a progress bar naming each corpus; a missing corpus stops the run
+    before any work unless skipped."""
     from aasist_lightning.cli.evaluate import evaluate_matrix
     from aasist_lightning.metrics import score_report
 
@@ -327,7 +330,10 @@ def test_model_by_corpora_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         evaluate_matrix(eval_cfg(tmp_path, itw, ckpt, *args))
     assert not (tmp_path / "run").exists()
 
-    rows = evaluate_matrix(eval_cfg(tmp_path, itw, ckpt, *args, "skip_missing=true"))
+    capsys.readouterr()
+    rows = evaluate_matrix(eval_cfg(tmp_path, itw, ckpt, *args, "skip_missing=true", "progress=true"))
+    bars = capsys.readouterr().err
+    assert "in_the_wild eval" in bars and "folder eval" in bars and "ETA" in bars
     out = tmp_path / "run"
     assert [(r["corpus"], r["trials"]) for r in rows] == [("in_the_wild", 4), ("folder", 4)]
     for row in rows:

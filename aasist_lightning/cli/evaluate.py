@@ -120,7 +120,8 @@ def score_split(
     labels: list[int] = []
     logits: list[np.ndarray] = []
     total = len(datamodule.trials[split])
-    for batch, out in iterate_batches(loader, run, total=total, description=f"{split}", progress=progress):
+    description = f"{datamodule.corpus} {split}"  # the corpus too: a matrix run scores several
+    for batch, out in iterate_batches(loader, run, total=total, description=description, progress=progress):
         utt_ids.extend(batch[2])
         attacks.extend(batch[3])
         labels.extend(batch[1].tolist())
@@ -147,7 +148,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     print_config_tree(cfg, output_dir=output_dir)
 
     from aasist_lightning.cli.score import print_report
-    from aasist_lightning.metrics import read_asv_scores, score_report
+    from aasist_lightning.metrics import ASVSPOOF2019, score_report
     from aasist_lightning.metrics.plots import plot_det, plot_score_histogram
     from aasist_lightning.metrics.scores import EvalScores, write_score_file
     from aasist_lightning.models import ARCH_KEYS
@@ -209,10 +210,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     f"the {split} split has {len(bona)} bona fide and {len(spoof)} spoof trials: the EER "
                     f"needs both (check data.{split}_subset / the protocol)"
                 )
-            asv_path = datamodule.asv_scores_path(split)
-            report = score_report(
-                scores, labels, attacks, asv=read_asv_scores(asv_path) if asv_path else None
-            )
+            tandem = datamodule.asv_scores(split)
+            asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
+            report = score_report(scores, labels, attacks, asv, cost_model)
             # The checkpoint's dev-fitted map (none for official weights) on the LLRs; never refitted here.
             llrs = (logits[:, 1] - logits[:, 0]).astype(np.float64)
             report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
@@ -221,10 +221,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             report["attack_counts"] = dict(zip(names.tolist(), (int(c) for c in counts), strict=True))
             report["score_file"] = str(score_path)
             report["score_format"] = "aasist"
-            report["asv_scores"] = None if asv_path is None else str(asv_path)
-            report["min_tdcf_note"] = (
-                None if asv_path else f"not computed: no ASV scores for the {split} split"
+            report["asv_scores"] = None if tandem is None else tandem.source
+            report["min_tdcf_definition"] = (
+                None if tandem is None else "ASVspoof 2021" if tandem.cost_model.revised else "ASVspoof 2019"
             )
+            report["min_tdcf_note"] = None if tandem else f"not computed: no ASV scores for the {split} split"
             title = f"{split}: {detector.source}"
             images[f"{split}/det_curve"] = plot_det(
                 bona, spoof, output_dir / "plots" / f"det_{split}.png", title

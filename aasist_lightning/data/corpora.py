@@ -6,7 +6,10 @@ README and official evaluation package:
 
 - ASVspoof 2021 LA, ``keys/LA/CM/trial_metadata.txt`` (8 columns): speaker, trial, codec, transmission
   channel, attack, key, trim, subset -- e.g. ``LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval``;
-  audio ``ASVspoof2021_LA_eval/flac/<trial>.flac``.
+  audio ``ASVspoof2021_LA_eval/flac/<trial>.flac``. Its ASV trials, for the min t-DCF (2021 evaluation
+  package, ``config.py``): ``keys/LA/ASV/trial_metadata.txt`` (the same 8 columns, key target / nontarget /
+  spoof) and, line by line beside it, the organisers' scores ``keys/LA/ASV/ASVTorch_Kaldi/score.txt``
+  (claimed speaker, trial, score).
 - ASVspoof 2021 DF, ``keys/DF/CM/trial_metadata.txt`` (13 columns): speaker, trial, codec (compression),
   source corpus, attack, key, trim, subset, vocoder family, VCC task, VCC team, gender pair, language;
   audio ``ASVspoof2021_DF_eval/flac/<trial>.flac``.
@@ -25,7 +28,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from aasist_lightning.data.protocols import BONAFIDE, NO_ATTACK, SPOOF, UNKNOWN_SPEAKER, ProtocolError, Trial
+from aasist_lightning.metrics.io import AsvScores
 
 _KEYS = {"bonafide": BONAFIDE, "spoof": SPOOF}
 #: Audio file extensions a folder corpus is searched for.
@@ -85,7 +91,7 @@ def _read_columns(
         raise ProtocolError(
             f"{name} protocol {path} not found: check data.root (the corpus's layout is in the README)"
         )
-    wanted = None if subsets is None else {"hidden_track" if s == "hidden" else s for s in subsets}
+    wanted = _wanted_subsets(subsets)
     trials: list[Trial] = []
     conditions: dict[str, dict[str, str]] = {}
     seen: dict[str, int] = {}
@@ -142,6 +148,60 @@ def read_asvspoof2021(
     keys = root / "keys" / track / "CM" / "trial_metadata.txt"
     audio = root / f"ASVspoof2021_{track}_eval" / "flac"
     return _read_columns(keys, layout, audio, f"ASVspoof 2021 {track}", subsets)
+
+
+def _wanted_subsets(subsets: Sequence[str] | None) -> set[str] | None:
+    return None if subsets is None else {"hidden_track" if s == "hidden" else s for s in subsets}
+
+
+#: ASVspoof 2021 LA ASV files under the root: trial metadata and the organisers' scores, line by line.
+LA21_ASV_FILES = ("keys/LA/ASV/trial_metadata.txt", "keys/LA/ASV/ASVTorch_Kaldi/score.txt")
+_ASV_KEYS = ("target", "nontarget", "spoof")
+
+
+def _numbered_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [(n, line.split()) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def read_asvspoof2021_asv(root: str | Path, subsets: Sequence[str] | None = ("eval",)) -> AsvScores | None:
+    """The organisers' ASV scores of the ASVspoof 2021 LA ``subsets`` (None = all) from the keys package
+    under ``root`` (:data:`LA21_ASV_FILES`) by key (target / nontarget / spoof); None without the files."""
+    metadata, score_file = (Path(root) / name for name in LA21_ASV_FILES)
+    if not metadata.is_file() or not score_file.is_file():
+        return None
+    wanted = _wanted_subsets(subsets)
+    meta_lines, score_lines = _numbered_rows(metadata), _numbered_rows(score_file)
+    if len(meta_lines) != len(score_lines):
+        raise ProtocolError(
+            f"{score_file} has {len(score_lines)} lines, {metadata} {len(meta_lines)}: the official ASV "
+            "scores follow the trial metadata line by line. Fix: give the files of the same keys package"
+        )
+    groups: dict[str, list[float]] = {key: [] for key in _ASV_KEYS}
+    for (meta_no, meta), (score_no, row) in zip(meta_lines, score_lines, strict=True):
+        if len(meta) != 8 or meta[5] not in _ASV_KEYS:
+            raise ProtocolError(
+                f"{metadata}:{meta_no}: an ASV trial line has 8 columns with key target / nontarget / "
+                f"spoof in the 6th, e.g. 'LA_0015 LA_E_1103494 none none A07 spoof notrim eval'"
+            )
+        if len(row) != 3 or row[1] != meta[1]:
+            raise ProtocolError(
+                f"{score_file}:{score_no}: expected 'speaker {meta[1]} score' (line {meta_no} of "
+                f"{metadata.name}), got {' '.join(row)!r}"
+            )
+        if wanted is None or ("hidden_track" if meta[7] == "hidden" else meta[7]) in wanted:
+            try:
+                groups[meta[5]].append(float(row[2]))
+            except ValueError:
+                raise ProtocolError(f"{score_file}:{score_no}: score {row[2]!r} is not a number") from None
+    empty = [key for key, scores in groups.items() if not scores]
+    if empty:
+        raise ProtocolError(
+            f"{metadata}: no {' / '.join(empty)} ASV trials in subset(s) {sorted(wanted or ['all'])}; the "
+            "t-DCF needs target, nontarget and spoof trials"
+        )
+    return AsvScores(*(np.asarray(groups[key], dtype=np.float64) for key in _ASV_KEYS))
 
 
 #: ASVspoof 5 split -> (protocol file, audio folder).
@@ -291,6 +351,7 @@ __all__ = [
     "ASVSPOOF5_SPLITS",
     "AUDIO_EXTENSIONS",
     "CORPUS_SPLITS",
+    "LA21_ASV_FILES",
     "READERS",
     "SUBSETS_2021",
     "SUBSET_NAMES_2021",
@@ -298,6 +359,7 @@ __all__ = [
     "corpus_source",
     "read_asvspoof5",
     "read_asvspoof2021",
+    "read_asvspoof2021_asv",
     "read_folder",
     "read_in_the_wild",
 ]

@@ -41,15 +41,15 @@ from aasist_lightning.data.protocols import (
     SPLITS,
     ProtocolError,
     Trial,
-    asv_score_path,
     audio_dir,
     protocol_path,
     read_manifest,
     read_protocol,
 )
-from aasist_lightning.data.sources import check_classes, check_root, drop_missing, read_corpus
+from aasist_lightning.data.sources import check_classes, check_root, drop_missing, read_corpus, tandem_asv
 from aasist_lightning.data.subset import balanced_subset
 from aasist_lightning.files import atomic_write_text
+from aasist_lightning.metrics.tdcf import TandemASV
 
 log = logging.getLogger(__name__)
 
@@ -368,15 +368,15 @@ class ASVspoofDataModule(L.LightningDataModule):
         return round(info.frames * self.sample_rate / info.samplerate)
 
     # ---------------------------------------------------------------- extras
-    def asv_scores_path(self, split: str) -> Path | None:
-        """The organisers' ASV score file for 'dev' / 'eval' (aliases 'val' / 'test') when it exists."""
+    def asv_scores(self, split: str) -> TandemASV | None:
+        """The organisers' ASV scores of 'dev' / 'eval' (aliases 'val' / 'test') and their t-DCF, where the
+        corpus ships them (ASVspoof 2019 LA; ASVspoof 2021 LA's keys): what min t-DCF needs."""
         split = _SPLIT_ALIASES.get(split, split)
         if split not in ("dev", "eval"):
             raise ValueError(f"ASV scores exist for 'dev' and 'eval' only, not {split!r}")
-        if self.root is None or split in self.manifests or self.corpus != LA2019:
+        if self.root is None or split in self.manifests:
             return None
-        path = asv_score_path(self.root, split)
-        return path if path.is_file() else None
+        return tandem_asv(self.corpus, self.root, split, self.subsets)
 
     @property
     def num_skipped(self) -> int:

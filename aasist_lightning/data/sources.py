@@ -5,8 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from aasist_lightning.data.corpora import CORPUS_SPLITS, READERS, CorpusTrials
-from aasist_lightning.data.protocols import BONAFIDE, ProtocolError, Trial, protocol_path
+from aasist_lightning.data.corpora import (
+    CORPUS_SPLITS,
+    LA21_ASV_FILES,
+    READERS,
+    CorpusTrials,
+    read_asvspoof2021_asv,
+)
+from aasist_lightning.data.protocols import BONAFIDE, ProtocolError, Trial, asv_score_path, protocol_path
+from aasist_lightning.metrics.io import read_asv_scores
+from aasist_lightning.metrics.tdcf import ASVSPOOF2019, ASVSPOOF2021, TandemASV
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,19 @@ def read_corpus(corpus: str, root: Path, split: str, subsets: list[str] | None) 
     if corpus.startswith("asvspoof2021"):  # its "split" is the subsets read
         return READERS[corpus](root, "all" if subsets is None else "+".join(subsets))
     return READERS[corpus](root, split)
+
+
+def tandem_asv(corpus: str, root: Path, split: str, subsets: list[str] | None) -> TandemASV | None:
+    """The organisers' ASV scores of ``split`` with the t-DCF of their challenge, where the corpus ships them:
+    ASVspoof 2019 LA dev / eval (2019 t-DCF) and ASVspoof 2021 LA (the keys' ASV scores, 2021 t-DCF)."""
+    if corpus == "asvspoof2019_la":
+        path = asv_score_path(root, split)
+        return TandemASV(read_asv_scores(path), ASVSPOOF2019, str(path)) if path.is_file() else None
+    if corpus == "asvspoof2021_la" and split == "eval":
+        scores = read_asvspoof2021_asv(root, subsets)
+        source = " + ".join(str(root / name) for name in LA21_ASV_FILES)
+        return None if scores is None else TandemASV(scores, ASVSPOOF2021, source)
+    return None
 
 
 def check_classes(split: str, trials: list[Trial], source: Path | None) -> None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 
-from aasist_lightning.metrics import act_dcf, cllr, compute_eer, read_asv_scores, score_report
+from aasist_lightning.metrics import ASVSPOOF2019, TandemASV, act_dcf, cllr, compute_eer, score_report
 from aasist_lightning.metrics.calibration import Calibration, calibration_measures, fit_calibration
 from aasist_lightning.metrics.scores import EvalScores
 from aasist_lightning.models import AASIST, ARCH_KEYS
@@ -260,7 +260,14 @@ class AASISTLitModule(L.LightningModule):
         results: dict[str, float | None] = {"test/loss": metrics["loss"], "test/acc": metrics["acc"]}
         bona, spoof = rows.split(rows.scores)
         if len(bona) and len(spoof):
-            report = score_report(rows.scores, rows.labels, rows.attacks, asv=self._asv_scores())
+            tandem = self._tandem_asv()
+            report = score_report(
+                rows.scores,
+                rows.labels,
+                rows.attacks,
+                asv=None if tandem is None else tandem.scores,
+                cost_model=ASVSPOOF2019 if tandem is None else tandem.cost_model,
+            )
             results["test/eer"] = report["eer"]
             for key in ("min_tdcf", "min_dcf", "act_dcf", "cllr"):
                 results[f"test/{key}"] = report[key]
@@ -278,11 +285,10 @@ class AASISTLitModule(L.LightningModule):
         for name, value in self.test_results.items():
             self.log(name, value, sync_dist=True)
 
-    def _asv_scores(self) -> Any:
-        """The eval split's ASV scores (for min t-DCF) when the datamodule has them, else None."""
+    def _tandem_asv(self) -> TandemASV | None:
+        """The eval split's ASV scores and t-DCF (for min t-DCF) when the datamodule has them, else None."""
         datamodule = getattr(self.trainer, "datamodule", None)
-        path = datamodule.asv_scores_path("eval") if hasattr(datamodule, "asv_scores_path") else None
-        return read_asv_scores(path) if path is not None else None
+        return datamodule.asv_scores("eval") if hasattr(datamodule, "asv_scores") else None
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:

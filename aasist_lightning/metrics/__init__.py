@@ -1,6 +1,6 @@
-"""Anti-spoofing metrics exact to the official ASVspoof scripts: EER, min t-DCF (2019), min / act DCF and
-Cllr (ASVspoof 5), per-attack EER, DET points, score-file readers, and the per-trial score record with its
-writer (``metrics.scores``). DET / histogram plots are in ``metrics.plots`` (imports matplotlib).
+"""Anti-spoofing metrics exact to the official ASVspoof scripts: EER, min t-DCF (2019 and 2021), min / act
+DCF and Cllr (ASVspoof 5), per-attack EER, DET points, score-file readers, and the per-trial score record with
+its writer (``metrics.scores``). DET / histogram plots are in ``metrics.plots`` (imports matplotlib).
 
 Plain functions take score arrays (higher = more bona fide) and return fractions; ``score_report`` reports EER
 in percent. Nothing here imports torch.
@@ -19,16 +19,25 @@ from aasist_lightning.metrics.io import (
 )
 from aasist_lightning.metrics.report import score_report
 from aasist_lightning.metrics.scores import EvalScores, write_score_file
-from aasist_lightning.metrics.tdcf import ASVSPOOF2019, TDCFCostModel, compute_min_tdcf, tdcf_curve
+from aasist_lightning.metrics.tdcf import (
+    ASVSPOOF2019,
+    ASVSPOOF2021,
+    TandemASV,
+    TDCFCostModel,
+    compute_min_tdcf,
+    tdcf_curve,
+)
 
 __all__ = [
     "ASVSPOOF2019",
+    "ASVSPOOF2021",
     "AsvScores",
     "CMProtocol",
     "EvalScores",
     "ScoreFile",
     "ScoreFileError",
     "TDCFCostModel",
+    "TandemASV",
     "act_dcf",
     "act_dcf_threshold",
     "cllr",

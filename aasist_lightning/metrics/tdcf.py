@@ -1,26 +1,29 @@
-"""Normalised minimum tandem detection cost function (min t-DCF), ASVspoof 2019 definition.
+"""Normalised minimum tandem detection cost function (min t-DCF), ASVspoof 2019 and 2021 definitions.
 
 The ASV system's operating point is fixed at its own EER threshold; the CM threshold sweeps the CM DET curve
-(same points as the official script), and the cost is normalised by min(C1, C2) as in the ASVspoof 2019
-evaluation plan. Kinnunen et al., "t-DCF: a Detection Cost Function for the Tandem Assessment of Spoofing
-Countermeasures and Automatic Speaker Verification", Odyssey 2018.
+(same points as the official script). ASVspoof 2019 (:data:`ASVSPOOF2019`, AASIST's evaluation) normalises
+C1 Pmiss_cm + C2 Pfa_cm by min(C1, C2) (Kinnunen et al., Odyssey 2018); ASVspoof 2021 (:data:`ASVSPOOF2021`,
+the revised t-DCF of Kinnunen et al., IEEE/ACM TASLP 2020, as the 2021 evaluation package computes it) adds
+the ASV's own cost C0 = Ptar Cmiss Pmiss_asv + Pnon Cfa Pfa_asv to the cost and to its normaliser. C1 and C2
+are the same in both, so the two editions rank CM thresholds alike but give different values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from aasist_lightning.metrics.eer import as_scores, compute_eer, det_curve
-from aasist_lightning.metrics.io import are_hard_decisions
+from aasist_lightning.metrics.io import AsvScores, are_hard_decisions
 
 
 @dataclass(frozen=True)
 class TDCFCostModel:
-    """Priors and costs of the t-DCF. Priors must sum to one; costs must be non-negative."""
+    """Priors and costs of the t-DCF. Priors must sum to one; costs must be non-negative. ``revised``: the
+    ASVspoof 2021 normalisation (C0 in the cost and the normaliser) instead of the 2019 one."""
 
     p_spoof: float
     p_tar: float
@@ -29,6 +32,7 @@ class TDCFCostModel:
     c_fa_asv: float = 10.0
     c_miss_cm: float = 1.0
     c_fa_cm: float = 10.0
+    revised: bool = False
 
     def __post_init__(self) -> None:
         priors = (self.p_spoof, self.p_tar, self.p_non)
@@ -56,6 +60,18 @@ _P_SPOOF_2019 = 0.05
 ASVSPOOF2019 = TDCFCostModel(
     p_spoof=_P_SPOOF_2019, p_tar=(1 - _P_SPOOF_2019) * 0.99, p_non=(1 - _P_SPOOF_2019) * 0.01
 )
+# ASVspoof 2021 LA (eval-package/config.py): the same priors and costs, the revised normalisation.
+ASVSPOOF2021 = replace(ASVSPOOF2019, revised=True)
+
+
+@dataclass(frozen=True)
+class TandemASV:
+    """The organisers' ASV scores of one split, the t-DCF they are used with, and the file(s) they were read
+    from (what results name)."""
+
+    scores: AsvScores
+    cost_model: TDCFCostModel
+    source: str
 
 
 def asv_error_rates(
@@ -102,6 +118,9 @@ def tdcf_curve(
             f"t-DCF weights C1={c1:.6g}, C2={c2:.6g} are negative: the ASV error rates (Pfa={pfa_asv:.4g}, "
             f"Pmiss={pmiss_asv:.4g}, Pmiss_spoof={pmiss_spoof_asv:.4g}) make no sense; check the ASV scores"
         )
+    if cm.revised:
+        c0 = cm.p_tar * cm.c_miss_asv * pmiss_asv + cm.p_non * cm.c_fa_asv * pfa_asv
+        return (c0 + c1 * pmiss_cm + c2 * pfa_cm) / (c0 + np.minimum(c1, c2)), thresholds
     return (c1 * pmiss_cm + c2 * pfa_cm) / np.minimum(c1, c2), thresholds
 
 
@@ -113,6 +132,7 @@ def compute_min_tdcf(
     asv_spoof: ArrayLike,
     cost_model: TDCFCostModel | Mapping[str, float] = ASVSPOOF2019,
 ) -> float:
-    """ASVspoof 2019 normalised minimum t-DCF of CM scores (higher = bona fide) in tandem with the ASV."""
+    """Normalised minimum t-DCF of CM scores (higher = bona fide) in tandem with the ASV (the edition of
+    ``cost_model``: ASVspoof 2019 by default)."""
     curve, _ = tdcf_curve(bonafide, spoof, asv_target, asv_nontarget, asv_spoof, cost_model)
     return float(np.min(curve))

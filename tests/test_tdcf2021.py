@@ -1,0 +1,141 @@
+"""ASVspoof 2021 LA min t-DCF: the revised normalisation against a transcription of the 2021 evaluation
+package, the keys' ASV scores read by subset, and eval.py using them on an ASVspoof 2021 LA layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inference_fixtures import TINY_OVERRIDES, compose_cfg, random_checkpoint
+from test_eval_corpora import LA21_KEYS, audio, snapshot, write
+
+from aasist_lightning.cli.evaluate import evaluate
+from aasist_lightning.data.corpora import LA21_ASV_FILES, read_asvspoof2021_asv
+from aasist_lightning.data.protocols import ProtocolError
+from aasist_lightning.metrics import ASVSPOOF2019, ASVSPOOF2021, compute_min_tdcf, read_score_file
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _official_2021_min_tdcf(bona, spoof, tar, non, spf) -> float:
+    """asvspoof-challenge/2021 eval-package: eval_metrics.compute_det_curve / compute_eer,
+    eval_wrapper.load_asv_metrics, get_tDCF_C012 and get_mintDCF_eer, transcribed with config.py's costs."""
+
+    def det(target, nontarget):
+        scores = np.concatenate((target, nontarget))
+        labels = np.concatenate((np.ones(target.size), np.zeros(nontarget.size)))
+        order = np.argsort(scores, kind="mergesort")
+        labels = labels[order]
+        tar_count = np.cumsum(labels)
+        non_count = nontarget.size - (np.arange(1, scores.size + 1) - tar_count)
+        frr = np.concatenate((np.atleast_1d(0), tar_count / target.size))
+        far = np.concatenate((np.atleast_1d(1), non_count / nontarget.size))
+        thresholds = np.concatenate((np.atleast_1d(scores[order[0]] - 0.001), scores[order]))
+        return frr, far, thresholds
+
+    frr, far, thr = det(tar, non)
+    asv_threshold = thr[np.nanargmin(np.abs(frr - far))]
+    pfa_asv = np.sum(non >= asv_threshold) / non.size
+    pmiss_asv = np.sum(tar < asv_threshold) / tar.size
+    pfa_spoof_asv = np.sum(spf >= asv_threshold) / spf.size
+    p_spoof = 0.05
+    p_tar, p_non = (1 - p_spoof) * 0.99, (1 - p_spoof) * 0.01
+    c0 = p_tar * 1 * pmiss_asv + p_non * 10 * pfa_asv
+    c1 = p_tar * 1 - c0
+    c2 = p_spoof * 10 * pfa_spoof_asv
+    pmiss_cm, pfa_cm, _ = det(bona, spoof)
+    return float(np.min((c0 + c1 * pmiss_cm + c2 * pfa_cm) / (c0 + np.minimum(c1, c2))))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_revised_min_tdcf_matches_the_2021_evaluation_package(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bona, spoof = rng.normal(2, 1.5, 300), rng.normal(-1, 2, 900)
+    tar, non, spf = rng.normal(3, 1, 200), rng.normal(-2, 1, 400), rng.normal(0.5 * seed, 1.5, 300)
+    ours = compute_min_tdcf(bona, spoof, tar, non, spf, cost_model=ASVSPOOF2021)
+    assert ours == pytest.approx(_official_2021_min_tdcf(bona, spoof, tar, non, spf), abs=1e-12)
+    # Same C1, C2; C0 > 0 here, so the two editions differ, and a normalised cost never exceeds 1.
+    legacy = compute_min_tdcf(bona, spoof, tar, non, spf, cost_model=ASVSPOOF2019)
+    assert ours != pytest.approx(legacy) and 0 < ours <= 1
+
+
+ASV_METADATA = """\
+LA_0009 LA_E_9332881 alaw ita_tx bonafide target notrim eval
+LA_0009 LA_E_1111111 alaw ita_tx bonafide nontarget notrim eval
+LA_0015 LA_E_1000147 g722 loc_tx A19 spoof trim eval
+LA_0009 LA_E_2222222 none - bonafide target notrim progress
+LA_0031 LA_E_2000000 pstn usa_tx bonafide target notrim eval
+LA_0031 LA_E_3333333 pstn usa_tx bonafide nontarget notrim eval
+LA_0031 LA_E_4444444 none - A07 spoof notrim hidden_track
+"""
+ASV_SCORES = [4.1, -3.2, 0.7, 2.5, 3.3, -2.9, 1.4]
+
+
+def la21_keys(root: Path, scores: list[float] = ASV_SCORES) -> Path:
+    write(root / "keys/LA/CM/trial_metadata.txt", LA21_KEYS)
+    write(root / LA21_ASV_FILES[0], ASV_METADATA)
+    rows = [
+        f"{line.split()[0]} {line.split()[1]} {s}"
+        for line, s in zip(ASV_METADATA.splitlines(), scores, strict=True)
+    ]
+    write(root / LA21_ASV_FILES[1], "\n".join(rows) + "\n")
+    return root
+
+
+def test_the_keys_asv_scores_are_read_by_subset(tmp_path: Path) -> None:
+    assert read_asvspoof2021_asv(tmp_path) is None  # no keys/LA/ASV: no t-DCF, no error
+    root = la21_keys(tmp_path / "la21")
+    asv = read_asvspoof2021_asv(root)  # subsets=[eval] by default
+    assert asv.target.tolist() == [4.1, 3.3] and asv.nontarget.tolist() == [-3.2, -2.9]
+    assert asv.spoof.tolist() == [0.7]
+    every = read_asvspoof2021_asv(root, None)
+    assert every.target.tolist() == [4.1, 2.5, 3.3] and every.spoof.tolist() == [0.7, 1.4]
+    with pytest.raises(ProtocolError, match=r"no target / nontarget ASV trials"):
+        read_asvspoof2021_asv(root, ["hidden"])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda lines: lines[:-1], r"score\.txt has 6 lines, .*trial_metadata\.txt 7"),
+        (lambda lines: [lines[1], lines[0], *lines[2:]], r"score\.txt:1: expected 'speaker LA_E_9332881"),
+        (lambda lines: [*lines[:2], "LA_0015 LA_E_1000147 high", *lines[3:]], r"score\.txt:3: score 'high'"),
+    ],
+)
+def test_misaligned_or_broken_asv_scores_name_the_line(tmp_path: Path, damage, message: str) -> None:
+    root = la21_keys(tmp_path)
+    score_file = root / LA21_ASV_FILES[1]
+    score_file.write_text("\n".join(damage(score_file.read_text().splitlines())) + "\n")
+    with pytest.raises(ProtocolError, match=message):
+        read_asvspoof2021_asv(root)
+
+
+def test_eval_on_asvspoof2021_la_reports_the_2021_min_tdcf(tmp_path: Path) -> None:
+    root = la21_keys(tmp_path / "la21")
+    for i, utt in enumerate(("LA_E_9332881", "LA_E_5085671", "LA_E_1000147", "LA_E_2000000")):
+        audio(root / f"ASVspoof2021_LA_eval/flac/{utt}.flac", 12000, i)
+    before = snapshot(root)
+    out = tmp_path / "run"
+    cfg = compose_cfg(
+        *TINY_OVERRIDES, "data=asvspoof2021_la", f"data.root={root}", "splits=[eval]",
+        f"ckpt_path={random_checkpoint(tmp_path / 'tiny.ckpt')}", "progress=false", "data.num_workers=0",
+        "model.inference.backend=eager", output_dir=out,
+    )  # fmt: skip
+    metrics = evaluate(cfg)
+    report = json.loads((out / "results.json").read_text())["splits"]["eval"]
+    assert report["min_tdcf_definition"] == "ASVspoof 2021" and "ASVTorch_Kaldi" in report["asv_scores"]
+    written = read_score_file(out / "scores" / "eval.txt")
+    labels = np.asarray(written.labels)
+    asv = read_asvspoof2021_asv(root)
+    expected = compute_min_tdcf(
+        written.scores[labels == 1],
+        written.scores[labels == 0],
+        asv.target,
+        asv.nontarget,
+        asv.spoof,
+        cost_model=ASVSPOOF2021,
+    )
+    assert metrics["eval/min_tdcf"] == pytest.approx(expected, abs=1e-12)
+    assert snapshot(root) == before
