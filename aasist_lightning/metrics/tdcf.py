@@ -52,7 +52,8 @@ class TDCFCostModel:
         missing = [k for k in keys if k not in cost_model]
         if missing:
             raise ValueError(f"t-DCF cost model dict lacks {missing}; it needs the keys {list(keys)}")
-        return cls(*(float(cost_model[k]) for k in keys))
+        p_spoof, p_tar, p_non, c_miss_asv, c_fa_asv, c_miss_cm, c_fa_cm = (float(cost_model[k]) for k in keys)
+        return cls(p_spoof, p_tar, p_non, c_miss_asv, c_fa_asv, c_miss_cm, c_fa_cm)
 
 
 _P_SPOOF_2019 = 0.05
