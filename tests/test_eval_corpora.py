@@ -165,6 +165,9 @@ def test_eval_py_on_in_the_wild_in_every_crop_mode(tmp_path: Path) -> None:
         assert results["eval/eer"] == metrics["eval/eer"] and 0 <= metrics["eval/eer"] <= 100
         assert results["crop"] == crop and results["corpus"] == "in_the_wild"
         assert results["hop"] == (8000 if crop == "windows" else None)
+        timing = results["timings"]["eval"]  # throughput in trials/s and audio seconds per second
+        assert timing["audio_seconds"] == pytest.approx(sum(lengths) / SR, abs=1e-3)
+        assert timing["audio_s_per_s"] == pytest.approx(timing["audio_seconds"] / timing["seconds"], rel=1e-2)
         written = read_score_file(out / "scores" / "eval.txt")
         assert written.utt_ids == [str(i) for i in range(len(lengths))]  # every trial, in meta.csv order
         scores[crop] = written.scores

@@ -167,6 +167,19 @@ def test_exact_paths_match_eager_on_a_tiny_model(backend: str) -> None:
         assert [s.get_session_options().enable_mem_pattern for s in fast._sessions.values()] == [False]
 
 
+def test_onnx_sessions_of_the_last_input_lengths_only_are_kept() -> None:
+    """Each input length gets its own ONNX Runtime session (GBs for long inputs): a runner fed clips of many
+    lengths (eval.py crop=full) keeps only the most recent ones, and scores a dropped length again exactly."""
+    model = tiny_model()
+    fast = prepare_inference(model, "onnx", "fp32")
+    lengths = (LENGTH, LENGTH + 800, LENGTH + 1600, LENGTH)
+    for length in lengths:
+        x = waves(2, length)
+        with torch.no_grad():
+            assert (fast(x) - model(x)).abs().max() < 1e-4
+    assert list(fast._sessions) == [LENGTH + 1600, LENGTH]
+
+
 def test_the_onnx_graph_is_fp32_even_when_exported_under_bf16_autocast() -> None:
     """bf16-mixed training validates inside Lightning's CPU autocast: the runner exported there must be the
     fp32 graph (autocast's bf16 casts made ONNX Runtime reject it)."""

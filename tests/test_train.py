@@ -224,12 +224,25 @@ def test_checkpoints_load_weights_only(main_run) -> None:
 
 
 def test_seeded_runs_are_reproducible(main_run, work: Path, tiny_corpus: Path) -> None:
+    """Same seed, same metrics and scores (bit-identical on the CPU, whatever the logger); the phase timer
+    (callbacks=[default,phase_times], what make bench profiles the recipe with) changes nothing and
+    accounts for every clip and checkpoint."""
     out, metrics = main_run
-    again = train(lean_cfg(work, tiny_corpus, "again"))
-    assert again == metrics  # bit-identical on the CPU (and independent of the logger)
-    assert (work / "outputs/tiny/runs/again/scores/eval.txt").read_text() == (
-        out / "scores/eval.txt"
-    ).read_text()
+    again = train(lean_cfg(work, tiny_corpus, "again", "callbacks=[default,phase_times]"))
+    assert again == metrics
+    run = work / "outputs/tiny/runs/again"
+    assert (run / "scores/eval.txt").read_text() == (out / "scores/eval.txt").read_text()
+    results = read_results(run)
+    seconds, counts = results["phase_seconds"], results["phase_counts"]
+    assert set(seconds) >= {"loading", "training", "validation", "test", "checkpointing"}
+    assert all(v >= 0 for v in seconds.values()) and seconds["training"] > 0
+    assert sum(seconds.values()) < results["wall_time_s"]
+    assert counts["training_clips"] == 24 and counts["training_steps"] == 6  # 2 epochs of 12 clips, batch 4
+    assert (
+        counts["validation_clips"] == 2 * TINY_COUNTS["dev"] and counts["test_clips"] == TINY_COUNTS["eval"]
+    )
+    assert counts["checkpoints"] >= 3  # last.ckpt twice, best.ckpt at least once
+    assert read_results(out)["phase_seconds"] is None  # not timed unless asked
 
 
 # -------------------------------------------------------------------------------------------- resume / Ctrl-C

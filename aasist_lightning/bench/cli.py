@@ -10,7 +10,11 @@ For each model (AASIST-L, AASIST) it measures, in one run and on the same inputs
   for ``eager`` fp32, ``channels_last``, ``compile`` and ``bf16`` (autocast, as Lightning's ``bf16-mixed``);
 - optionally (``--loss-curve N``) the losses of a seeded N-step run of each training path next to fp32's,
   and (``--memory-epochs N``) the RSS after each of N epochs of the real Lightning training loop
-  (``AASISTLitModule`` + ``Trainer``, validation included) on an in-memory batch set: flat means no leak.
+  (``AASISTLitModule`` + ``Trainer``, validation included) on an in-memory batch set: flat means no leak;
+- (``--recipe-clips N``, 160 by default) the default training recipe end to end, scaled down to one epoch of
+  N clips (N/2 dev and eval) of a freshly generated corpus in a temporary folder, split into generation,
+  set-up, loading, training steps, validation, test and checkpointing, and extrapolated to the full default
+  run (:mod:`aasist_lightning.bench.recipe`).
 
 Every figure is a median over ``--repeats`` timed calls after a warm-up; the paths are interleaved (the order
 rotates every repeat), so load from other processes hits them alike, and each is reported as a ratio to
@@ -122,6 +126,10 @@ def _measure_speed(
             result["loss_curve"] = loss_curves(
                 model, training_paths, args.loss_curve, args.loss_curve_batch, args.length
             )
+    if args.recipe_clips:
+        from aasist_lightning.bench.recipe import profile_recipe
+
+        result["recipe"] = profile_recipe(args.recipe_clips, log)
     if args.memory_epochs:
         log(f"  memory across {args.memory_epochs} training epochs")
         tiny = args.archs == ["tiny"]
@@ -171,12 +179,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--memory-epochs", type=int, default=3, help="epochs of the RSS flatness check; 0 skips it"
     )
+    p.add_argument(
+        "--recipe-clips",
+        type=int,
+        default=160,
+        metavar="N",
+        help="profile the default recipe on 1 epoch of N clips (a multiple of 4); 0 skips it",
+    )
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda, cuda:<i>")
     p.add_argument(
         "--threads", type=int, default=0, help="torch / ONNX Runtime threads (default: one per core)"
     )
     p.add_argument(
-        "--quick", action="store_true", help="AASIST-L, batch 1 and 16, 3 repeats, 2 training steps"
+        "--quick",
+        action="store_true",
+        help="AASIST-L, batch 1 and 16, 3 repeats, 2 training steps, no memory check or recipe profile",
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     eer = p.add_argument_group(
@@ -199,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = cli.parse_args(argv)
     if args.quick:
         args.archs, args.batch_sizes, args.repeats, args.train_repeats = ["AASIST-L"], [1, 16], 3, 2
-        args.memory_epochs = 0
+        args.memory_epochs = args.recipe_clips = 0
     for key in ("repeats", "length"):
         if getattr(args, key) < 1:
             cli.error(f"--{key} must be >= 1, got {getattr(args, key)}")

@@ -120,6 +120,26 @@ def _notes(result: dict[str, Any]) -> list[str]:
             f"RSS after each of {me['epochs']} training epochs (MiB): {shown}; "
             f"growth {me['growth_mib']:+.1f} MiB"
         )
+    if "recipe" in result:
+        lines += _recipe_lines(result["recipe"])
+    return lines
+
+
+def _recipe_lines(recipe: dict[str, Any]) -> list[str]:
+    """The default recipe's profile: each phase measured, and extrapolated to the full default run."""
+    counts = recipe["counts"]
+    lines = [
+        f"default recipe end to end ({recipe['precision']}; 1 epoch of {recipe['train_clips']} clips; "
+        f"{recipe['wall_s']:.0f} s, peak RSS {recipe['peak_rss_gib']:.1f} GiB): seconds measured -> "
+        "extrapolated to the full default run"
+    ]
+    for phase, seconds in recipe["seconds"].items():
+        full = recipe["full_run_estimate_s"].get(phase)
+        lines.append(f"  {phase:>17}: {seconds:8.1f} -> {full if full is not None else '-':>8}")
+    lines.append(
+        f"  counts here {counts}; full run {recipe['full_run_counts']}: "
+        f"~{recipe['full_run_estimate_min']:.0f} min"
+    )
     return lines
 
 

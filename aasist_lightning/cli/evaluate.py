@@ -195,9 +195,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     datamodule, split, scorer, cfg.get("progress", True), crop, hop
                 )
             seconds = time.perf_counter() - t0
+            audio_seconds = datamodule.audio_seconds(split)
             timings[split] = {
                 "seconds": round(seconds, 3),
                 "trials_per_s": round(len(utt_ids) / max(seconds, 1e-9), 3),
+                "audio_seconds": round(audio_seconds, 3),
+                "audio_s_per_s": round(audio_seconds / max(seconds, 1e-9), 3),
             }
             scores = logits[:, 1].astype(np.float64)  # the official CM score
             rows = EvalScores(

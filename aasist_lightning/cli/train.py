@@ -247,10 +247,11 @@ def _write_results(
     resumed_from: str | None,
     started: float,
 ) -> None:
-    from aasist_lightning.lit.callbacks import RunCheckpoint, ScoreFileWriter
+    from aasist_lightning.lit.callbacks import PhaseTimes, RunCheckpoint, ScoreFileWriter
 
     checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)
     writer = next((c for c in trainer.callbacks if isinstance(c, ScoreFileWriter)), None)
+    phases = next((c for c in trainer.callbacks if isinstance(c, PhaseTimes)), None)
     subset_ids = getattr(datamodule, "subset_ids", None)
     subset_file = output_dir / "train_subset.txt"
     # No EER yet (e.g. a validation split with one class) is inf / NaN, which strict JSON cannot hold.
@@ -275,6 +276,8 @@ def _write_results(
             "train_subset_file": str(subset_file) if subset_file.is_file() else None,
             "train_subset_ids": list(subset_ids) if subset_ids is not None else None,
             "wall_time_s": round(time.perf_counter() - started, 3),
+            "phase_seconds": {k: round(v, 3) for k, v in phases.seconds.items()} if phases else None,
+            "phase_counts": dict(phases.counts) if phases else None,
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
     )

@@ -358,6 +358,10 @@ class ASVspoofDataModule(L.LightningDataModule):
             num_workers=workers,
         )
 
+    def audio_seconds(self, split: str) -> float:
+        """The duration of ``split``'s clips together, from their headers (for throughput in audio s/s)."""
+        return sum(self._length(t.path) for t in self._dataset(split).trials) / self.sample_rate
+
     def _length(self, path: Path) -> int:
         """A clip's length in samples at ``sample_rate``, from its header (0 when unreadable: the loader
         then reports or skips it)."""

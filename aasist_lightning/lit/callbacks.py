@@ -1,11 +1,13 @@
 """Callbacks of a training run: checkpoints that survive resuming elsewhere and Ctrl-C, exact RNG resume,
-score files, and test-time plots."""
+score files, test-time plots, and where the run's time goes."""
 
 from __future__ import annotations
 
 import logging
 import os
 import random
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +211,81 @@ class TestPlots(Callback):
             ),
         }
         log_images(trainer.loggers, images, trainer.global_step)
+
+
+class PhaseTimes(Callback):
+    """Where a run's wall time goes, in seconds: ``loading`` (waiting for training batches), ``training``
+    (forward, backward, optimizer step), ``validation`` and ``test`` (their loading included), and
+    ``checkpointing`` (writing checkpoints, wherever it happens); ``counts``: training clips and steps,
+    validation and test clips, checkpoints written. train.py adds both to ``results.json``
+    (``phase_seconds``, ``phase_counts``); ``make bench`` profiles the default recipe with it."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self._mark = 0.0
+        self._saving_during = 0.0  # checkpointing inside the current validation / test window
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        io = trainer.strategy.checkpoint_io
+        if getattr(io.save_checkpoint, "_timed_by", None) is self:
+            return
+        save = io.save_checkpoint
+
+        # Every checkpoint (best, last, interrupt) goes through the strategy's CheckpointIO: time it there.
+        def timed_save(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return save(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - start
+                self.seconds["checkpointing"] += spent
+                self._saving_during += spent
+                self.counts["checkpoints"] += 1
+
+        timed_save._timed_by = self  # type: ignore[attr-defined]
+        io.save_checkpoint = timed_save  # type: ignore[method-assign]
+
+    def _start(self) -> None:
+        self._mark = time.perf_counter()
+        self._saving_during = 0.0
+
+    def _stop(self, phase: str) -> None:
+        self.seconds[phase] += time.perf_counter() - self._mark - self._saving_during
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start()
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, i: int
+    ) -> None:
+        self._stop("loading")
+        self._start()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        self._stop("training")
+        self.counts["training_steps"] += 1
+        self.counts["training_clips"] += len(batch[1])
+        self._start()
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start()
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if not trainer.sanity_checking:
+            self.counts["validation_clips"] += len(args[1][1])
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop("sanity_check" if trainer.sanity_checking else "validation")
+        self._start()  # the training epoch goes on (or ends) from here
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start()
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self.counts["test_clips"] += len(args[1][1])
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop("test")

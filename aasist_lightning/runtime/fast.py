@@ -148,7 +148,9 @@ class FastInference:
             self.model.out_layer = Fp32Head(head)
         self._compiled: Any = None
         self._compiled_batch = 0
-        self._sessions: dict[int, Any] = {}  # ONNX Runtime session per input length
+        # ONNX Runtime sessions of the last input lengths met: each holds its own buffers (GBs for long
+        # inputs), and eval.py crop=full meets its lengths in order, so a few suffice.
+        self._sessions: OrderedDict[int, Any] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"FastInference(backend={self.backend!r}, precision={self.precision!r}, device={self.device})"
@@ -192,6 +194,9 @@ class FastInference:
         length = x.size(-1)
         if length not in self._sessions:
             self._sessions[length] = self._onnx_session(length)
+            while len(self._sessions) > _SESSIONS_KEPT:
+                self._sessions.popitem(last=False)
+        self._sessions.move_to_end(length)
         session = self._sessions[length]
         waves = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         return torch.from_numpy(session.run(None, {"waveform": waves})[0])
@@ -223,6 +228,8 @@ class FastInference:
 #: Exported ONNX graphs by (architecture, input length), for the whole process; the oldest are dropped.
 _GRAPHS: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 _GRAPHS_KEPT = 8
+#: ONNX Runtime sessions a FastInference keeps (the most recently used input lengths).
+_SESSIONS_KEPT = 2
 
 
 def _architecture(model: nn.Module) -> str | None:
