@@ -203,7 +203,10 @@ class FastInference:
 
     def _onnx_session(self, length: int) -> Any:
         start = time.perf_counter()
-        session = ort_session(self._onnx_graph(length), str(self.device), self.threads, length)
+        # A second input length means clips of many lengths (crop=full): no arena for those sessions, whose
+        # buffers would otherwise stay with the process after the session is gone.
+        arena = None if not self._sessions else False
+        session = ort_session(self._onnx_graph(length), str(self.device), self.threads, length, arena)
         self.setup_seconds += time.perf_counter() - start
         return session
 

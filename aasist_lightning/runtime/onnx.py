@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aasist_lightning.runtime.allocator import allocator_mode
 from aasist_lightning.runtime.options import METADATA_KEY, InferenceError
 
 if TYPE_CHECKING:
@@ -138,23 +139,32 @@ def ort_session(
     device: str = "cpu",
     threads: int | None = None,
     length: int | None = None,
+    memory_arena: bool | None = None,
 ) -> Any:
     """An ONNX Runtime session of ``model`` (serialised bytes or a file): the CUDA provider for a ``cuda``
     device when ONNX Runtime has it, else the CPU with its SELUs on the blocked layout (see
     :func:`_cpu_session_without_selu_reorders`; ``length``: the input length to check that rewrite on,
     default: from the model's metadata). ``threads``: intra-op threads (default: ONNX Runtime's, one per
-    physical core)."""
+    physical core). ``memory_arena``: ONNX Runtime's CPU arena; None = only where the process does not run
+    with the retained heap (see :mod:`aasist_lightning.runtime.allocator`)."""
     import onnxruntime as ort
 
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         return _session(model, threads, ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    return _cpu_session_without_selu_reorders(model, threads, length)
+    if memory_arena is None:
+        memory_arena = allocator_mode() != "retain"
+    return _cpu_session_without_selu_reorders(model, threads, length, memory_arena)
 
 
 def _session(
-    model: bytes | str, threads: int | None, providers: list[str], optimize: bool = True, save: str = ""
+    model: bytes | str,
+    threads: int | None,
+    providers: list[str],
+    optimize: bool = True,
+    save: str = "",
+    memory_arena: bool = True,
 ) -> Any:
     import onnxruntime as ort
 
@@ -168,12 +178,18 @@ def _session(
     # A memory pattern pre-plans one buffer per input shape: on CPU it doubled the peak (AASIST-L, batch 16:
     # 4.2 vs 2.1 GiB over the model) for no measurable speed, and batch 64 needs the memory.
     options.enable_mem_pattern = "CUDAExecutionProvider" in providers
+    # ONNX Runtime's CPU arena keeps each session's peak buffers; under the retained heap glibc already
+    # reuses freed memory (same speed without the arena, measured), and a session per input length
+    # (eval.py crop=full) made arenas pile up to the machine's memory. Kept where the heap hands memory back.
+    options.enable_cpu_mem_arena = memory_arena
     if save:
         options.optimized_model_filepath = save
     return ort.InferenceSession(model, options, providers=providers)
 
 
-def _cpu_session_without_selu_reorders(model: bytes | str, threads: int | None, length: int | None) -> Any:
+def _cpu_session_without_selu_reorders(
+    model: bytes | str, threads: int | None, length: int | None, memory_arena: bool = True
+) -> Any:
     """An ONNX Runtime CPU session whose SELUs run on the blocked (NCHWc) convolution layout.
 
     ORT's NCHWc layout pass keeps Conv / MaxPool / Add / Relu blocked but not SELU, so every residual block
@@ -188,7 +204,7 @@ def _cpu_session_without_selu_reorders(model: bytes | str, threads: int | None, 
         saved = os.path.join(tmp, "optimized.onnx")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reference = _session(model, threads, providers, save=saved)
+            reference = _session(model, threads, providers, save=saved, memory_arena=memory_arena)
         try:
             graph = onnx.load(saved)
         except Exception:  # ORT could not serialise its optimised graph: keep the reference session
@@ -201,7 +217,9 @@ def _cpu_session_without_selu_reorders(model: bytes | str, threads: int | None, 
     if _drop_selu_reorders(graph.graph) == 0:
         return reference
     try:
-        session = _session(graph.SerializeToString(), threads, providers, optimize=False)
+        session = _session(
+            graph.SerializeToString(), threads, providers, optimize=False, memory_arena=memory_arena
+        )
         name = reference.get_inputs()[0].name
         probe = np.random.default_rng(0).uniform(-0.1, 0.1, (2, length)).astype(np.float32)
         want = reference.run(None, {name: probe})[0]
