@@ -191,3 +191,19 @@ def test_json_has_no_nan(tmp_path: Path) -> None:
     result = {"a": float("nan"), "b": [1.0, float("inf")], "c": (2, "x")}
     out = write_json(result, tmp_path / "new" / "r.json")
     assert json.loads(out.read_text()) == {"a": None, "b": [1.0, None], "c": [2, "x"]}
+
+
+def test_the_recipe_profile_extrapolates_to_the_shipped_default_run() -> None:
+    """make bench's recipe profile scales each phase by what the default config processes: the embedded
+    corpus (2,830 clips), 5 epochs of the 1,000-clip subset, 5 validations of 720 dev clips, 1,050 test
+    clips."""
+    from aasist_lightning.bench.recipe import _compose, _full_counts
+
+    counts = _full_counts(_compose([]), checkpoints_per_epoch=3)
+    assert counts == {
+        "generated_clips": 2830,
+        "training_clips": 5000,
+        "validation_clips": 3600,
+        "test_clips": 1050,
+        "checkpoints": 15,
+    }
