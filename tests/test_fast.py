@@ -182,20 +182,6 @@ def test_onnx_sessions_of_the_last_input_lengths_only_are_kept() -> None:
     assert [s.get_session_options().enable_cpu_mem_arena for s in fast._sessions.values()] == [False, False]
 
 
-@pytest.mark.parametrize(("mode", "arena"), [("retain", False), ("system", True)])
-def test_the_onnx_arena_is_left_to_the_retained_heap(mode: str, arena: bool) -> None:
-    """Under the retained heap glibc keeps freed buffers anyway (same speed without ORT's arena); with the
-    system allocator the arena spares the page faults."""
-    from aasist_lightning.runtime.allocator import allocator
-
-    with allocator(mode) as applied:
-        if not applied:
-            pytest.skip("glibc's mallopt is not available here")
-        fast = prepare_inference(tiny_model(), "onnx", "fp32", example_length=LENGTH)
-    (session,) = fast._sessions.values()
-    assert session.get_session_options().enable_cpu_mem_arena is arena
-
-
 def test_the_onnx_graph_is_fp32_even_when_exported_under_bf16_autocast() -> None:
     """bf16-mixed training validates inside Lightning's CPU autocast: the runner exported there must be the
     fp32 graph (autocast's bf16 casts made ONNX Runtime reject it)."""

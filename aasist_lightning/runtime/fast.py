@@ -205,7 +205,7 @@ class FastInference:
         start = time.perf_counter()
         # A second input length means clips of many lengths (crop=full): no arena for those sessions, whose
         # buffers would otherwise stay with the process after the session is gone.
-        arena = None if not self._sessions else False
+        arena = not self._sessions
         session = ort_session(self._onnx_graph(length), str(self.device), self.threads, length, arena)
         self.setup_seconds += time.perf_counter() - start
         return session

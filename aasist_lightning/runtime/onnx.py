@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aasist_lightning.runtime.allocator import allocator_mode
 from aasist_lightning.runtime.options import METADATA_KEY, InferenceError
 
 if TYPE_CHECKING:
@@ -139,22 +138,20 @@ def ort_session(
     device: str = "cpu",
     threads: int | None = None,
     length: int | None = None,
-    memory_arena: bool | None = None,
+    memory_arena: bool = True,
 ) -> Any:
     """An ONNX Runtime session of ``model`` (serialised bytes or a file): the CUDA provider for a ``cuda``
     device when ONNX Runtime has it, else the CPU with its SELUs on the blocked layout (see
     :func:`_cpu_session_without_selu_reorders`; ``length``: the input length to check that rewrite on,
     default: from the model's metadata). ``threads``: intra-op threads (default: ONNX Runtime's, one per
-    physical core). ``memory_arena``: ONNX Runtime's CPU arena; None = only where the process does not run
-    with the retained heap (see :mod:`aasist_lightning.runtime.allocator`)."""
+    physical core). ``memory_arena``: ONNX Runtime's CPU arena (off for runners that meet many input
+    lengths)."""
     import onnxruntime as ort
 
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         return _session(model, threads, ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    if memory_arena is None:
-        memory_arena = allocator_mode() != "retain"
     return _cpu_session_without_selu_reorders(model, threads, length, memory_arena)
 
 
@@ -178,9 +175,8 @@ def _session(
     # A memory pattern pre-plans one buffer per input shape: on CPU it doubled the peak (AASIST-L, batch 16:
     # 4.2 vs 2.1 GiB over the model) for no measurable speed, and batch 64 needs the memory.
     options.enable_mem_pattern = "CUDAExecutionProvider" in providers
-    # ONNX Runtime's CPU arena keeps each session's peak buffers; under the retained heap glibc already
-    # reuses freed memory (same speed without the arena, measured), and a session per input length
-    # (eval.py crop=full) made arenas pile up to the machine's memory. Kept where the heap hands memory back.
+    # ONNX Runtime's CPU arena keeps a session's peak buffers for its next runs; a session per input length
+    # (eval.py crop=full) made arenas outlive their sessions and pile up to the machine's memory.
     options.enable_cpu_mem_arena = memory_arena
     if save:
         options.optimized_model_filepath = save
