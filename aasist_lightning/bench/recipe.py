@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from aasist_lightning import config_dir
+from aasist_lightning.data.synthetic import EVAL_ATTACKS, TRAIN_ATTACKS
 
 #: The phases scaled to the full run, each by the count that drives it.
 _UNITS = {
@@ -47,19 +48,20 @@ def _compose(overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def _clips(generator: DictConfig, split: str) -> int:
+    """Clips the configured generator writes for ``split`` (its own job list)."""
+    return len(hydra.utils.instantiate(generator).jobs(split))
+
+
 def _generated(generator: DictConfig) -> int:
-    """Clips the generator writes: bona fide plus spoofs per attack (6 train / dev attacks, 13 eval)."""
-    return sum(
-        generator[f"{split}_bonafide"] + attacks * generator[f"{split}_spoof_per_attack"]
-        for split, attacks in (("train", 6), ("dev", 6), ("eval", 13))
-    )
+    return sum(_clips(generator, split) for split in ("train", "dev", "eval"))
 
 
 def _full_counts(cfg: DictConfig, checkpoints_per_epoch: float) -> dict[str, float]:
     """What the shipped default run processes, from its composed config."""
     gen, data, epochs = cfg.data.generator, cfg.data, cfg.trainer.max_epochs
-    dev = data.dev_subset or gen.dev_bonafide + 6 * gen.dev_spoof_per_attack
-    test = data.eval_subset or gen.eval_bonafide + 13 * gen.eval_spoof_per_attack
+    dev = data.dev_subset or _clips(gen, "dev")
+    test = data.eval_subset or _clips(gen, "eval")
     return {
         "generated_clips": _generated(gen),
         "training_clips": epochs * data.train_subset,
@@ -93,11 +95,12 @@ def _profile(train_clips: int) -> dict[str, Any]:
             "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
             f"data.train_subset={train_clips}", f"data.dev_subset={half}", f"data.eval_subset={half}",
             f"data.generator.train_bonafide={half}",
-            f"data.generator.train_spoof_per_attack={-(-half // 6)}",
+            f"data.generator.train_spoof_per_attack={-(-half // len(TRAIN_ATTACKS))}",
             f"data.generator.dev_bonafide={half // 2}",
-            f"data.generator.dev_spoof_per_attack={-(-half // 12)}",
+            f"data.generator.dev_spoof_per_attack={-(-half // (2 * len(TRAIN_ATTACKS)))}",
             f"data.generator.eval_bonafide={half // 2}",
-            f"data.generator.eval_spoof_per_attack={-(-half // 26)}", "data.generator.progress=false",
+            f"data.generator.eval_spoof_per_attack={-(-half // (2 * len(EVAL_ATTACKS)))}",
+            "data.generator.progress=false",
         ]  # fmt: skip
         cfg = _compose(overrides)
         start = time.perf_counter()
