@@ -176,6 +176,7 @@ class ASVspoofDataModule(L.LightningDataModule):
         self.sample_rate = sample_rate
         self.corpus = corpus
         self.subsets = subsets
+        self._lengths: dict[Path, int] = {}  # header reads, shared by scoring_loader and audio_seconds
         self.trials: dict[str, list[Trial]] = {}  # per split, after setup(): what the loaders serve
         self.conditions: dict[str, dict[str, dict[str, str]]] = {}  # per split: utt_id -> {codec: ...}
         self.datasets: dict[str, TrialDataset] = {}
@@ -365,11 +366,13 @@ class ASVspoofDataModule(L.LightningDataModule):
     def _length(self, path: Path) -> int:
         """A clip's length in samples at ``sample_rate``, from its header (0 when unreadable: the loader
         then reports or skips it)."""
-        try:
-            info = sf.info(str(path))
-        except (sf.SoundFileError, RuntimeError, OSError):
-            return 0
-        return round(info.frames * self.sample_rate / info.samplerate)
+        if path not in self._lengths:
+            try:
+                info = sf.info(str(path))
+                self._lengths[path] = round(info.frames * self.sample_rate / info.samplerate)
+            except (sf.SoundFileError, RuntimeError, OSError):
+                self._lengths[path] = 0
+        return self._lengths[path]
 
     # ---------------------------------------------------------------- extras
     def asv_scores(self, split: str) -> TandemASV | None:
