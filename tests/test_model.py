@@ -1,5 +1,6 @@
 """The AASIST network: golden equivalence with the official implementation, shapes, masking, input errors."""
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -7,12 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from aasist_lightning import config_dir
 from aasist_lightning.models import AASIST, ARCH_KEYS, OFFICIAL_ARCHS, HyperParameterError
-from aasist_lightning.models.aasist import TIME_POOL, GraphAttentionLayer, HtrgGraphAttentionLayer
+from aasist_lightning.models.aasist import (
+    TIME_POOL,
+    GraphAttentionLayer,
+    HtrgGraphAttentionLayer,
+    ResidualBlock,
+)
 from aasist_lightning.models.sinc import SincConv, sinc_filterbank
 
 # A narrow encoder: same graph, a fraction of the compute, for tests about shapes and masking.
@@ -101,6 +108,38 @@ def test_sinc_filterbank() -> None:
     peaks = spectrum.argmax(dim=1)
     assert (peaks[1:] >= peaks[:-1]).all()  # bands go up in frequency
     assert SincConv(3, 1).filters.shape == (3, 1, 1)
+
+
+def _official_block_forward(self: ResidualBlock, x: torch.Tensor) -> torch.Tensor:
+    """The official Residual_block.forward out of place (bn1's discarded statistics update as in ours)."""
+    if not self.first:
+        with torch.no_grad():
+            self.bn1(x)
+    out = self.conv2(F.selu(self.bn2(self.conv1(x))))
+    out = out + (self.conv_downsample(x) if self.downsample else x)
+    return F.max_pool2d(out, (1, 3))
+
+
+def test_training_in_place_gives_the_out_of_place_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The residual blocks train in place (memory); loss, gradients and BN statistics are those of the
+    official block."""
+
+    def step(model: AASIST) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        torch.manual_seed(0)  # the same frequency mask and dropout
+        loss = F.cross_entropy(model(torch.randn(3, TINY["nb_samp"])), torch.tensor([0, 1, 1]))
+        loss.backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        return loss.detach(), grads | {n: b.clone() for n, b in model.named_buffers()}
+
+    torch.manual_seed(1)
+    model = AASIST(**TINY).train()
+    reference = copy.deepcopy(model)
+    loss, state = step(model)
+    monkeypatch.setattr(ResidualBlock, "forward", _official_block_forward)
+    want_loss, want = step(reference)
+    assert torch.equal(loss, want_loss) and state.keys() == want.keys() and len(state) > 40
+    for name, value in want.items():
+        torch.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-6)  # fp32 summation order
 
 
 # ---------------------------------------------------------------- configurable shapes

@@ -214,9 +214,13 @@ class ResidualBlock(nn.Module):
             # state_dict; reproduced here (without the unused SELU). bn1's weight and bias get no gradient.
             with torch.no_grad():
                 self.bn1(x)
-        out = self.conv2(F.selu(self.bn2(self.conv1(x))))
-        out = out + (self.conv_downsample(x) if self.downsample else x)
-        return F.max_pool2d(out, (1, 3))
+        # Training works in place where autograd allows (batch norm and convolution keep their inputs, not
+        # their outputs): at batch 16 a full-resolution tensor of the first block is ~1 GB; this saves two.
+        # Inference and export stay out of place (the ONNX Runtime graph rewrite of runtime.onnx expects it).
+        inplace = self.training and torch.is_grad_enabled()
+        out = self.conv2(F.selu(self.bn2(self.conv1(x)), inplace=inplace))
+        identity = self.conv_downsample(x) if self.downsample else x
+        return F.max_pool2d(out.add_(identity) if inplace else out + identity, (1, 3))
 
 
 class AASIST(nn.Module):
@@ -380,7 +384,7 @@ class AASIST(nn.Module):
         # Official: |sinc| pooled by 3 over channels *and* time, so a masked channel only vanishes from the
         # pooled map where its whole group of three is masked.
         x = F.max_pool2d(torch.abs(x).unsqueeze(1), (3, 3))  # (B, 1, C // 3, T' // 3)
-        x = F.selu(self.first_bn(x))
+        x = F.selu(self.first_bn(x), inplace=self.training and torch.is_grad_enabled())
         e = torch.abs(self.encoder(x))  # (B, F, S, T)
 
         # Spectral graph: max over time, plus the positional embedding. torch.max (not amax) routes the
