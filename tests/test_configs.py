@@ -363,3 +363,25 @@ def test_cli_reports_typos_and_wrong_options(repo_root: Path) -> None:
     assert wrong.returncode == 2
     assert "Could not find 'trainer/tpu'" in wrong.stderr
     assert all(name in wrong.stderr for name in ("cpu", "ddp_cpu", "gpu"))
+
+
+@pytest.mark.parametrize("key", ["hydra.run.dir", "hydra.sweep.dir"])
+def test_the_default_run_folder_is_checked_before_hydra_holds_the_config(
+    tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default folders resolve ${hydra:runtime.cwd}; the check runs before Hydra sets HydraConfig (it
+    used to fail there with a UserWarning and check nothing)."""
+    from hydra.core.singleton import Singleton
+
+    from aasist_lightning.cli.config_checks import OutputFolderCheck
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").write_text("a file where the default log folder goes\n")
+    cfg = compose_cfg()
+    Singleton._instances.pop(HydraConfig, None)  # as at Hydra's on_run_start: no HydraConfig yet
+    check = OutputFolderCheck()
+    start = check.on_run_start if key == "hydra.run.dir" else check.on_multirun_start
+    with pytest.raises(SystemExit) as stop:
+        start(config=cfg)
+    assert stop.value.code == 2
+    assert str(OmegaConf.select(cfg, key)).startswith(f"{tmp_path}/outputs/train/")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -316,13 +317,17 @@ class OutputFolderCheck(Callback):
     Hydra makes it, else one line and exit 2 (Hydra's own failure there is a traceback)."""
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        self._check(config.hydra.run.dir, "hydra.run.dir")
+        self._check(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+        self._check(config, "hydra.sweep.dir")
 
     @staticmethod
-    def _check(folder: str, key: str) -> None:
+    def _check(config: Any, key: str) -> None:
+        # The folders interpolate ${hydra:...} (paths.root_dir is ${hydra:runtime.cwd}), which resolves only
+        # once HydraConfig holds the config: set it now, as Hydra does right after this callback.
+        HydraConfig.instance().set_config(config)
+        folder = OmegaConf.select(config, key)
         try:  # a file inside the folder: check_output walks up to the part that exists
             check_output(Path(folder) / "results.json")
         except OutputPathError as error:
