@@ -294,13 +294,12 @@ def test_model_group_instantiates_the_lit_module() -> None:
 
 
 def test_aasist_train_console_script_uses_the_packaged_configs(tmp_path: Path, repo_root: Path) -> None:
-    """`aasist-train` (cli.launch.train: cli.train.main under mimalloc) composes from any folder with the
-    package's configs and the same overrides as `python train.py`; --cfg job prints the composed config
-    without training."""
-    script = 'aasist-train = "aasist_lightning.cli.launch:train"'
+    """`aasist-train` (cli.train.main) composes from any folder with the package's configs and the same
+    overrides as `python train.py`; --cfg job prints the composed config without training."""
+    script = 'aasist-train = "aasist_lightning.cli.train:main"'
     assert script in (repo_root / "pyproject.toml").read_text()
     installed = Path(sys.executable).parent / "aasist-train"
-    main = "import sys; from aasist_lightning.cli.launch import train; sys.argv[0] = 'aasist-train'; train()"
+    main = "import sys; from aasist_lightning.cli.train import main; sys.argv[0] = 'aasist-train'; main()"
     entry = [str(installed)] if installed.is_file() else [sys.executable, "-c", main]
 
     def run(*args: str) -> subprocess.CompletedProcess:

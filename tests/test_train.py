@@ -27,7 +27,6 @@ from omegaconf import DictConfig, open_dict
 from aasist_lightning import config_dir
 from aasist_lightning.cli.train import train
 from aasist_lightning.metrics import compute_eer, read_score_file
-from aasist_lightning.runtime.allocator import malloc_name, mimalloc_library
 
 CONF = config_dir()
 TINY_COUNTS = {
@@ -405,18 +404,6 @@ def test_optuna_sweep_two_trials_minimises_val_eer_best(
     assert set(best["best_params"]) == {
         "model.optimizer.lr", "model.optimizer.weight_decay", "model.first_conv", "model.freq_mask_width",
     }  # fmt: skip
-
-
-@pytest.mark.slow  # a fresh Python + torch process: ~25 s on 2 cores (the relaunch itself: test_allocator)
-def test_train_py_runs_under_mimalloc(repo_root: Path, tmp_path: Path, tiny_corpus: Path) -> None:
-    """`python train.py` starts again under mimalloc (runtime.allocator) and trains there."""
-    run_dir = tmp_path / "run"
-    run_train_py(
-        repo_root, tmp_path, "debug=tiny", f"data.root={tiny_corpus}", "logger=none", "~callbacks.test_plots",
-        "trainer.max_epochs=1", f"hydra.run.dir={run_dir}",
-    )  # fmt: skip
-    expected = "mimalloc" if mimalloc_library() is not None else malloc_name()
-    assert read_results(run_dir)["malloc"] == expected
 
 
 @pytest.mark.slow  # two fresh Python + torch processes: ~30 s on 2 cores

@@ -27,7 +27,6 @@ from omegaconf import DictConfig, open_dict
 
 from aasist_lightning import config_dir
 from aasist_lightning.data.synthetic import EVAL_ATTACKS, TRAIN_ATTACKS
-from aasist_lightning.runtime.allocator import children_under_mimalloc
 
 #: The phases scaled to the full run, each by the count that drives it.
 _UNITS = {
@@ -79,8 +78,7 @@ def profile_recipe(train_clips: int = 160, log: Any = print) -> dict[str, Any]:
         raise ValueError(f"--recipe-clips must be a positive multiple of 4, got {train_clips}")
     log(f"  default recipe, scaled: 1 epoch of {train_clips} clips, {train_clips // 2} dev and eval")
     context = multiprocessing.get_context("spawn")
-    # Under mimalloc, as `python train.py` runs (runtime.allocator).
-    with children_under_mimalloc(), concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(_profile, train_clips).result()
 
 
@@ -126,7 +124,6 @@ def _profile(train_clips: int) -> dict[str, Any]:
     return {
         "train_clips": train_clips,
         "precision": results["config"]["trainer"]["precision"],
-        "malloc": results["malloc"],
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "counts": counts,
         "wall_s": round(generation + wall, 2),

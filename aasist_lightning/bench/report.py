@@ -129,9 +129,9 @@ def _recipe_lines(recipe: dict[str, Any]) -> list[str]:
     """The default recipe's profile: each phase measured, and extrapolated to the full default run."""
     counts = recipe["counts"]
     lines = [
-        f"default recipe end to end ({recipe['precision']}, {recipe['malloc']} malloc; 1 epoch of "
-        f"{recipe['train_clips']} clips; {recipe['wall_s']:.0f} s, peak RSS {recipe['peak_rss_gib']:.1f} "
-        "GiB): seconds measured -> extrapolated to the full default run"
+        f"default recipe end to end ({recipe['precision']}; 1 epoch of {recipe['train_clips']} clips; "
+        f"{recipe['wall_s']:.0f} s, peak RSS {recipe['peak_rss_gib']:.1f} GiB): seconds measured -> "
+        "extrapolated to the full default run"
     ]
     for phase, seconds in recipe["seconds"].items():
         full = recipe["full_run_estimate_s"].get(phase)

@@ -54,7 +54,7 @@ from aasist_lightning.cli.eval_tables import (
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.metrics.calibration import calibration_measures
-from aasist_lightning.runtime.allocator import allocator, malloc_name
+from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.progress import iterate_batches
 from aasist_lightning.runtime.scorer import Scorer, aggregate, load_detector, windows
@@ -272,7 +272,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 **tables,
                 "timings": timings,
                 "wall_time_s": round(time.perf_counter() - started, 3),
-                "malloc": malloc_name(),
                 "config": resolved,
             }
         )

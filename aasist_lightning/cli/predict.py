@@ -135,8 +135,8 @@ def _parser() -> argparse.ArgumentParser:
         "--allocator",
         choices=ALLOCATOR_MODES,
         default="retain",
-        help="retain = malloc keeps freed memory (faster eager CPU inference, more RSS; under mimalloc where "
-        "installed, see the README); system = give it back (default: retain)",
+        help="retain = malloc keeps freed memory (faster eager CPU inference, more RSS); system = libc "
+        "default (default: retain)",
     )
     p.add_argument(
         "--workers",

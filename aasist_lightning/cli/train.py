@@ -25,7 +25,7 @@ from aasist_lightning.cli.config_checks import ConfigError, check_config, check_
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json
-from aasist_lightning.runtime.allocator import allocator, malloc_name
+from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import detect_hardware, resolve_device, training_precision
 
 if TYPE_CHECKING:
@@ -276,7 +276,6 @@ def _write_results(
             "train_subset_file": str(subset_file) if subset_file.is_file() else None,
             "train_subset_ids": list(subset_ids) if subset_ids is not None else None,
             "wall_time_s": round(time.perf_counter() - started, 3),
-            "malloc": malloc_name(),  # mimalloc under the console scripts (runtime.allocator)
             "phase_seconds": {k: round(v, 3) for k, v in phases.seconds.items()} if phases else None,
             "phase_counts": dict(phases.counts) if phases else None,
             "config": OmegaConf.to_container(cfg, resolve=True),
