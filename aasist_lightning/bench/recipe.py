@@ -48,25 +48,21 @@ def _compose(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def _clips(generator: DictConfig, split: str) -> int:
-    """Clips the configured generator writes for ``split`` (its own job list)."""
-    return len(hydra.utils.instantiate(generator).jobs(split))
-
-
-def _generated(generator: DictConfig) -> int:
-    return sum(_clips(generator, split) for split in ("train", "dev", "eval"))
+def _clips(generator: DictConfig) -> dict[str, int]:
+    """Clips the configured generator writes per split (its own job lists)."""
+    corpus = hydra.utils.instantiate(generator)
+    return {split: len(corpus.jobs(split)) for split in ("train", "dev", "eval")}
 
 
 def _full_counts(cfg: DictConfig, checkpoints_per_epoch: float) -> dict[str, float]:
     """What the shipped default run processes, from its composed config."""
-    gen, data, epochs = cfg.data.generator, cfg.data, cfg.trainer.max_epochs
-    dev = data.dev_subset or _clips(gen, "dev")
-    test = data.eval_subset or _clips(gen, "eval")
+    data, epochs = cfg.data, cfg.trainer.max_epochs
+    clips = _clips(data.generator)
     return {
-        "generated_clips": _generated(gen),
+        "generated_clips": sum(clips.values()),
         "training_clips": epochs * data.train_subset,
-        "validation_clips": epochs * dev,
-        "test_clips": test,
+        "validation_clips": epochs * (data.dev_subset or clips["dev"]),
+        "test_clips": data.eval_subset or clips["eval"],
         "checkpoints": epochs * checkpoints_per_epoch,
     }
 
@@ -112,7 +108,7 @@ def _profile(train_clips: int) -> dict[str, Any]:
         results = json.loads((Path(cfg.paths.output_dir) / "results.json").read_text())
     seconds = {"generation": generation, **results["phase_seconds"]}
     seconds["set_up_and_other"] = wall - sum(v for k, v in results["phase_seconds"].items())
-    counts = {"generated_clips": _generated(cfg.data.generator), **results["phase_counts"]}
+    counts = {"generated_clips": sum(_clips(cfg.data.generator).values()), **results["phase_counts"]}
     full_counts = _full_counts(default, counts.get("checkpoints", 0))
     full = {
         phase: seconds.get(phase, 0.0) / counts[unit] * full_counts[unit]

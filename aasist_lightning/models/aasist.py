@@ -185,6 +185,13 @@ class GraphPool(nn.Module):
         return torch.gather(h, 1, idx.expand(-1, -1, h.size(2))) * top
 
 
+def _in_place(module: nn.Module) -> bool:
+    """Whether ``module`` may overwrite activations that autograd does not keep: while training with gradients
+    (saves ~1 GB tensors at batch 16). Inference and export stay out of place (the ONNX Runtime graph rewrite
+    of runtime.onnx expects it)."""
+    return module.training and torch.is_grad_enabled()
+
+
 class ResidualBlock(nn.Module):
     """Residual block of the encoder (official ``Residual_block``): (B, in, S, T) -> (B, out, S, T // 3).
 
@@ -214,10 +221,8 @@ class ResidualBlock(nn.Module):
             # state_dict; reproduced here (without the unused SELU). bn1's weight and bias get no gradient.
             with torch.no_grad():
                 self.bn1(x)
-        # Training works in place where autograd allows (batch norm and convolution keep their inputs, not
-        # their outputs): at batch 16 a full-resolution tensor of the first block is ~1 GB; this saves two.
-        # Inference and export stay out of place (the ONNX Runtime graph rewrite of runtime.onnx expects it).
-        inplace = self.training and torch.is_grad_enabled()
+        # Batch norm and convolution keep their inputs, not outputs: two ~1 GB tensors fewer in training.
+        inplace = _in_place(self)
         out = self.conv2(F.selu(self.bn2(self.conv1(x)), inplace=inplace))
         identity = self.conv_downsample(x) if self.downsample else x
         return F.max_pool2d(out.add_(identity) if inplace else out + identity, (1, 3))
@@ -384,7 +389,7 @@ class AASIST(nn.Module):
         # Official: |sinc| pooled by 3 over channels *and* time, so a masked channel only vanishes from the
         # pooled map where its whole group of three is masked.
         x = F.max_pool2d(torch.abs(x).unsqueeze(1), (3, 3))  # (B, 1, C // 3, T' // 3)
-        x = F.selu(self.first_bn(x), inplace=self.training and torch.is_grad_enabled())
+        x = F.selu(self.first_bn(x), inplace=_in_place(self))
         e = torch.abs(self.encoder(x))  # (B, F, S, T)
 
         # Spectral graph: max over time, plus the positional embedding. torch.max (not amax) routes the
