@@ -11,7 +11,8 @@ from aasist_lightning.bench.cli import main
 from aasist_lightning.bench.flops import work_per_utt
 from aasist_lightning.bench.report import write_json
 from aasist_lightning.bench.training import bench_training, memory_across_epochs
-from aasist_lightning.bench.workload import TINY
+from aasist_lightning.bench.workload import TINY, TRAINING_PATHS, train_default_path
+from aasist_lightning.runtime.hardware import Hardware
 
 TINY_ARGS = ["--archs", "tiny", "--length", "4000", "--repeats", "2", "--train-repeats", "1"]
 
@@ -49,6 +50,18 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert len(result["load_avg_start"]) == 3
     printed = capsys.readouterr().out
     assert "utt/s" in printed and "load average" in printed and "loss curves" in printed
+
+
+def test_the_default_training_path_is_the_one_train_py_takes_on_each_machine() -> None:
+    avx2 = Hardware("cpu", "x", "AVX2", False, False, True, True, False, 2)
+    zen4 = Hardware("cpu", "x", "AVX512", False, False, True, True, False, 2, avx512_bf16=True)
+    skylake = Hardware("cpu", "x", "AVX512", False, False, True, True, False, 2)
+    gpu = Hardware("cuda", "x", "AVX2", False, True, True, True, True, 2)
+    assert train_default_path(avx2) == "eager"
+    assert train_default_path(zen4) == "channels_last+bf16"
+    assert train_default_path(skylake) == "channels_last"
+    assert train_default_path(gpu) == "bf16"
+    assert TRAINING_PATHS["channels_last+bf16"] == (True, False, True)
 
 
 def test_runs_that_would_exhaust_memory_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -154,7 +154,7 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
     import hydra
     import lightning as L
 
-    from aasist_lightning.cli.train import trainer_precision
+    from aasist_lightning.cli.train import resolve_auto
     from aasist_lightning.lit.callbacks import (
         InterruptCheckpoint,
         RNGCheckpoint,
@@ -165,11 +165,10 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
 
     for trainer in ("default", "cpu", "ddp_cpu"):
         cfg = compose_cfg(f"trainer={trainer}", output_dir=tmp_path)
-        precision = trainer_precision(cfg.trainer)  # "auto" is this package's: train() resolves it
-        assert precision in ("32-true", "bf16-mixed")
-        t = hydra.utils.instantiate(
-            cfg.trainer, precision=precision, logger=False, enable_progress_bar=False, _convert_="all"
-        )
+        resolve_auto(cfg)  # "auto" is this package's: train() resolves it
+        assert cfg.trainer.precision in ("32-true", "bf16-mixed")
+        assert cfg.model.memory_format in ("channels_last", "contiguous")
+        t = hydra.utils.instantiate(cfg.trainer, logger=False, enable_progress_bar=False, _convert_="all")
         assert isinstance(t, L.Trainer)
     cfg = compose_cfg("logger=many", output_dir=tmp_path)
     loggers = instantiate_loggers(cfg.logger)
@@ -219,6 +218,11 @@ def test_wandb_offline_unless_logged_in(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("model.inference.precision=fp16", ["model.inference.precision='fp16'", "bf16", "Fix:"]),
         ("+model.inference.backnd=eager", ["model.inference.backnd", "did you mean model.inference.backend"]),
         ("allocator=jemalloc", ["allocator='jemalloc'", "retain, system", "Fix:"]),
+        (
+            "model.memory_format=nhwc",
+            ["model.memory_format='nhwc'", "auto, channels_last, contiguous", "Fix:"],
+        ),
+        ("+model.memory_fromat=auto", ["model.memory_fromat", "did you mean model.memory_format"]),
         ("data.eval_batch_size=0", ["data.eval_batch_size=0", "integer >= 1", "Fix:"]),
         ("seed=-1", ["seed=-1", "[0, 4294967295]", "Fix:"]),
         ("data.sample_rate=0", ["data.sample_rate=0", "integer >= 1", "16000"]),

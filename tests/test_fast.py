@@ -16,6 +16,7 @@ from aasist_lightning.runtime.hardware import (
     choose,
     detect_hardware,
     resolve,
+    training_memory_format,
     training_precision,
 )
 
@@ -99,6 +100,19 @@ def test_training_precision_auto_is_bf16_only_where_it_is_native(machine: str) -
     assert training_precision("auto", hw) == ("32-true" if machine == "avx2" else "bf16-mixed")
     assert training_precision("32-true", hw) == "32-true"  # an explicit choice is kept
     assert training_precision("bf16-mixed", CPU) == "bf16-mixed"
+
+
+@pytest.mark.parametrize("machine", list(MACHINES))
+def test_training_memory_format_auto_is_channels_last_on_avx512_cpus_only(machine: str) -> None:
+    hw = MACHINES[machine]
+    expected = "channels_last" if machine in ("avx512_bf16", "amx") else "contiguous"
+    assert training_memory_format("auto", hw) == expected
+    assert training_memory_format("contiguous", hw) == "contiguous"  # an explicit choice is kept
+    assert training_memory_format("channels_last", hw) == "channels_last"
+    # AVX-512 without bf16 (e.g. Intel Skylake-X): fp32 training gains there too.
+    assert training_memory_format("auto", replace(CPU, cpu_capability="AVX512")) == "channels_last"
+    with pytest.raises(ValueError, match="memory_format='nhwc': use one of auto, channels_last, contiguous"):
+        training_memory_format("nhwc", hw)
 
 
 def test_this_machine_defaults() -> None:

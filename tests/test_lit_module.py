@@ -34,6 +34,7 @@ ADAM = {
     "weight_decay": 1e-4,
     "betas": [0.9, 0.999],
 }
+SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01}
 COSINE = {
     "_target_": "torch.optim.lr_scheduler.CosineAnnealingLR",
     "_partial_": True,
@@ -313,8 +314,9 @@ SAVED_LAYOUT = {
 
 
 def test_checkpoint_of_the_saved_layout_loads(tmp_path: Path) -> None:
-    """A checkpoint written with the hparams layout above (built here without the module) loads with
-    load_from_checkpoint(weights_only=True) and through the scorer; the module still saves that layout."""
+    """A checkpoint written with the hparams layout above (0.1's, built here without the module) loads with
+    load_from_checkpoint(weights_only=True) and through the scorer; the module saves that layout plus
+    memory_format (added since, "auto" when a checkpoint lacks it)."""
     from aasist_lightning.models import AASIST, ARCH_KEYS
     from aasist_lightning.runtime.scorer import load_detector
 
@@ -333,7 +335,8 @@ def test_checkpoint_of_the_saved_layout_loads(tmp_path: Path) -> None:
         path,
     )
     lit = AASISTLitModule.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
-    assert dict(lit.hparams) == {**SAVED_LAYOUT, "pretrained": None}  # the checkpoint has every weight
+    # The checkpoint has every weight: no pretrained lookup.
+    assert dict(lit.hparams) == {**SAVED_LAYOUT, "pretrained": None, "memory_format": "auto"}
     assert (lit.dev_eer_threshold, lit.dev_eer_threshold_logit, lit.val_eer_best) == (0.5, 0.25, 12.5)
     x = torch.randn(2, SAVED_LAYOUT["nb_samp"])
     with torch.no_grad():
@@ -342,7 +345,33 @@ def test_checkpoint_of_the_saved_layout_loads(tmp_path: Path) -> None:
         detector = load_detector(ckpt_path=path)
         assert torch.equal(detector.model(x), expected) and detector.threshold == 0.5
     fresh = AASISTLitModule(**{**SAVED_LAYOUT, "pretrained": None})
-    assert list(fresh.hparams) == list(SAVED_LAYOUT)
+    assert list(fresh.hparams) == [*SAVED_LAYOUT, "memory_format"]
+
+
+def test_channels_last_training_matches_contiguous_training(tmp_path: Path) -> None:
+    """model.memory_format lays the weights (and so the activations) out before training; channels-last
+    training gives the contiguous run's weights up to summation order, and its checkpoint loads strictly into
+    a plain network (validation's ONNX copy ran from those weights)."""
+    from aasist_lightning.models import AASIST, ARCH_KEYS
+
+    train, val = loaders()
+    weights = {}
+    for layout in ("channels_last", "contiguous"):
+        L.seed_everything(0)
+        # SGD, not Adam: Adam scales the rounding noise of the convolutions' biases (whose true gradient is 0:
+        # batch norm follows) to full-size steps, so the layouts would differ there by ~lr.
+        lit = AASISTLitModule(**TINY, optimizer=SGD, memory_format=layout)
+        tiny_trainer(tmp_path, epochs=1, limit_train_batches=2).fit(lit, train, val)
+        conv = lit.model.encoder[1][0].conv1.weight  # 4 -> 4 channels: the two layouts differ
+        assert conv.is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last")
+        assert conv.is_contiguous() == (layout == "contiguous")
+        weights[layout] = {k: v.clone() for k, v in lit.model.state_dict().items()}
+    for key, value in weights["contiguous"].items():
+        torch.testing.assert_close(weights["channels_last"][key], value, rtol=1e-4, atol=1e-4, msg=key)
+    plain = AASIST(**{k: TINY.get(k) for k in ARCH_KEYS if TINY.get(k) is not None})
+    plain.load_state_dict(weights["channels_last"], strict=True)
+    with pytest.raises(ValueError, match="memory_format='nhwc'"):
+        AASISTLitModule(**TINY, memory_format="nhwc")
 
 
 def test_example_input_is_one_trial_and_the_summary_counts_flops() -> None:

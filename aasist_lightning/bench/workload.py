@@ -8,7 +8,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from aasist_lightning.runtime.hardware import detect_hardware
+from aasist_lightning.runtime.hardware import (
+    Hardware,
+    detect_hardware,
+    training_memory_format,
+    training_precision,
+)
 
 #: A narrow encoder with the full graph: for smoke tests (``--archs tiny --length 4000``).
 TINY = {"filts": [70, [1, 8], [8, 8], [8, 8], [8, 8]], "gat_dims": [8, 8]}
@@ -27,6 +32,7 @@ TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
     "channels_last": (True, False, False),
     "compile": (False, True, False),
     "bf16": (False, False, True),
+    "channels_last+bf16": (True, False, True),
     "compile+bf16": (False, True, True),
 }
 #: A path name ending in this runs with the retained-heap allocator (``runtime.allocator``), the
@@ -71,9 +77,19 @@ def grouped_by_allocator(names: Sequence[str], kind: str) -> dict[str, list[str]
     return groups
 
 
+def train_default_path(hardware: Hardware) -> str:
+    """The training path train.py takes on ``hardware`` (``trainer.precision`` and ``model.memory_format``
+    auto), without its allocator."""
+    nhwc = training_memory_format("auto", hardware) == "channels_last"
+    bf16 = training_precision("auto", hardware) == "bf16-mixed"
+    return next(
+        name for name, (cl, compiled, b) in TRAINING_PATHS.items() if (cl, compiled, b) == (nhwc, False, bf16)
+    )
+
+
 def default_paths(device: str, kind: str) -> list[str]:
     """Every exact path the machine can run, plus the bf16 ones where bf16 is fast, plus the retained-heap
-    variants of the paths train.py and eval.py run by default (eager; ONNX for inference)."""
+    variants of eager and of the paths train.py and eval.py run by default (ONNX for inference)."""
     hw = detect_hardware(device)
     is_cuda = device.startswith("cuda")
     can_compile = hw.triton if is_cuda else hw.cxx_compiler
@@ -83,9 +99,11 @@ def default_paths(device: str, kind: str) -> list[str]:
     if kind == "inference" and hw.onnxruntime and not is_cuda:
         paths.append("onnx")
     if hw.native_bf16:
-        paths += ["bf16", "compile+bf16"] if can_compile else ["bf16"]
+        paths += ["bf16", "channels_last+bf16"] if kind == "training" else ["bf16"]
+        paths += ["compile+bf16"] if can_compile else []
     if not is_cuda and platform.libc_ver()[0] == "glibc":
-        paths += [p + RETAIN for p in ("eager", "onnx") if p in paths]
+        defaults = ("eager", train_default_path(hw) if kind == "training" else "onnx")
+        paths += [p + RETAIN for p in dict.fromkeys(defaults) if p in paths]
     return paths
 
 

@@ -23,6 +23,7 @@ from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
 from aasist_lightning.files import OutputPathError, check_output
 from aasist_lightning.models.aasist import is_integer, is_real
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
+from aasist_lightning.runtime.hardware import MEMORY_FORMATS
 
 #: The largest seed NumPy (and L.seed_everything) accepts.
 MAX_SEED = 2**32 - 1
@@ -100,6 +101,14 @@ def _check_model(c: _Checker, model: DictConfig) -> None:
             "model.class_weights", weights, "must be null or [spoof, bonafide] >= 0", "e.g. [0.1,0.9] or null"
         )
     _check_inference(c, "model.inference", model.get("inference"))
+    memory_format = model.get("memory_format", "auto")
+    if memory_format not in MEMORY_FORMATS:
+        c.add(
+            "model.memory_format",
+            memory_format,
+            f"is not one of {', '.join(MEMORY_FORMATS)}",
+            "e.g. model.memory_format=auto",
+        )
     pretrained = model.get("pretrained")
     if pretrained is not None and not (isinstance(pretrained, str) and pretrained.strip()):
         c.add(

@@ -26,7 +26,12 @@ from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.runtime.allocator import allocator
-from aasist_lightning.runtime.hardware import detect_hardware, resolve_device, training_precision
+from aasist_lightning.runtime.hardware import (
+    detect_hardware,
+    resolve_device,
+    training_memory_format,
+    training_precision,
+)
 
 if TYPE_CHECKING:
     import lightning as L
@@ -157,11 +162,17 @@ def _instantiate_model(node: DictConfig) -> AASISTLitModule:
         raise err.__cause__ from None
 
 
-def trainer_precision(trainer: DictConfig) -> Any:
-    """``trainer.precision`` with ``auto`` resolved for the device ``trainer.accelerator`` gives the Trainer
-    (:func:`aasist_lightning.runtime.hardware.training_precision`)."""
-    device = resolve_device(trainer.get("accelerator", "auto"))
-    return training_precision(trainer.get("precision"), detect_hardware(device))
+def resolve_auto(cfg: DictConfig) -> None:
+    """``trainer.precision`` and ``model.memory_format`` of ``auto`` replaced by the choice for the Trainer's
+    device, so that config.yaml and results.json record what ran."""
+    hardware = detect_hardware(resolve_device(cfg.trainer.get("accelerator", "auto")))
+    with open_dict(cfg):
+        if cfg.trainer.get("precision") == "auto":
+            cfg.trainer.precision = training_precision("auto", hardware)
+            log.info("trainer.precision=auto: %s on this machine", cfg.trainer.precision)
+        if cfg.model.get("memory_format") == "auto":
+            cfg.model.memory_format = training_memory_format("auto", hardware)
+            log.info("model.memory_format=auto: %s on this machine", cfg.model.memory_format)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -178,10 +189,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     started = time.perf_counter()
     _single_console_log()
     check_config(cfg, splits=_splits(cfg))
-    if cfg.trainer.get("precision") == "auto":  # the choice, not "auto", goes in config.yaml and results.json
-        with open_dict(cfg):
-            cfg.trainer.precision = trainer_precision(cfg.trainer)
-        log.info("trainer.precision=auto: %s on this machine", cfg.trainer.precision)
+    resolve_auto(cfg)
     output_dir = check_output_dir(cfg)
     ckpt_path = resolve_ckpt_path(cfg)
     if rank_zero_only.rank == 0:
@@ -300,4 +308,4 @@ def main() -> None:
     hydra_app("aasist-train", "train", _run)
 
 
-__all__ = ["main", "resolve_ckpt_path", "train", "trainer_precision"]
+__all__ = ["main", "resolve_auto", "resolve_ckpt_path", "train"]

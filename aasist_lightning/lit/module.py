@@ -29,6 +29,7 @@ from aasist_lightning.metrics.calibration import Calibration, calibration_measur
 from aasist_lightning.metrics.scores import EvalScores
 from aasist_lightning.models import AASIST, ARCH_KEYS
 from aasist_lightning.runtime.fast import FastInference, prepare_inference
+from aasist_lightning.runtime.hardware import check_memory_format, detect_hardware, training_memory_format
 from aasist_lightning.runtime.scorer import CALIBRATION_KEY, stored_calibration
 
 #: Checkpoint keys this module adds (plain floats, so checkpoints load with torch.load(weights_only=True)).
@@ -47,7 +48,9 @@ class AASISTLitModule(L.LightningModule):
     `T_max` of None is filled with the run's length), `inference` ({backend, precision} of
     `aasist_lightning.runtime.fast.prepare_inference` for validation and test: "auto" runs them on the fastest
     path the hardware supports, e.g. ONNX Runtime on a CPU, built from the current weights at the start of
-    each validation / test epoch; eager / fp32 is the plain path).
+    each validation / test epoch; eager / fp32 is the plain path), `memory_format` (auto / channels_last /
+    contiguous: the layout of the training activations, see
+    `aasist_lightning.runtime.hardware.training_memory_format`).
     """
 
     def __init__(
@@ -65,8 +68,10 @@ class AASISTLitModule(L.LightningModule):
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         inference: dict[str, str] | None = None,
+        memory_format: str = "auto",
     ) -> None:
         super().__init__()
+        check_memory_format(memory_format)
         # Plain values only (the caller converts DictConfig), so checkpoints stay weights_only-loadable; the
         # full run config is logged by train(), hence logger=False.
         self.save_hyperparameters(logger=False)
@@ -105,6 +110,18 @@ class AASISTLitModule(L.LightningModule):
         kwargs.setdefault("pretrained", None)
         kwargs.setdefault("weights_only", True)
         return super().load_from_checkpoint(checkpoint_path, map_location=map_location, **kwargs)
+
+    def configure_model(self) -> None:
+        """Lay the weights out as ``memory_format`` resolves on the Trainer's device (the activations follow
+        them), before the strategy wraps the model: DDP buckets the gradients in the weights' layout.
+        load_from_checkpoint calls it without a Trainer: the loaded network keeps the plain layout."""
+        if self._trainer is None:
+            return
+        requested = self.hparams.get("memory_format", "auto")  # checkpoints of 0.1 lack the key
+        hardware = detect_hardware(self.trainer.strategy.root_device)
+        channels_last = training_memory_format(requested, hardware) == "channels_last"
+        # Parameters keep their identity (only .data is laid out anew): a built optimizer stays valid.
+        self.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
     # ------------------------------------------------------------------ forward / loss
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -139,10 +139,13 @@ class FastInference:
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        if backend in ("channels_last", "compile"):
+        nhwc = backend in ("channels_last", "compile")
+        if nhwc:
             fold_batchnorm(self.model)
-            # Module.to takes memory_format at run time; torch's type stubs do not list it.
-            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        # The copy's own layout, whatever the caller trains in (e.g. channels-last training, NCHW eager path).
+        # Module.to takes memory_format at run time; torch's type stubs do not list it.
+        layout = torch.channels_last if nhwc else torch.contiguous_format
+        self.model.to(memory_format=layout)  # type: ignore[call-overload]
         head = getattr(self.model, "out_layer", None)
         if precision == "bf16" and isinstance(head, nn.Linear):
             self.model.out_layer = Fp32Head(head)

@@ -3,11 +3,12 @@
 bf16 is *native* on CUDA GPUs that support it and on CPUs with AMX or AVX512-BF16 (Intel Sapphire Rapids /
 Cooper Lake and newer, AMD Zen 4 and newer); elsewhere torch emulates it, ~15x slower than fp32.
 ``trainer.precision=auto`` (:func:`training_precision`) trains in bf16-mixed where bf16 is native and in fp32
-elsewhere. Inference ``precision="auto"`` stays fp32 on every device: bf16 inference is opt-in, because
-emulated bf16 moved the EER of the official AASIST-L on the embedded eval split by 0.28 pp (40.76 -> 40.48 %),
-over the 0.1 pp bound. ``backend="auto"`` picks, in order: bf16 -> ``compile``; else CPU -> ``onnx`` (when
-onnxruntime is installed), ``compile`` (when a C++ compiler is found), ``channels_last``; CUDA -> ``compile``
-when triton is installed, else ``eager``.
+elsewhere, and ``model.memory_format=auto`` (:func:`training_memory_format`) keeps the activations
+channels-last on CPUs with AVX-512. Inference ``precision="auto"`` stays fp32 on every device: bf16 inference
+is opt-in, because emulated bf16 moved the EER of the official AASIST-L on the embedded eval split by 0.28 pp
+(40.76 -> 40.48 %), over the 0.1 pp bound. ``backend="auto"`` picks, in order: bf16 -> ``compile``; else
+CPU -> ``onnx`` (when onnxruntime is installed), ``compile`` (when a C++ compiler is found),
+``channels_last``; CUDA -> ``compile`` when triton is installed, else ``eager``.
 
 torch is imported inside the functions: ``resolve_device`` serves the torch-free ONNX path too.
 """
@@ -155,6 +156,30 @@ def training_precision(requested: Any, hardware: Hardware) -> Any:
     return "bf16-mixed" if hardware.native_bf16 else "32-true"
 
 
+#: Layouts of the training activations (``model.memory_format``).
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+
+def check_memory_format(requested: str) -> str:
+    """``requested`` if it names a training layout (:data:`MEMORY_FORMATS`), else ValueError."""
+    if requested not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format={requested!r}: use one of {', '.join(MEMORY_FORMATS)}")
+    return requested
+
+
+def training_memory_format(requested: str, hardware: Hardware) -> str:
+    """The layout training keeps its 4-D activations in: ``"auto"`` becomes ``"channels_last"`` (NHWC) on a
+    CPU with AVX-512 kernels and ``"contiguous"`` (NCHW) elsewhere; other values are returned as given.
+
+    Measured with AASIST-L at batch 16 and the retained heap: on 2 AMD Zen 4 cores channels_last made a
+    bf16-mixed step 1.4x faster (4.6 -> 3.3 s) and an fp32 step 1.3x faster with less memory (12.9 -> 10.0
+    GiB); with AVX2 kernels it made fp32 steps ~1.5x slower. Not measured on a GPU, which keeps NCHW."""
+    if check_memory_format(requested) != "auto":
+        return requested
+    avx512 = hardware.cpu_capability.startswith("AVX512") or hardware.native_bf16
+    return "channels_last" if avx512 and not hardware.device.startswith("cuda") else "contiguous"
+
+
 def device_of(model: nn.Module) -> torch.device:
     """The device ``model``'s parameters / buffers live on (CPU for a model without any)."""
     import torch
@@ -181,12 +206,15 @@ def resolve_device(device: str | None = "auto") -> str:
 
 
 __all__ = [
+    "MEMORY_FORMATS",
     "Hardware",
     "auto_backend",
+    "check_memory_format",
     "choose",
     "detect_hardware",
     "device_of",
     "resolve",
     "resolve_device",
+    "training_memory_format",
     "training_precision",
 ]
