@@ -117,9 +117,8 @@ class AASISTLitModule(L.LightningModule):
         load_from_checkpoint calls it without a Trainer: the loaded network keeps the plain layout."""
         if self._trainer is None:
             return
-        requested = self.hparams.get("memory_format", "auto")  # checkpoints of 0.1 lack the key
         hardware = detect_hardware(self.trainer.strategy.root_device)
-        channels_last = training_memory_format(requested, hardware) == "channels_last"
+        channels_last = training_memory_format(self.hparams.memory_format, hardware) == "channels_last"
         # Parameters keep their identity (only .data is laid out anew): a built optimizer stays valid.
         self.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 

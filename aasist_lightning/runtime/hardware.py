@@ -172,8 +172,8 @@ def training_memory_format(requested: str, hardware: Hardware) -> str:
     CPU with AVX-512 kernels and ``"contiguous"`` (NCHW) elsewhere; other values are returned as given.
 
     Measured with AASIST-L at batch 16 and the retained heap: on 2 AMD Zen 4 cores channels_last made a
-    bf16-mixed step 1.4x faster (4.6 -> 3.3 s) and an fp32 step 1.3x faster with less memory (12.9 -> 10.0
-    GiB); with AVX2 kernels it made fp32 steps ~1.5x slower. Not measured on a GPU, which keeps NCHW."""
+    bf16-mixed step 1.4x faster (4.7 -> 3.3 s) and an fp32 step 1.2x faster (8.1 -> 6.6 s) with less memory
+    (12.9 -> 9.8 GiB); with AVX2 kernels it made fp32 steps ~1.5x slower. GPUs (not measured) keep NCHW."""
     if check_memory_format(requested) != "auto":
         return requested
     avx512 = hardware.cpu_capability.startswith("AVX512") or hardware.native_bf16
