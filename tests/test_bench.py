@@ -22,9 +22,9 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     args = [
         *TINY_ARGS,
         "--batch-sizes", "2",
-        "--paths", "eager", "onnx", "eager+retain",
+        "--paths", "eager", "onnx", "eager+pool",
         "--train-batch", "2",
-        "--train-paths", "eager", "channels_last", "eager+retain",
+        "--train-paths", "eager", "channels_last", "eager+pool", "eager+retain",
         "--loss-curve", "2",
         "--loss-curve-batch", "2",
         "--memory-epochs", "0",
@@ -33,12 +33,12 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(args) == 0
     result = json.loads(out.read_text())
     rows = result["inference"]
-    assert [(r["batch"], r["path"]) for r in rows] == [(2, "eager"), (2, "onnx"), (2, "eager+retain")]
+    assert [(r["batch"], r["path"]) for r in rows] == [(2, "eager"), (2, "onnx"), (2, "eager+pool")]
     for row in rows:
         assert row["utt_per_s"] > 0 and len(row["times_s"]) == 2 and row["peak_mib"] > 0
         assert row["max_abs_err"] < 1e-4  # exact paths only
     assert all(r["ratio"] == 1.0 for r in rows if r["path"] == "eager")
-    assert [r["path"] for r in result["training"]] == ["eager", "channels_last", "eager+retain"]
+    assert [r["path"] for r in result["training"]] == ["eager", "channels_last", "eager+pool", "eager+retain"]
     assert all(len(r["times_s"]) == 1 for r in result["training"])
     curves = result["loss_curve"]
     assert len(curves["curves"]["eager"]) == 2 and curves["max_abs_diff"]["channels_last"] < 1e-3
@@ -161,7 +161,7 @@ def test_memory_across_epochs_runs_the_training_loop() -> None:
     [
         (["--paths", "tensorrt"], "unknown inference path 'tensorrt'"),
         (["--archs", "ResNet"], "unknown model 'ResNet'"),
-        (["--paths", "onnx+jemalloc"], "each optionally with +retain"),
+        (["--paths", "onnx+jemalloc"], "each optionally with +pool or +retain"),
     ],
 )
 def test_bad_arguments_are_reported(

@@ -217,7 +217,7 @@ def test_wandb_offline_unless_logged_in(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("model.inference.backend=onnxx", ["model.inference.backend='onnxx'", "eager", "Fix:"]),
         ("model.inference.precision=fp16", ["model.inference.precision='fp16'", "bf16", "Fix:"]),
         ("+model.inference.backnd=eager", ["model.inference.backnd", "did you mean model.inference.backend"]),
-        ("allocator=jemalloc", ["allocator='jemalloc'", "retain, system", "Fix:"]),
+        ("allocator=jemalloc", ["allocator='jemalloc'", "pool, retain, system", "Fix:"]),
         (
             "model.memory_format=nhwc",
             ["model.memory_format='nhwc'", "auto, channels_last, contiguous", "Fix:"],

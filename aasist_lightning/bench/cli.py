@@ -44,8 +44,8 @@ from aasist_lightning.bench.measure import load_average
 from aasist_lightning.bench.report import print_table, write_json
 from aasist_lightning.bench.training import bench_training, memory_across_epochs
 from aasist_lightning.bench.workload import (
+    ALLOCATOR_SUFFIXES,
     INFERENCE_PATHS,
-    RETAIN,
     TINY,
     TRAINING_PATHS,
     build_model,
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     }
     started = time.perf_counter()
     if args.eer_root:
-        with allocator("retain"):  # speed only: the scores do not depend on it
+        with allocator("pool"):  # speed only: the scores do not depend on it
             result["eer_check"] = eer_check(
                 args.eer_root, args.eer_model, args.eer_paths, args.eer_limit, log=log
             )
@@ -156,12 +156,13 @@ def parser() -> argparse.ArgumentParser:
         "--paths",
         nargs="+",
         help=f"inference paths (default: all the machine runs): {list(INFERENCE_PATHS)}, each also with "
-        f"{RETAIN} (retained-heap allocator)",
+        f"{' or '.join(ALLOCATOR_SUFFIXES)} (that allocator mode)",
     )
     p.add_argument(
         "--train-paths",
         nargs="+",
-        help=f"training paths (default: all): {list(TRAINING_PATHS)}, each also with {RETAIN}",
+        help=f"training paths (default: all): {list(TRAINING_PATHS)}, each also with "
+        f"{' or '.join(ALLOCATOR_SUFFIXES)}",
     )
     p.add_argument("--train-batch", type=int, default=16, help="training batch size; 0 skips training")
     p.add_argument("--no-train", dest="train_batch", action="store_const", const=0, help="skip training")

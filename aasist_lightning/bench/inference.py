@@ -42,12 +42,13 @@ def bench_inference(
 
     ``growth_seen``: (batch, MiB the memory rose in the warm-up call above what the process held) of each
     path at the batch sizes measured so far (appended to here; warm-ups run with glibc's default allocator,
-    so a ``+retain`` path counts as its plain path); a path whose need, extrapolated from them, would not fit
-    in the available memory is skipped (a row with ``skipped`` and the extrapolated ``peak_mib_estimate``).
-    ``eager_seen``: eager utt/s by batch size so far (appended to here). Where eager itself does not fit, the
-    other paths are compared with eager at the largest batch it ran at (``eager_batch`` of the row), and their
-    logits with eager's computed in chunks of that size. Paths are timed together (interleaved) when they
-    fit in memory together, else one at a time (rows with ``together`` False)."""
+    so a ``+pool`` or ``+retain`` path counts as its plain path); a path whose need, extrapolated from them,
+    would not fit in the available memory is skipped (a row with ``skipped`` and the extrapolated
+    ``peak_mib_estimate``). ``eager_seen``: eager utt/s by batch size so far (appended to here). Where eager
+    itself does not fit, the other paths are compared with eager at the largest batch it ran at
+    (``eager_batch`` of the row), and their logits with eager's computed in chunks of that size. Paths are
+    timed together (interleaved) when they fit in memory together, else one at a time (rows with
+    ``together`` False)."""
     device = next(model.parameters()).device
     x = example_waves(length, batch).to(device)
     growth_seen = {} if growth_seen is None else growth_seen
@@ -149,9 +150,10 @@ def _measure_group(
 
 
 def _keeps_memory(name: str) -> bool:
-    """Whether a path holds its working memory between calls: ONNX Runtime's arena, a retained heap."""
+    """Whether a path holds its working memory between calls: ONNX Runtime's arena, the page pool, a
+    retained heap."""
     base, mode = split_path(name, "inference")
-    return INFERENCE_PATHS[base][0] == "onnx" or mode == "retain"
+    return INFERENCE_PATHS[base][0] == "onnx" or mode != "system"
 
 
 def _chunked_eager(model: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:

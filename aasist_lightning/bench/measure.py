@@ -102,13 +102,14 @@ def interleaved(
     done: Callable[[str], None],
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """(seconds, peak MiB) of ``repeats`` calls of each path. The paths of one allocator mode are timed
-    together (the mode is process-wide), interleaved with the order rotating every repeat; a retained-heap
-    group first makes one untimed call per path, so its timed calls reuse memory as a running job's do."""
+    together (the mode is process-wide), interleaved with the order rotating every repeat; a pool or
+    retained-heap group first makes one untimed call per path, so its timed calls reuse memory as a running
+    job's do."""
     times: dict[str, list[float]] = {name: [] for name in calls}
     peaks: dict[str, list[float]] = {name: [] for name in calls}
     for mode, names in grouped_by_allocator(list(calls), kind).items():
         with allocator(mode):
-            if mode == "retain":
+            if mode != "system":
                 for name in names:
                     calls[name]()
             for r in range(repeats):

@@ -119,7 +119,7 @@ def memory_across_epochs(
     batch: int = 8,
     length: int = 16000,
     arch_kwargs: dict[str, Any] | None = None,
-    allocator_mode: str = "retain",
+    allocator_mode: str = "pool",
 ) -> dict[str, Any]:
     """RSS (MiB) after each of ``epochs`` epochs of the real training loop (``AASISTLitModule`` in a Lightning
     ``Trainer``, training then validation every epoch) on in-memory batches, with train.py's default

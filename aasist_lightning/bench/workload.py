@@ -35,10 +35,10 @@ TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
     "channels_last+bf16": (True, False, True),
     "compile+bf16": (False, True, True),
 }
-#: A path name ending in this runs with the retained-heap allocator (``runtime.allocator``), the
-#: setting of train.py / eval.py / aasist-predict; every other path runs with glibc's default, like plain
-#: PyTorch (and the official code).
-RETAIN = "+retain"
+#: A path name ending in ``+pool`` or ``+retain`` runs with that allocator mode (``runtime.allocator``;
+#: ``pool`` is the setting of train.py / eval.py / aasist-predict); every other path runs with glibc's
+#: default, like plain PyTorch (and the official code).
+ALLOCATOR_SUFFIXES = {"+pool": "pool", "+retain": "retain"}
 
 
 def build_model(arch: str, seed: int = 0) -> tuple[nn.Module, str]:
@@ -59,18 +59,22 @@ def build_model(arch: str, seed: int = 0) -> tuple[nn.Module, str]:
 
 
 def split_path(name: str, kind: str) -> tuple[str, str]:
-    """``(base path, allocator mode)`` of a path name such as ``onnx+retain``; ValueError if unknown."""
-    base, mode = (name[: -len(RETAIN)], "retain") if name.endswith(RETAIN) else (name, "system")
+    """``(base path, allocator mode)`` of a path name such as ``onnx+pool``; ValueError if unknown."""
+    base, mode = name, "system"
+    for suffix, suffix_mode in ALLOCATOR_SUFFIXES.items():
+        if name.endswith(suffix):
+            base, mode = name[: -len(suffix)], suffix_mode
     known = INFERENCE_PATHS if kind == "inference" else TRAINING_PATHS
     if base not in known:
         raise ValueError(
-            f"unknown {kind} path {name!r}: use some of {', '.join(known)}, each optionally with {RETAIN}"
+            f"unknown {kind} path {name!r}: use some of {', '.join(known)}, each optionally with "
+            f"{' or '.join(ALLOCATOR_SUFFIXES)}"
         )
     return base, mode
 
 
 def grouped_by_allocator(names: Sequence[str], kind: str) -> dict[str, list[str]]:
-    """Path names by allocator mode (``system`` / ``retain``), each group in the given order."""
+    """Path names by allocator mode (``system`` / ``pool`` / ``retain``), each group in the given order."""
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(split_path(name, kind)[1], []).append(name)
@@ -88,8 +92,9 @@ def train_default_path(hardware: Hardware) -> str:
 
 
 def default_paths(device: str, kind: str) -> list[str]:
-    """Every exact path the machine can run, plus the bf16 ones where bf16 is fast, plus the retained-heap
-    variants of eager and of the paths train.py and eval.py run by default (ONNX for inference)."""
+    """Every exact path the machine can run, plus the bf16 ones where bf16 is fast, plus the page-pool and
+    retained-heap variants of eager and of the paths train.py and eval.py run by default (ONNX for
+    inference)."""
     hw = detect_hardware(device)
     is_cuda = device.startswith("cuda")
     can_compile = hw.triton if is_cuda else hw.cxx_compiler
@@ -103,7 +108,7 @@ def default_paths(device: str, kind: str) -> list[str]:
         paths += ["compile+bf16"] if can_compile else []
     if not is_cuda and platform.libc_ver()[0] == "glibc":
         defaults = ("eager", train_default_path(hw) if kind == "training" else "onnx")
-        paths += [p + RETAIN for p in dict.fromkeys(defaults) if p in paths]
+        paths += [p + suffix for p in dict.fromkeys(defaults) if p in paths for suffix in ALLOCATOR_SUFFIXES]
     return paths
 
 

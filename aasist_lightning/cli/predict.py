@@ -134,9 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allocator",
         choices=ALLOCATOR_MODES,
-        default="retain",
-        help="retain = malloc keeps freed memory (faster eager CPU inference, more RSS); system = libc "
-        "default (default: retain)",
+        default="pool",
+        help="pool = large blocks reuse resident pages (fast eager CPU inference); retain = malloc keeps "
+        "freed memory (as fast, more RSS); system = libc default (default: pool)",
     )
     p.add_argument(
         "--workers",
