@@ -12,8 +12,9 @@ utt/s.
   an idle range or assembled from several by moving their pages (``mremap``), so a steady loop faults
   nothing and the process holds its live peak, not a fragmented heap: AASIST-L fp32 training at batch 16
   peaks at ~6.3 GiB instead of ~12 with ``retain``, at the same step time. Smaller blocks follow glibc's
-  defaults. Compiled on first use (~2 s, a C++ compiler and Linux needed; cached under
-  ``$XDG_CACHE_HOME/aasist-lightning``); where it cannot be, ``retain`` is used and a warning says why.
+  defaults; idle pages are not inherited by forked DataLoader workers. Compiled on first use (~2 s, a C++
+  compiler and Linux needed; cached under ``$XDG_CACHE_HOME/aasist-lightning``); where it cannot be,
+  ``retain`` is used and a warning says why.
 - ``retain``: freed memory stays in the glibc heap and is reused (``mallopt``: no ``mmap`` for large blocks,
   no trimming): as fast, but the heap fragments (peak RSS twice the live peak in fp32 training).
 - ``system``: glibc's defaults (mmap above 128 KiB, trim above 128 KiB) and the free heap returned now.
@@ -33,6 +34,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -72,33 +74,38 @@ def _cache_dir() -> Path:
 @functools.cache
 def _page_pool() -> ctypes.CDLL | None:
     """``page_pool.cpp`` compiled against this torch (once; cached by source, torch version and flags) and
-    loaded; None, with a warning saying why, where it cannot be."""
-    compiler = os.environ.get("CXX") or next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
-    if platform.system() != "Linux" or compiler is None:
+    loaded; None where it cannot be (with a warning saying why) or torch is not installed."""
+    try:
+        import torch
+    except ImportError:  # aasist-predict --onnx where torch is not installed: no PyTorch blocks to pool
+        return None
+    found = next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
+    compiler = shlex.split(os.environ.get("CXX") or found or "")
+    if platform.system() != "Linux" or not compiler:
         log.warning("allocator=pool needs Linux and a C++ compiler (none found): using allocator=retain")
         return None
-    import torch
-    from torch.utils import cpp_extension
-
-    lib_dirs = cpp_extension.library_paths()
+    root = Path(torch.__file__).parent
     flags = [
         *("-O2", "-std=c++20", "-shared", "-fPIC", "-w"),
-        *(f"-I{d}" for d in cpp_extension.include_paths()),
-        *(f"-L{d}" for d in lib_dirs),
-        *(f"-Wl,-rpath,{d}" for d in lib_dirs),
+        f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}",
+        f"-I{root / 'include'}",
+        f"-L{root / 'lib'}",
+        f"-Wl,-rpath,{root / 'lib'}",
     ]
     source = _PAGE_POOL_SOURCE.read_bytes()
-    build = " ".join([torch.__version__, compiler, *flags]).encode()
+    build = " ".join([torch.__version__, *compiler, *flags]).encode()
     key = hashlib.sha256(source + b"\0" + build)
     library = _cache_dir() / f"page_pool-{key.hexdigest()[:16]}.so"
     try:
         if not library.exists():
             with atomic_path(library) as tmp:  # concurrent first runs each build; the last rename wins
-                command = [compiler, *flags, str(_PAGE_POOL_SOURCE), "-o", str(tmp), "-lc10"]
+                command = [*compiler, *flags, str(_PAGE_POOL_SOURCE), "-o", str(tmp), "-lc10"]
                 subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
         pool = ctypes.CDLL(str(library))
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", None) or str(error)
+        if isinstance(detail, bytes):  # a timeout's output is bytes even with text=True
+            detail = detail.decode(errors="replace")
         log.warning("allocator=pool could not be built (%s): using allocator=retain", detail.strip()[:300])
         return None
     pool.aasist_page_pool_enable.argtypes = [ctypes.c_int]
