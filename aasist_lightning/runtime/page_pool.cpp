@@ -69,6 +69,13 @@ struct PagePool final : c10::Allocator {
     }
   }
 
+  // [p, p + n) was just mapped as one mapping: edges recorded inside it are stale (unmapped before).
+  void mapped_whole(char* p, size_t n) {
+    edges.erase(edges.upper_bound(p), edges.lower_bound(p + n));
+    edges.insert(p);
+    edges.insert(p + n);
+  }
+
   // madvise over whole ranges splits mappings at their ends: record them.
   void advise(char* p, size_t n, int advice) {
     edges.insert(p);
@@ -145,9 +152,7 @@ struct PagePool final : c10::Allocator {
     }
     char* block = reserve(n);
     if (block == nullptr) return nullptr;
-    edges.erase(edges.upper_bound(block), edges.lower_bound(block + n));  // stale: unmapped before
-    edges.insert(block);
-    edges.insert(block + n);
+    mapped_whole(block, n);
     size_t filled = 0;
     while (filled < n && !idle_by_size.empty()) {
       auto largest = std::prev(idle_by_size.end());
@@ -184,9 +189,7 @@ struct PagePool final : c10::Allocator {
     void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;
     char* block = static_cast<char*>(p);
-    edges.erase(edges.upper_bound(block), edges.lower_bound(block + n));
-    edges.insert(block);
-    edges.insert(block + n);
+    mapped_whole(block, n);
     faulted_bytes += n;
     return block;
   }
