@@ -208,15 +208,25 @@ def test_json_has_no_nan(tmp_path: Path) -> None:
 
 def test_the_recipe_profile_extrapolates_to_the_shipped_default_run() -> None:
     """make bench's recipe profile scales each phase by what the default config processes: the embedded
-    corpus (2,830 clips), 5 epochs of the 1,000-clip subset, 5 validations of 720 dev clips, 1,050 test
-    clips."""
+    corpus (2,830 clips), 5 epochs of the 1,000-clip subset in whole batches of 16 less the first (warm-up)
+    step, 5 validations of 720 dev clips and one test of 1,050 clips, each less its first (set-up) batch;
+    overrides change the full run too."""
     from aasist_lightning.bench.recipe import _compose, _full_counts
 
     counts = _full_counts(_compose([]), checkpoints_per_epoch=3)
     assert counts == {
         "generated_clips": 2830,
-        "training_clips": 5000,
-        "validation_clips": 3600,
-        "test_clips": 1050,
+        "training_clips": 5 * 62 * 16 - 16,
+        "validation_runs": 5,
+        "validation_clips": 5 * (720 - 16),
+        "test_runs": 1,
+        "test_clips": 1050 - 16,
         "checkpoints": 15,
     }
+    longer = _full_counts(_compose(["trainer.max_epochs=10", "data.batch_size=8"]), checkpoints_per_epoch=3)
+    assert longer["training_clips"] == 10 * 125 * 8 - 8 and longer["validation_runs"] == 10
+
+
+def test_a_typo_in_a_recipe_override_fails_before_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--archs", "tiny", "--no-train", "--recipe-overrides", "trainer.precison=32-true"]) == 2
+    assert "trainer.precison" in capsys.readouterr().err

@@ -14,7 +14,7 @@ For each model (AASIST-L, AASIST) it measures, in one run and on the same inputs
 - (``--recipe-clips N``, 160 by default) the default training recipe end to end, scaled down to one epoch of
   N clips (N/2 dev and eval) of a freshly generated corpus in a temporary folder, split into generation,
   set-up, loading, training steps, validation, test and checkpointing, and extrapolated to the full default
-  run (:mod:`aasist_lightning.bench.recipe`).
+  run (:mod:`aasist_lightning.bench.recipe`); ``--recipe-overrides`` profiles another configuration of it.
 
 Every figure is a median over ``--repeats`` timed calls after a warm-up; the paths are interleaved (the order
 rotates every repeat), so load from other processes hits them alike, and each is reported as a ratio to
@@ -129,7 +129,7 @@ def _measure_speed(
     if args.recipe_clips:
         from aasist_lightning.bench.recipe import profile_recipe
 
-        result["recipe"] = profile_recipe(args.recipe_clips, log)
+        result["recipe"] = profile_recipe(args.recipe_clips, args.recipe_overrides, log)
     if args.memory_epochs:
         log(f"  memory across {args.memory_epochs} training epochs")
         tiny = args.archs == ["tiny"]
@@ -187,6 +187,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="profile the default recipe on 1 epoch of N clips (a multiple of 4); 0 skips it",
     )
+    p.add_argument(
+        "--recipe-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train.py overrides for the recipe profile and the full run it extrapolates to "
+        "(e.g. trainer.precision=32-true trainer.max_epochs=10)",
+    )
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda, cuda:<i>")
     p.add_argument(
         "--threads", type=int, default=0, help="torch / ONNX Runtime threads (default: one per core)"
@@ -226,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.json:
             check_output(args.json)  # before the run, not after it
+        if args.recipe_clips:
+            from aasist_lightning.bench.recipe import check_recipe_arguments
+
+            check_recipe_arguments(args.recipe_clips, args.recipe_overrides)
         result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

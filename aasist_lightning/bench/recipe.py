@@ -17,23 +17,29 @@ import multiprocessing
 import resource
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from aasist_lightning import config_dir
 from aasist_lightning.data.synthetic import EVAL_ATTACKS, TRAIN_ATTACKS
 
-#: The phases scaled to the full run, each by the count that drives it.
+#: The phases scaled to the full run, each by the count that drives it; the others (set-up, the sanity check,
+#: the first training step) happen once per run, like here.
 _UNITS = {
     "generation": "generated_clips",
     "loading": "training_clips",
     "training": "training_clips",
+    "validation_set_up": "validation_runs",
     "validation": "validation_clips",
+    "test_set_up": "test_runs",
     "test": "test_clips",
     "checkpointing": "checkpoints",
 }
@@ -55,37 +61,58 @@ def _clips(generator: DictConfig) -> dict[str, int]:
 
 
 def _full_counts(cfg: DictConfig, checkpoints_per_epoch: float) -> dict[str, float]:
-    """What the shipped default run processes, from its composed config."""
+    """What the shipped default run processes, from its composed config, counted as ``PhaseTimes`` counts:
+    training clips in whole batches (the loader drops the last partial one) less the first step's (the
+    warm-up), validation and test clips less each run's first batch (its set-up)."""
     data, epochs = cfg.data, cfg.trainer.max_epochs
     clips = _clips(data.generator)
+    dev, test = data.dev_subset or clips["dev"], data.eval_subset or clips["eval"]
+    eval_batch = data.eval_batch_size or data.batch_size
+    validations = epochs // cfg.trainer.get("check_val_every_n_epoch", 1)
     return {
         "generated_clips": sum(clips.values()),
-        "training_clips": epochs * data.train_subset,
-        "validation_clips": epochs * (data.dev_subset or clips["dev"]),
-        "test_clips": data.eval_subset or clips["eval"],
+        "training_clips": epochs * (data.train_subset // data.batch_size) * data.batch_size - data.batch_size,
+        "validation_runs": validations,
+        "validation_clips": validations * (dev - min(eval_batch, dev)),
+        "test_runs": 1,
+        "test_clips": test - min(eval_batch, test),
         "checkpoints": epochs * checkpoints_per_epoch,
     }
 
 
-def profile_recipe(train_clips: int = 160, log: Any = print) -> dict[str, Any]:
-    """Run the scaled-down default recipe in a temporary folder, in a process of its own (its peak RSS is the
-    run's alone); its phases, counts and the extrapolation to the full default run."""
+def check_recipe_arguments(train_clips: int, overrides: Sequence[str]) -> None:
+    """ValueError naming the bad argument: a clip count the balanced subsets cannot split, an override
+    that does not compose (a typo in a key, a bad value's type)."""
     if train_clips < 4 or train_clips % 4:
         raise ValueError(f"--recipe-clips must be a positive multiple of 4, got {train_clips}")
-    log(f"  default recipe, scaled: 1 epoch of {train_clips} clips, {train_clips // 2} dev and eval")
+    try:
+        _compose(list(overrides))
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ValueError(f"--recipe-overrides: {e}") from None
+
+
+def profile_recipe(train_clips: int = 160, overrides: Sequence[str] = (), log: Any = print) -> dict[str, Any]:
+    """Run the scaled-down default recipe in a temporary folder, in a process of its own (its peak RSS is the
+    run's alone); its phases, counts and the extrapolation to the full default run. ``overrides``
+    (``trainer.precision=32-true``, ``trainer.max_epochs=10``, ...) apply to both the scaled run and the full
+    run it extrapolates to; the scaled run's own data sizes and epoch count win over them."""
+    check_recipe_arguments(train_clips, overrides)
+    shown = f" with {' '.join(overrides)}" if overrides else ""
+    log(f"  default recipe{shown}, scaled: 1 epoch of {train_clips} clips, {train_clips // 2} dev and eval")
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_profile, train_clips).result()
+        return pool.submit(_profile, train_clips, list(overrides)).result()
 
 
-def _profile(train_clips: int) -> dict[str, Any]:
+def _profile(train_clips: int, user_overrides: list[str]) -> dict[str, Any]:
     from aasist_lightning.cli.train import train
 
     half = train_clips // 2
-    default = _compose([])
+    default = _compose(user_overrides)
     with tempfile.TemporaryDirectory(prefix="aasist-bench-recipe-") as tmp:
         # Enough of each class for the balanced subsets: half bona fide, spoofs spread over the attacks.
         overrides = [
+            *user_overrides,
             f"paths.data_dir={tmp}/data", f"paths.output_dir={tmp}/run", "logger=none",
             "callbacks=[default,phase_times]", "~callbacks.rich_progress_bar", "~callbacks.model_summary",
             "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
@@ -115,10 +142,10 @@ def _profile(train_clips: int) -> dict[str, Any]:
         for phase, unit in _UNITS.items()
         if counts.get(unit)
     }
-    # The rest happens once per run, like here: set-up, the sanity check (its ONNX export included).
     full.update({phase: value for phase, value in seconds.items() if phase not in _UNITS})
     return {
         "train_clips": train_clips,
+        "overrides": user_overrides,
         "precision": results["config"]["trainer"]["precision"],
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "counts": counts,
@@ -131,4 +158,4 @@ def _profile(train_clips: int) -> dict[str, Any]:
     }
 
 
-__all__ = ["profile_recipe"]
+__all__ = ["check_recipe_arguments", "profile_recipe"]

@@ -129,7 +129,8 @@ def _recipe_lines(recipe: dict[str, Any]) -> list[str]:
     """The default recipe's profile: each phase measured, and extrapolated to the full default run."""
     counts = recipe["counts"]
     lines = [
-        f"default recipe end to end ({recipe['precision']}; 1 epoch of {recipe['train_clips']} clips; "
+        f"default recipe{''.join(' ' + o for o in recipe.get('overrides', []))} end to end "
+        f"({recipe['precision']}; 1 epoch of {recipe['train_clips']} clips; "
         f"{recipe['wall_s']:.0f} s, peak RSS {recipe['peak_rss_gib']:.1f} GiB): seconds measured -> "
         "extrapolated to the full default run"
     ]
