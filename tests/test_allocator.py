@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,19 @@ def test_pool_falls_back_to_the_retained_heap_where_it_cannot_be_built(
         assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.so"))
     finally:
         allocator_module._page_pool.cache_clear()
+
+
+def test_a_new_build_prunes_only_builds_unused_for_a_month(tmp_path: Path) -> None:
+    month_ago = time.time() - 31 * 86400
+    stale, recent, kept, other = (
+        tmp_path / name for name in ("page_pool-a.so", "page_pool-b.so", "page_pool-c.so", "notes.so")
+    )
+    for path in (stale, recent, kept, other):
+        path.write_bytes(b"")
+    for path in (stale, kept, other):
+        os.utime(path, (month_ago, month_ago))
+    allocator_module._prune_unused_builds(keep=kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.so", "page_pool-b.so", "page_pool-c.so"]
 
 
 def test_unknown_mode_is_rejected_by_name() -> None:

@@ -37,6 +37,7 @@ import platform
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,20 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aasist-lightning"
 
 
+#: Builds of the page pool unused for this long (other torch versions, older sources) are deleted.
+_UNUSED_BUILD_DAYS = 30
+
+
+def _prune_unused_builds(keep: Path) -> None:
+    """Delete the cached builds no process has loaded for :data:`_UNUSED_BUILD_DAYS` (loading one marks it
+    used), so torch upgrades and new sources do not pile up builds; a build in use elsewhere stays."""
+    cutoff = time.time() - _UNUSED_BUILD_DAYS * 86400
+    for build in keep.parent.glob("page_pool-*.so"):
+        with contextlib.suppress(OSError):
+            if build != keep and build.stat().st_mtime < cutoff:
+                build.unlink()
+
+
 @functools.cache
 def _page_pool() -> ctypes.CDLL | None:
     """``page_pool.cpp`` compiled against this torch (once; cached by source, torch version and flags) and
@@ -101,7 +116,10 @@ def _page_pool() -> ctypes.CDLL | None:
             with atomic_path(library) as tmp:  # concurrent first runs each build; the last rename wins
                 command = [*compiler, *flags, str(_PAGE_POOL_SOURCE), "-o", str(tmp), "-lc10"]
                 subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+            _prune_unused_builds(keep=library)
         pool = ctypes.CDLL(str(library))
+        with contextlib.suppress(OSError):  # its time of last use, for the pruning (a read-only cache works)
+            os.utime(library)
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", None) or str(error)
         if isinstance(detail, bytes):  # a timeout's output is bytes even with text=True
