@@ -45,7 +45,11 @@ def test_protocol_extension(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("bad_line", "message"),
     [
-        ("LA_0002 LA_T_2 - A01", "expected 5 whitespace-separated fields"),
+        ("LA_0002 LA_T_2 - A01", "ASVspoof 2019 LA protocol lines have 5 columns, e.g. 'LA_0079 "),
+        (
+            "LA_0009 LA_E_9 alaw ita_tx A07 spoof notrim eval",
+            r"has 8 \(it looks like ASVspoof 2021 LA keys\)",
+        ),
         ("LA_0002 LA_T_2 - A01 fake", "key 'fake' must be 'bonafide' or 'spoof'"),
         ("LA_0002 LA_T_1 - A01 spoof", "LA_T_1 already listed on line 1"),
     ],

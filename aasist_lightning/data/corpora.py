@@ -25,15 +25,23 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from aasist_lightning.data.protocols import BONAFIDE, NO_ATTACK, SPOOF, UNKNOWN_SPEAKER, ProtocolError, Trial
+from aasist_lightning.data.protocols import (
+    BONAFIDE,
+    NO_ATTACK,
+    SPOOF,
+    UNKNOWN_SPEAKER,
+    Columns,
+    ProtocolError,
+    Trial,
+    protocol_rows,
+)
 from aasist_lightning.metrics.io import AsvScores
 
-_KEYS = {"bonafide": BONAFIDE, "spoof": SPOOF}
 #: Audio file extensions a folder corpus is searched for.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")
 _BONAFIDE_FOLDERS = ("bonafide", "bona-fide", "bona_fide", "real", "genuine")
@@ -50,34 +58,19 @@ class CorpusTrials:
     conditions: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Columns:
-    """A whitespace-separated protocol layout: column count and where each field is."""
-
-    count: int
-    speaker: int
-    trial: int
-    attack: int
-    key: int
-    conditions: dict[str, int]
-    subset: int | None = None
-    example: str = ""
-
-
-_LA21 = _Columns(
-    8, 0, 1, 4, 5, {"codec": 2, "channel": 3}, 7, "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval"
-)
-_DF21 = _Columns(
-    13, 0, 1, 4, 5, {"codec": 2, "source": 3, "vocoder": 8}, 7,
+_LA21 = Columns(
+    "ASVspoof 2021 LA", 8, 0, 1, 4, 5, "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval",
+    {"codec": 2, "channel": 3}, 7,
+)  # fmt: skip
+_DF21 = Columns(
+    "ASVspoof 2021 DF", 13, 0, 1, 4, 5,
     "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -",
+    {"codec": 2, "source": 3, "vocoder": 8}, 7,
 )  # fmt: skip
-_ASVSPOOF5 = _Columns(
-    10, 0, 1, 7, 8, {"codec": 3, "codec_quality": 4, "attack_tag": 6}, None,
-    "T_4850 T_0000000000 F - - - AC3 A05 spoof -",
+_ASVSPOOF5 = Columns(
+    "ASVspoof 5", 10, 0, 1, 7, 8, "T_4850 T_0000000000 F - - - AC3 A05 spoof -",
+    {"codec": 3, "codec_quality": 4, "attack_tag": 6},
 )  # fmt: skip
-#: The other layouts' column counts, to say which keys a wrong file looks like.
-_LOOKS_LIKE = {8: "ASVspoof 2021 LA keys", 13: "ASVspoof 2021 DF keys", 10: "an ASVspoof 5 protocol",
-               5: "an ASVspoof 2019 CM protocol"}  # fmt: skip
 #: ASVspoof 2021 subsets; the keys call the hidden track "hidden_track" (the evaluation package "hidden").
 SUBSETS_2021 = ("eval", "progress", "hidden_track")
 #: The subset names a user may give: those of the keys, and the evaluation package's "hidden".
@@ -85,54 +78,29 @@ SUBSET_NAMES_2021 = (*SUBSETS_2021, "hidden")
 
 
 def _read_columns(
-    path: Path, layout: _Columns, audio_dir: Path, name: str, subsets: Sequence[str] | None = None
+    path: Path, layout: Columns, audio_dir: Path, subsets: Sequence[str] | None = None
 ) -> CorpusTrials:
     if not path.is_file():
         raise ProtocolError(
-            f"{name} protocol {path} not found: check data.root (the corpus's layout is in the README)"
+            f"{layout.name} protocol {path} not found: check data.root (the corpus's layout is in the README)"
         )
     wanted = _wanted_subsets(subsets)
     trials: list[Trial] = []
     conditions: dict[str, dict[str, str]] = {}
-    seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for lineno, line in enumerate(lines, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{lineno}"
-            if len(fields) != layout.count:
-                other = _LOOKS_LIKE.get(len(fields))
-                hint = f" (it looks like {other})" if other else ""
-                raise ProtocolError(
-                    f"{where}: a {name} line has {layout.count} columns, e.g. {layout.example!r}; this one "
-                    "has "
-                    f"{len(fields)}{hint}. Fix: give the {name} file"
-                )
-            key = fields[layout.key]
-            if key not in _KEYS:
-                raise ProtocolError(
-                    f"{where}: key {key!r} is neither 'bonafide' nor 'spoof': {line.strip()!r}"
-                )
-            subset = fields[layout.subset] if layout.subset is not None else None
-            if subset == "hidden":
-                subset = "hidden_track"
-            if wanted is not None and subset not in wanted:
-                continue
-            utt_id = fields[layout.trial]
-            if utt_id in seen:
-                raise ProtocolError(f"{where}: trial {utt_id} already listed on line {seen[utt_id]}")
-            seen[utt_id] = lineno
-            label = _KEYS[key]
-            attack = fields[layout.attack] if label == SPOOF else NO_ATTACK
-            trials.append(Trial(utt_id, audio_dir / f"{utt_id}.flac", label, attack, fields[layout.speaker]))
-            conditions[utt_id] = {k: fields[i] for k, i in layout.conditions.items()}
-            if subset is not None:
-                conditions[utt_id]["subset"] = subset
+    for fields, trial in protocol_rows(path, layout):
+        subset = fields[layout.subset] if layout.subset is not None else None
+        if subset == "hidden":
+            subset = "hidden_track"
+        if wanted is not None and subset not in wanted:
+            continue
+        trials.append(replace(trial, path=audio_dir / trial.path))
+        conditions[trial.utt_id] = {k: fields[i] for k, i in layout.conditions.items()}
+        if subset is not None:
+            conditions[trial.utt_id]["subset"] = subset
     if not trials:
         chosen = f" in subset(s) {sorted(wanted)}" if wanted else ""
         raise ProtocolError(f"{path}: no trials{chosen}. Fix: choose subsets among {list(SUBSETS_2021)}")
-    return CorpusTrials(name, trials, conditions)
+    return CorpusTrials(layout.name, trials, conditions)
 
 
 def read_asvspoof2021(
@@ -147,7 +115,7 @@ def read_asvspoof2021(
     layout = _LA21 if track == "LA" else _DF21
     keys = root / "keys" / track / "CM" / "trial_metadata.txt"
     audio = root / f"ASVspoof2021_{track}_eval" / "flac"
-    return _read_columns(keys, layout, audio, f"ASVspoof 2021 {track}", subsets)
+    return _read_columns(keys, layout, audio, subsets)
 
 
 def _wanted_subsets(subsets: Sequence[str] | None) -> set[str] | None:
@@ -218,9 +186,7 @@ def read_asvspoof5(root: str | Path, split: str) -> CorpusTrials:
     if split not in ASVSPOOF5_SPLITS:
         raise ValueError(f"ASVspoof 5 split must be one of {sorted(ASVSPOOF5_SPLITS)}, got {split!r}")
     root = Path(root)
-    return _read_columns(
-        _asvspoof5_protocol(root, split), _ASVSPOOF5, root / ASVSPOOF5_SPLITS[split][1], "ASVspoof 5"
-    )
+    return _read_columns(_asvspoof5_protocol(root, split), _ASVSPOOF5, root / ASVSPOOF5_SPLITS[split][1])
 
 
 def _asvspoof5_protocol(root: Path, split: str) -> Path:

@@ -7,7 +7,8 @@ protocols can be read (and subsets drawn) without the corpus.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 BONAFIDE = 1
@@ -73,6 +74,61 @@ class Trial:
     speaker: str
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A whitespace-separated protocol layout: the corpus's name, the column count, where each field is
+    (``conditions``: name -> column of the per-trial conditions kept; ``subset``: the column naming the
+    trial's subset, if any) and an example line for the error messages."""
+
+    name: str
+    count: int
+    speaker: int
+    trial: int
+    attack: int
+    key: int
+    example: str
+    conditions: dict[str, int] = field(default_factory=dict)
+    subset: int | None = None
+
+
+#: The ASVspoof 2019 LA CM protocols: ``speaker utt_id - attack key``.
+LA19 = Columns("ASVspoof 2019 LA", 5, 0, 1, 3, 4, "LA_0079 LA_T_1138215 - - bonafide")
+#: The known layouts' column counts, to say which corpus a wrong file looks like.
+_LOOKS_LIKE = {5: "an ASVspoof 2019 CM protocol", 8: "ASVspoof 2021 LA keys", 13: "ASVspoof 2021 DF keys",
+               10: "an ASVspoof 5 protocol"}  # fmt: skip
+
+
+def protocol_rows(path: Path, layout: Columns) -> Iterator[tuple[list[str], Trial]]:
+    """Each non-blank line of the protocol ``path`` in ``layout``: its fields and its trial (audio path
+    ``<trial>.flac``, without a folder; bona fide trials have the attack ``-``). A line with another column
+    count, a key that is neither bonafide nor spoof or a trial listed twice is a :class:`ProtocolError`
+    naming ``file:line``."""
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}:{lineno}"
+            if len(fields) != layout.count:
+                other = _LOOKS_LIKE.get(len(fields))
+                hint = f" (it looks like {other})" if other else ""
+                raise ProtocolError(
+                    f"{where}: {layout.name} protocol lines have {layout.count} columns, e.g. "
+                    f"{layout.example!r}; this one has {len(fields)}{hint}: {line.strip()!r}. Fix: give "
+                    f"the {layout.name} file"
+                )
+            key, utt_id = fields[layout.key], fields[layout.trial]
+            if key not in _PROTOCOL_KEYS:
+                raise ProtocolError(f"{where}: key {key!r} must be 'bonafide' or 'spoof': {line.strip()!r}")
+            if utt_id in seen:
+                raise ProtocolError(f"{where}: trial {utt_id} already listed on line {seen[utt_id]}")
+            seen[utt_id] = lineno
+            label = _PROTOCOL_KEYS[key]
+            attack = fields[layout.attack] if label == SPOOF else NO_ATTACK
+            yield fields, Trial(utt_id, Path(f"{utt_id}.flac"), label, attack, fields[layout.speaker])
+
+
 def read_protocol(protocol_path: str | Path, audio_dir: str | Path, ext: str = "flac") -> list[Trial]:
     """Parse an ASVspoof 2019 LA CM protocol (lines ``speaker utt_id - attack key``).
 
@@ -82,26 +138,10 @@ def read_protocol(protocol_path: str | Path, audio_dir: str | Path, ext: str = "
     audio_dir = Path(audio_dir)
     if not protocol_path.is_file():
         raise FileNotFoundError(f"protocol file {protocol_path} not found")
-    trials: list[Trial] = []
-    seen: dict[str, int] = {}
-    with protocol_path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{protocol_path}:{lineno}"
-            if len(fields) != 5:
-                raise ProtocolError(
-                    f"{where}: expected 5 whitespace-separated fields 'speaker utt_id - attack key' "
-                    f"(e.g. 'LA_0079 LA_T_1138215 - - bonafide'), got {len(fields)}: {line.strip()!r}"
-                )
-            speaker, utt_id, _, attack, key = fields
-            if key not in _PROTOCOL_KEYS:
-                raise ProtocolError(f"{where}: key {key!r} must be 'bonafide' or 'spoof': {line.strip()!r}")
-            if utt_id in seen:
-                raise ProtocolError(f"{where}: utterance {utt_id} already listed on line {seen[utt_id]}")
-            seen[utt_id] = lineno
-            trials.append(Trial(utt_id, audio_dir / f"{utt_id}.{ext}", _PROTOCOL_KEYS[key], attack, speaker))
+    trials = [
+        replace(trial, path=audio_dir / f"{trial.utt_id}.{ext}")
+        for _, trial in protocol_rows(protocol_path, LA19)
+    ]
     if not trials:
         raise ProtocolError(f"{protocol_path}: the protocol lists no trials")
     return trials
