@@ -96,17 +96,34 @@ def test_pool_falls_back_to_the_retained_heap_where_it_cannot_be_built(
         allocator_module._page_pool.cache_clear()
 
 
-def test_a_new_build_prunes_only_builds_unused_for_a_month(tmp_path: Path) -> None:
+@glibc
+def test_a_new_build_prunes_only_builds_unused_for_a_month(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A compiler that writes an empty "library" (loading it fails: allocator=retain, with the warning); the
+    new build deleted the cached builds last used a month ago, not the recent one or other files."""
+    compiler = tmp_path / "fake-c++"
+    compiler.write_text('#!/bin/sh\nwhile [ "$1" != -o ]; do shift; done; : > "$2"\n')
+    compiler.chmod(0o755)
+    cache = tmp_path / "cache" / "aasist-lightning"
+    cache.mkdir(parents=True)
     month_ago = time.time() - 31 * 86400
-    stale, recent, kept, other = (
-        tmp_path / name for name in ("page_pool-a.so", "page_pool-b.so", "page_pool-c.so", "notes.so")
-    )
-    for path in (stale, recent, kept, other):
-        path.write_bytes(b"")
-    for path in (stale, kept, other):
-        os.utime(path, (month_ago, month_ago))
-    allocator_module._prune_unused_builds(keep=kept)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.so", "page_pool-b.so", "page_pool-c.so"]
+    for name in ("page_pool-stale.so", "page_pool-recent.so", "notes.so"):
+        (cache / name).write_bytes(b"")
+    for name in ("page_pool-stale.so", "notes.so"):
+        os.utime(cache / name, (month_ago, month_ago))
+    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    allocator_module._page_pool.cache_clear()
+    try:
+        assert allocator_module._page_pool() is None
+    finally:
+        allocator_module._page_pool.cache_clear()
+    assert "allocator=pool could not be built" in caplog.text
+    left = sorted(p.name for p in cache.iterdir())
+    assert "page_pool-stale.so" not in left and {"page_pool-recent.so", "notes.so"} <= set(left)
+    new = [cache / name for name in left if name not in ("page_pool-recent.so", "notes.so")]
+    assert len(new) == 1 and time.time() - new[0].stat().st_mtime < 60  # the new build, marked used
 
 
 def test_unknown_mode_is_rejected_by_name() -> None:

@@ -209,8 +209,8 @@ def test_json_has_no_nan(tmp_path: Path) -> None:
 def test_the_recipe_profile_extrapolates_to_the_shipped_default_run() -> None:
     """make bench's recipe profile scales each phase by what the default config processes: the embedded
     corpus (2,830 clips), 5 epochs of the 1,000-clip subset in whole batches of 16 less the first (warm-up)
-    step, 5 validations of 720 dev clips and one test of 1,050 clips, each less its first (set-up) batch;
-    overrides change the full run too."""
+    step, 5 validations of 720 dev clips and one test of 1,050 clips, each less its first batch (counted in
+    its overhead); overrides change the full run too."""
     from aasist_lightning.bench.recipe import _compose, _full_counts
 
     counts = _full_counts(_compose([]), checkpoints_per_epoch=3)
@@ -223,10 +223,46 @@ def test_the_recipe_profile_extrapolates_to_the_shipped_default_run() -> None:
         "test_clips": 1050 - 16,
         "checkpoints": 15,
     }
-    longer = _full_counts(_compose(["trainer.max_epochs=10", "data.batch_size=8"]), checkpoints_per_epoch=3)
-    assert longer["training_clips"] == 10 * 125 * 8 - 8 and longer["validation_runs"] == 10
+    other = ["trainer.max_epochs=10", "data.batch_size=8", "data.eval_batch_size=64"]
+    other += ["trainer.check_val_every_n_epoch=2"]
+    longer = _full_counts(_compose(other), checkpoints_per_epoch=3)
+    assert longer["training_clips"] == 10 * 125 * 8 - 8
+    assert longer["validation_runs"] == 5 and longer["validation_clips"] == 5 * (720 - 64)
+    assert longer["test_clips"] == 1050 - 64
+    small = _full_counts(_compose(["data.train_subset=10", "data.batch_size=16"]), checkpoints_per_epoch=3)
+    assert small["training_clips"] == 5 * 10 - 10  # one partial batch per epoch, the first the warm-up
 
 
-def test_a_typo_in_a_recipe_override_fails_before_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--archs", "tiny", "--no-train", "--recipe-overrides", "trainer.precison=32-true"]) == 2
-    assert "trainer.precison" in capsys.readouterr().err
+def test_the_extrapolation_scales_each_phase_by_its_own_count() -> None:
+    from aasist_lightning.bench.recipe import _extrapolate
+
+    seconds = {"warm_up": 9.0, "training": 30.0, "validation_overhead": 4.0, "validation": 6.4}
+    counts = {"training_clips": 144, "validation_runs": 1, "validation_clips": 64}
+    full_counts = {"training_clips": 4944, "validation_runs": 5, "validation_clips": 3520}
+    assert _extrapolate(seconds, counts, full_counts) == pytest.approx(
+        {"warm_up": 9.0, "training": 30.0 / 144 * 4944, "validation_overhead": 20.0, "validation": 352.0}
+    )
+    with pytest.raises(ValueError, match="no validation_clips to scale its validation time by"):
+        _extrapolate(seconds, {**counts, "validation_clips": 0}, full_counts)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--recipe-overrides", "trainer.precison=32-true"], "trainer.precison"),
+        (["--recipe-overrides", "trainer.max_epochs=0"], "trainer.max_epochs=0: must be an integer >= 1"),
+        (["--recipe-overrides", "trainer.devices=2"], "trainer.devices=2 is not modelled"),
+        (["--recipe-overrides", "trainer.check_val_every_n_epoch=0"], "use an integer >= 1"),
+        (["--recipe-overrides", "data=folder", "data.root=/x"], "keep data's default group"),
+        (["--recipe-clips", "16"], "use --recipe-clips 36 or more"),
+    ],
+)
+def test_bad_recipe_arguments_fail_before_the_benchmark_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr("aasist_lightning.bench.cli.run", no_run)
+    assert main(["--archs", "tiny", "--no-train", *arguments]) == 2
+    assert message in capsys.readouterr().err

@@ -13,8 +13,9 @@ For each model (AASIST-L, AASIST) it measures, in one run and on the same inputs
   (``AASISTLitModule`` + ``Trainer``, validation included) on an in-memory batch set: flat means no leak;
 - (``--recipe-clips N``, 160 by default) the default training recipe end to end, scaled down to one epoch of
   N clips (N/2 dev and eval) of a freshly generated corpus in a temporary folder, split into generation,
-  set-up, loading, training steps, validation, test and checkpointing, and extrapolated to the full default
-  run (:mod:`aasist_lightning.bench.recipe`); ``--recipe-overrides`` profiles another configuration of it.
+  set-up, warm-up, loading, training steps, validation, test, their per-run overheads and checkpointing, and
+  extrapolated to the full run (:mod:`aasist_lightning.bench.recipe`); ``--recipe-overrides`` profiles
+  another configuration of it.
 
 Every figure is a median over ``--repeats`` timed calls after a warm-up; the paths are interleaved (the order
 rotates every repeat), so load from other processes hits them alike, and each is reported as a ratio to

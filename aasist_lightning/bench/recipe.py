@@ -1,12 +1,17 @@
-"""The default training recipe end to end, scaled down, with an extrapolation to the full default run.
+"""The default training recipe end to end, scaled down, with an extrapolation to the full run.
 
-``python train.py`` as shipped, except for the amount of data: one epoch of ``train_clips`` clips of a freshly
-generated embedded corpus, half as many dev and eval clips; the same model, augmentation, precision
-(``trainer.precision=auto``), allocator, loaders and callbacks. The run's time is split into corpus
-generation, the model and data set-up before the first step, loading (waiting for training batches),
-training steps, validation, test and checkpointing (``lit.callbacks.PhaseTimes``), and each phase is scaled
-by its own unit (generated clips, training clips, validation clips, test clips, checkpoints) to the full
-default run's counts, read from the same composed config.
+``python train.py`` as shipped (or with ``--recipe-overrides``), except for the amount of data: one epoch of
+``train_clips`` clips of a freshly generated embedded corpus, half as many dev and eval clips; the same model,
+augmentation, precision (``trainer.precision=auto``), allocator and loaders. The scaled run sets its own
+folders, data and generator sizes, epoch count, validation interval (every epoch), logger (none) and callbacks
+(``default`` and ``phase_times``, without the progress bar and model summary): overrides of those keys shape
+only the full run it extrapolates to (``trainer.max_epochs=10``, ``data.train_subset=2000``, ...).
+
+``lit.callbacks.PhaseTimes`` splits the run's time into phases and :func:`_extrapolate` scales each by its
+own count to the full run's (:func:`_full_counts`): generation per generated clip; loading and training per
+training clip after the first step; validation and test per clip after each run's first batch; their fixed
+costs (``*_overhead``: the ONNX Runtime session, its first run, the epoch-end scoring and plots) per run;
+checkpointing per checkpoint; set-up, the sanity check and the first step (``warm_up``) once.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import multiprocessing
 import resource
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +34,23 @@ from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from aasist_lightning import config_dir
+from aasist_lightning.cli.config_checks import check_config
 from aasist_lightning.data.synthetic import EVAL_ATTACKS, TRAIN_ATTACKS
 
-#: The phases scaled to the full run, each by the count that drives it; the others (set-up, the sanity check,
-#: the first training step) happen once per run, like here.
+#: The phases scaled to the full run, each by the count that drives it; the others happen once per run.
 _UNITS = {
     "generation": "generated_clips",
     "loading": "training_clips",
     "training": "training_clips",
-    "validation_set_up": "validation_runs",
+    "validation_overhead": "validation_runs",
     "validation": "validation_clips",
-    "test_set_up": "test_runs",
+    "test_overhead": "test_runs",
     "test": "test_clips",
     "checkpointing": "checkpoints",
 }
+#: Trainer settings the extrapolation does not model (it counts whole epochs, every batch, one process).
+_UNMODELLED = {"devices": 1, "num_nodes": 1, "limit_train_batches": 1.0, "limit_val_batches": 1.0,
+               "limit_test_batches": 1.0, "val_check_interval": None, "max_steps": -1}  # fmt: skip
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -54,48 +62,117 @@ def _compose(overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def _scaled_overrides(user_overrides: Sequence[str], train_clips: int, folder: str) -> list[str]:
+    """``user_overrides`` followed by the scaled run's own (later overrides win), its files under ``folder``.
+    The generator writes enough of each class for the balanced subsets: half bona fide, spoofs spread over
+    the attacks."""
+    half = train_clips // 2
+    return [
+        *user_overrides,
+        f"paths.data_dir={folder}/data", f"paths.output_dir={folder}/run", "logger=none",
+        "callbacks=[default,phase_times]", "~callbacks.rich_progress_bar", "~callbacks.model_summary",
+        "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
+        f"data.train_subset={train_clips}", f"data.dev_subset={half}", f"data.eval_subset={half}",
+        f"data.generator.train_bonafide={half}",
+        f"data.generator.train_spoof_per_attack={-(-half // len(TRAIN_ATTACKS))}",
+        f"data.generator.dev_bonafide={half // 2}",
+        f"data.generator.dev_spoof_per_attack={-(-half // (2 * len(TRAIN_ATTACKS)))}",
+        f"data.generator.eval_bonafide={half // 2}",
+        f"data.generator.eval_spoof_per_attack={-(-half // (2 * len(EVAL_ATTACKS)))}",
+        "data.generator.progress=false",
+    ]  # fmt: skip
+
+
 def _clips(generator: DictConfig) -> dict[str, int]:
     """Clips the configured generator writes per split (its own job lists)."""
     corpus = hydra.utils.instantiate(generator)
     return {split: len(corpus.jobs(split)) for split in ("train", "dev", "eval")}
 
 
+def _eval_batch(data: DictConfig) -> int:
+    return int(data.eval_batch_size or data.batch_size)
+
+
 def _full_counts(cfg: DictConfig, checkpoints_per_epoch: float) -> dict[str, float]:
-    """What the shipped default run processes, from its composed config, counted as ``PhaseTimes`` counts:
-    training clips in whole batches (the loader drops the last partial one) less the first step's (the
-    warm-up), validation and test clips less each run's first batch (its set-up)."""
-    data, epochs = cfg.data, cfg.trainer.max_epochs
+    """What the full run of the composed config ``cfg`` processes, counted as ``PhaseTimes`` counts them:
+    training clips in whole batches (the loader drops a last partial one) less the first step's (the
+    warm-up); validation and test clips less each run's first batch (counted with its overhead)."""
+    data, trainer = cfg.data, cfg.trainer
     clips = _clips(data.generator)
+    train = data.train_subset or clips["train"]
     dev, test = data.dev_subset or clips["dev"], data.eval_subset or clips["eval"]
-    eval_batch = data.eval_batch_size or data.batch_size
-    validations = epochs // cfg.trainer.get("check_val_every_n_epoch", 1)
+    batch, eval_batch = data.batch_size, _eval_batch(data)
+    per_epoch = train // batch * batch if train >= batch else train
+    validations = trainer.max_epochs // trainer.check_val_every_n_epoch
     return {
         "generated_clips": sum(clips.values()),
-        "training_clips": epochs * (data.train_subset // data.batch_size) * data.batch_size - data.batch_size,
+        "training_clips": trainer.max_epochs * per_epoch - min(batch, train),
         "validation_runs": validations,
         "validation_clips": validations * (dev - min(eval_batch, dev)),
         "test_runs": 1,
         "test_clips": test - min(eval_batch, test),
-        "checkpoints": epochs * checkpoints_per_epoch,
+        "checkpoints": trainer.max_epochs * checkpoints_per_epoch,
     }
 
 
+def _extrapolate(
+    seconds: Mapping[str, float], counts: Mapping[str, float], full_counts: Mapping[str, float]
+) -> dict[str, float]:
+    """Each phase's seconds in the full run: scaled by its unit (:data:`_UNITS`), or as measured for the
+    phases that happen once. A scaled phase the run measured on none of its units cannot be scaled:
+    ValueError rather than an estimate that leaves it out."""
+    full = {}
+    for phase, value in seconds.items():
+        unit = _UNITS.get(phase)
+        if unit is None:
+            full[phase] = value
+        elif counts.get(unit):
+            full[phase] = value / counts[unit] * full_counts[unit]
+        elif full_counts.get(unit):
+            raise ValueError(f"the scaled run has no {unit} to scale its {phase} time by: use more clips")
+    return full
+
+
 def check_recipe_arguments(train_clips: int, overrides: Sequence[str]) -> None:
-    """ValueError naming the bad argument: a clip count the balanced subsets cannot split, an override
-    that does not compose (a typo in a key, a bad value's type)."""
+    """ValueError naming the bad argument: a clip count the run cannot scale from (one epoch of it needs a
+    training step and a validation / test batch besides the first, whose times are fixed costs), an
+    override that does not compose or is invalid for train.py, or one the extrapolation does not model."""
     if train_clips < 4 or train_clips % 4:
         raise ValueError(f"--recipe-clips must be a positive multiple of 4, got {train_clips}")
     try:
-        _compose(list(overrides))
-    except (HydraException, OmegaConfBaseException) as e:
+        full = _compose(list(overrides))
+        check_config(full, sections=("model", "trainer", "data"))
+        if full.data.get("generator") is None:
+            raise ValueError("the recipe runs on the embedded corpus: keep data's default group")
+        _compose(_scaled_overrides(overrides, train_clips, "/nonexistent"))
+    except (HydraException, OmegaConfBaseException, ValueError) as e:
         raise ValueError(f"--recipe-overrides: {e}") from None
+    data, trainer = full.data, full.trainer
+    for key, value in _UNMODELLED.items():
+        if trainer.get(key, value) != value:
+            raise ValueError(
+                f"--recipe-overrides: trainer.{key}={trainer.get(key)!r} is not modelled by the "
+                f"extrapolation (it counts whole epochs of every batch in one process): leave it at {value!r}"
+            )
+    every = trainer.get("check_val_every_n_epoch")
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(
+            f"--recipe-overrides: trainer.check_val_every_n_epoch={every!r}: use an integer >= 1"
+        )
+    batch, eval_batch = data.batch_size, _eval_batch(data)
+    if train_clips < 2 * batch or train_clips // 2 <= eval_batch:
+        least = 4 * -(-max(2 * batch, 2 * eval_batch + 2) // 4)
+        raise ValueError(
+            f"--recipe-clips {train_clips}: at batch size {batch} (evaluation {eval_batch}) the scaled run "
+            f"needs 2 training batches and 2 dev / eval batches (N/2 clips each): use --recipe-clips {least} "
+            "or more"
+        )
 
 
 def profile_recipe(train_clips: int = 160, overrides: Sequence[str] = (), log: Any = print) -> dict[str, Any]:
-    """Run the scaled-down default recipe in a temporary folder, in a process of its own (its peak RSS is the
-    run's alone); its phases, counts and the extrapolation to the full default run. ``overrides``
-    (``trainer.precision=32-true``, ``trainer.max_epochs=10``, ...) apply to both the scaled run and the full
-    run it extrapolates to; the scaled run's own data sizes and epoch count win over them."""
+    """Run the scaled-down recipe in a temporary folder, in a process of its own (its peak RSS is the run's
+    alone); its phases, counts and the extrapolation to the full run. The arguments are checked first
+    (:func:`check_recipe_arguments`)."""
     check_recipe_arguments(train_clips, overrides)
     shown = f" with {' '.join(overrides)}" if overrides else ""
     log(f"  default recipe{shown}, scaled: 1 epoch of {train_clips} clips, {train_clips // 2} dev and eval")
@@ -107,25 +184,9 @@ def profile_recipe(train_clips: int = 160, overrides: Sequence[str] = (), log: A
 def _profile(train_clips: int, user_overrides: list[str]) -> dict[str, Any]:
     from aasist_lightning.cli.train import train
 
-    half = train_clips // 2
-    default = _compose(user_overrides)
+    full_cfg = _compose(user_overrides)
     with tempfile.TemporaryDirectory(prefix="aasist-bench-recipe-") as tmp:
-        # Enough of each class for the balanced subsets: half bona fide, spoofs spread over the attacks.
-        overrides = [
-            *user_overrides,
-            f"paths.data_dir={tmp}/data", f"paths.output_dir={tmp}/run", "logger=none",
-            "callbacks=[default,phase_times]", "~callbacks.rich_progress_bar", "~callbacks.model_summary",
-            "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
-            f"data.train_subset={train_clips}", f"data.dev_subset={half}", f"data.eval_subset={half}",
-            f"data.generator.train_bonafide={half}",
-            f"data.generator.train_spoof_per_attack={-(-half // len(TRAIN_ATTACKS))}",
-            f"data.generator.dev_bonafide={half // 2}",
-            f"data.generator.dev_spoof_per_attack={-(-half // (2 * len(TRAIN_ATTACKS)))}",
-            f"data.generator.eval_bonafide={half // 2}",
-            f"data.generator.eval_spoof_per_attack={-(-half // (2 * len(EVAL_ATTACKS)))}",
-            "data.generator.progress=false",
-        ]  # fmt: skip
-        cfg = _compose(overrides)
+        cfg = _compose(_scaled_overrides(user_overrides, train_clips, tmp))
         start = time.perf_counter()
         hydra.utils.instantiate(cfg.data.generator)(Path(cfg.data.root))
         generation = time.perf_counter() - start
@@ -136,13 +197,8 @@ def _profile(train_clips: int, user_overrides: list[str]) -> dict[str, Any]:
     seconds = {"generation": generation, **results["phase_seconds"]}
     seconds["set_up_and_other"] = wall - sum(v for k, v in results["phase_seconds"].items())
     counts = {"generated_clips": sum(_clips(cfg.data.generator).values()), **results["phase_counts"]}
-    full_counts = _full_counts(default, counts.get("checkpoints", 0))
-    full = {
-        phase: seconds.get(phase, 0.0) / counts[unit] * full_counts[unit]
-        for phase, unit in _UNITS.items()
-        if counts.get(unit)
-    }
-    full.update({phase: value for phase, value in seconds.items() if phase not in _UNITS})
+    full_counts = _full_counts(full_cfg, counts.get("checkpoints", 0))
+    full = _extrapolate(seconds, counts, full_counts)
     return {
         "train_clips": train_clips,
         "overrides": user_overrides,

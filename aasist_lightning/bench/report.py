@@ -126,13 +126,13 @@ def _notes(result: dict[str, Any]) -> list[str]:
 
 
 def _recipe_lines(recipe: dict[str, Any]) -> list[str]:
-    """The default recipe's profile: each phase measured, and extrapolated to the full default run."""
+    """The recipe's profile: each phase measured, and extrapolated to the full run."""
     counts = recipe["counts"]
     lines = [
         f"default recipe{''.join(' ' + o for o in recipe.get('overrides', []))} end to end "
         f"({recipe['precision']}; 1 epoch of {recipe['train_clips']} clips; "
         f"{recipe['wall_s']:.0f} s, peak RSS {recipe['peak_rss_gib']:.1f} GiB): seconds measured -> "
-        "extrapolated to the full default run"
+        "extrapolated to the full run"
     ]
     for phase, seconds in recipe["seconds"].items():
         full = recipe["full_run_estimate_s"].get(phase)

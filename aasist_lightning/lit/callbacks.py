@@ -214,23 +214,25 @@ class TestPlots(Callback):
 
 
 class PhaseTimes(Callback):
-    """Where a run's wall time goes, in seconds: ``loading`` (waiting for training batches), ``warm_up`` (the
-    run's first training step: kernel selection, first-touch memory), ``training`` (forward, backward,
-    optimizer step of the other steps), ``validation_set_up`` / ``test_set_up`` (each validation / test up to
-    the end of its first batch: the loaders' start, the ONNX Runtime session, its first run), ``validation``
-    and ``test`` (their other batches, loading included), and ``checkpointing`` (writing checkpoints,
-    wherever it happens). ``counts``: what each phase processed (``warm_up_clips``; ``training_clips`` and
-    ``training_steps`` of the other steps; ``validation_runs`` / ``test_runs``; ``validation_clips`` /
-    ``test_clips`` after each first batch; checkpoints written). train.py adds both to ``results.json``
-    (``phase_seconds``, ``phase_counts``); ``make bench`` profiles the default recipe with it, scaling each
-    phase by its own count."""
+    """Where a run's wall time goes, in seconds: ``warm_up`` (the run's first training step with its batch's
+    loading: kernel selection, first-touch memory, the loader workers' start), ``loading`` (waiting for the
+    other training batches), ``training`` (forward, backward and optimizer step of the other steps),
+    ``validation`` and ``test`` (their batches after the first, loading included), ``validation_overhead``
+    and ``test_overhead`` (the rest of each validation / test: its first batch with the ONNX Runtime session
+    made at the first call, and the epoch-end scoring, score files and plots), ``sanity_check`` and
+    ``checkpointing`` (writing checkpoints, wherever it happens). ``counts``: what each phase processed
+    (``warm_up_clips``; ``training_clips`` and ``training_steps`` of the other steps; ``validation_runs`` /
+    ``test_runs``; ``validation_clips`` / ``test_clips`` after each first batch; ``checkpoints``). train.py
+    adds both to ``results.json`` (``phase_seconds``, ``phase_counts``); ``make bench`` profiles the default
+    recipe with it, scaling each phase by its own count."""
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self._mark = 0.0
-        self._saving_during = 0.0  # checkpointing inside the current validation / test window
-        self._in_set_up = False  # the current validation / test has not finished its first batch
+        self._saving_during = 0.0  # checkpointing inside the current window
+        self._warmed_up = False  # the run's first training step is done
+        self._first_batch = False  # the current validation / test has not finished its first batch
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         io = trainer.strategy.checkpoint_io
@@ -265,50 +267,57 @@ class PhaseTimes(Callback):
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, i: int
     ) -> None:
-        self._stop("loading")
-        self._start()
+        if self._warmed_up:  # the first batch's loading belongs to the warm-up
+            self._stop("loading")
+            self._start()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
     ) -> None:
-        if "warm_up" in self.seconds:
+        if self._warmed_up:
             self._stop("training")
             self.counts["training_steps"] += 1
             self.counts["training_clips"] += len(batch[1])
         else:  # once per run, however long the run: kept apart so that the steady steps scale
             self._stop("warm_up")
             self.counts["warm_up_clips"] += len(batch[1])
+            self._warmed_up = True
         self._start()
 
     def _evaluation_batch_end(self, phase: str, batch: Any) -> None:
-        """The first batch closes the evaluation's set-up (the ONNX Runtime session is made at the first call;
-        its first run grows the buffers); the others count as its steady clips."""
-        if self._in_set_up:
-            self._stop(f"{phase}_set_up")
-            self.counts[f"{phase}_runs"] += 1
-            self._in_set_up = False
-            self._start()
+        if self._first_batch:  # the ONNX Runtime session is made at the first call, its buffers grown
+            self._stop(f"{phase}_overhead")
+            self._first_batch = False
         else:
+            self._stop(phase)
             self.counts[f"{phase}_clips"] += len(batch[1])
+        self._start()
+
+    def _evaluation_end(self, phase: str) -> None:
+        self._stop(f"{phase}_overhead")  # the epoch-end scoring, score files, plots
+        self.counts[f"{phase}_runs"] += 1
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start()
-        self._in_set_up = not trainer.sanity_checking  # the sanity check is timed as one phase
+        self._first_batch = True
 
     def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if not trainer.sanity_checking:
+        if not trainer.sanity_checking:  # the sanity check is timed as one phase
             self._evaluation_batch_end("validation", args[1])
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop("sanity_check" if trainer.sanity_checking else "validation")
+        if trainer.sanity_checking:
+            self._stop("sanity_check")
+        else:
+            self._evaluation_end("validation")
         self._start()  # the training epoch goes on (or ends) from here
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start()
-        self._in_set_up = True
+        self._first_batch = True
 
     def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         self._evaluation_batch_end("test", args[1])
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop("test")
+        self._evaluation_end("test")

@@ -78,7 +78,7 @@ _UNUSED_BUILD_DAYS = 30
 
 def _prune_unused_builds(keep: Path) -> None:
     """Delete the cached builds no process has loaded for :data:`_UNUSED_BUILD_DAYS` (loading one marks it
-    used), so torch upgrades and new sources do not pile up builds; a build in use elsewhere stays."""
+    used), so torch upgrades and new sources do not pile up builds. Called after a new build."""
     cutoff = time.time() - _UNUSED_BUILD_DAYS * 86400
     for build in keep.parent.glob("page_pool-*.so"):
         with contextlib.suppress(OSError):
@@ -117,9 +117,9 @@ def _page_pool() -> ctypes.CDLL | None:
                 command = [*compiler, *flags, str(_PAGE_POOL_SOURCE), "-o", str(tmp), "-lc10"]
                 subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
             _prune_unused_builds(keep=library)
-        pool = ctypes.CDLL(str(library))
         with contextlib.suppress(OSError):  # its time of last use, for the pruning (a read-only cache works)
             os.utime(library)
+        pool = ctypes.CDLL(str(library))
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", None) or str(error)
         if isinstance(detail, bytes):  # a timeout's output is bytes even with text=True
