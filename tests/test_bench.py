@@ -244,6 +244,9 @@ def test_the_extrapolation_scales_each_phase_by_its_own_count() -> None:
     )
     with pytest.raises(ValueError, match="no validation_clips to scale its validation time by"):
         _extrapolate(seconds, {**counts, "validation_clips": 0}, full_counts)
+    without = {k: v for k, v in seconds.items() if k != "training"}  # a phase never timed is not left out
+    with pytest.raises(ValueError, match="no training_clips to scale its loading time by"):
+        _extrapolate(without, {**counts, "training_clips": 0}, full_counts)
 
 
 @pytest.mark.parametrize(
@@ -252,6 +255,9 @@ def test_the_extrapolation_scales_each_phase_by_its_own_count() -> None:
         (["--recipe-overrides", "trainer.precison=32-true"], "trainer.precison"),
         (["--recipe-overrides", "trainer.max_epochs=0"], "trainer.max_epochs=0: must be an integer >= 1"),
         (["--recipe-overrides", "trainer.devices=2"], "trainer.devices=2 is not modelled"),
+        (["--recipe-overrides", "trainer.limit_train_batches=1"], "trainer.limit_train_batches=1 is not"),
+        (["--recipe-overrides", "debug=fdr"], "trainer.fast_dev_run=True is not modelled"),
+        (["--recipe-overrides", "callbacks=[default]"], "runs with its own callbacks and logger"),
         (["--recipe-overrides", "trainer.check_val_every_n_epoch=0"], "use an integer >= 1"),
         (["--recipe-overrides", "data=folder", "data.root=/x"], "keep data's default group"),
         (["--recipe-clips", "16"], "use --recipe-clips 36 or more"),

@@ -4,8 +4,10 @@
 ``train_clips`` clips of a freshly generated embedded corpus, half as many dev and eval clips; the same model,
 augmentation, precision (``trainer.precision=auto``), allocator and loaders. The scaled run sets its own
 folders, data and generator sizes, epoch count, validation interval (every epoch), logger (none) and callbacks
-(``default`` and ``phase_times``, without the progress bar and model summary): overrides of those keys shape
-only the full run it extrapolates to (``trainer.max_epochs=10``, ``data.train_subset=2000``, ...).
+(``default`` and ``phase_times``, without the progress bar and model summary): overrides of its data and
+trainer keys shape only the full run it extrapolates to (``trainer.max_epochs=10``,
+``data.train_subset=2000``, ...); callbacks and logger overrides are refused (early stopping would end the
+full run early).
 
 ``lit.callbacks.PhaseTimes`` splits the run's time into phases and :func:`_extrapolate` scales each by its
 own count to the full run's (:func:`_full_counts`): generation per generated clip; loading and training per
@@ -48,9 +50,13 @@ _UNITS = {
     "test": "test_clips",
     "checkpointing": "checkpoints",
 }
-#: Trainer settings the extrapolation does not model (it counts whole epochs, every batch, one process).
+#: Trainer settings the extrapolation does not model (it counts whole epochs, every batch, one process), with
+#: the only values it takes (typed: a limit of int 1 is one batch, of float 1.0 every batch).
 _UNMODELLED = {"devices": 1, "num_nodes": 1, "limit_train_batches": 1.0, "limit_val_batches": 1.0,
-               "limit_test_batches": 1.0, "val_check_interval": None, "max_steps": -1}  # fmt: skip
+               "limit_test_batches": 1.0, "val_check_interval": None, "max_steps": -1, "fast_dev_run": False,
+               "overfit_batches": 0.0}  # fmt: skip
+#: Config groups the scaled run sets itself and the full run's counts do not read (early stopping, loggers).
+_IGNORED_GROUPS = ("callbacks", "logger")
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -121,16 +127,13 @@ def _extrapolate(
     """Each phase's seconds in the full run: scaled by its unit (:data:`_UNITS`), or as measured for the
     phases that happen once. A scaled phase the run measured on none of its units cannot be scaled:
     ValueError rather than an estimate that leaves it out."""
-    full = {}
-    for phase, value in seconds.items():
-        unit = _UNITS.get(phase)
-        if unit is None:
-            full[phase] = value
-        elif counts.get(unit):
-            full[phase] = value / counts[unit] * full_counts[unit]
-        elif full_counts.get(unit):
+    for phase, unit in _UNITS.items():
+        if full_counts.get(unit) and not counts.get(unit):
             raise ValueError(f"the scaled run has no {unit} to scale its {phase} time by: use more clips")
-    return full
+    return {
+        phase: value / counts[unit] * full_counts[unit] if (unit := _UNITS.get(phase)) else value
+        for phase, value in seconds.items()
+    }
 
 
 def check_recipe_arguments(train_clips: int, overrides: Sequence[str]) -> None:
@@ -139,6 +142,12 @@ def check_recipe_arguments(train_clips: int, overrides: Sequence[str]) -> None:
     override that does not compose or is invalid for train.py, or one the extrapolation does not model."""
     if train_clips < 4 or train_clips % 4:
         raise ValueError(f"--recipe-clips must be a positive multiple of 4, got {train_clips}")
+    for override in overrides:
+        if override.split("=")[0].lstrip("+~").split(".")[0] in _IGNORED_GROUPS:
+            raise ValueError(
+                f"--recipe-overrides: {override!r}: the profile runs with its own callbacks and logger, and "
+                "the extrapolation assumes every epoch runs: leave it out"
+            )
     try:
         full = _compose(list(overrides))
         check_config(full, sections=("model", "trainer", "data"))
@@ -149,7 +158,8 @@ def check_recipe_arguments(train_clips: int, overrides: Sequence[str]) -> None:
         raise ValueError(f"--recipe-overrides: {e}") from None
     data, trainer = full.data, full.trainer
     for key, value in _UNMODELLED.items():
-        if trainer.get(key, value) != value:
+        given = trainer.get(key, value)
+        if type(given) is not type(value) or given != value:
             raise ValueError(
                 f"--recipe-overrides: trainer.{key}={trainer.get(key)!r} is not modelled by the "
                 f"extrapolation (it counts whole epochs of every batch in one process): leave it at {value!r}"

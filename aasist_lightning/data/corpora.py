@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,13 +87,13 @@ def _read_columns(
     wanted = _wanted_subsets(subsets)
     trials: list[Trial] = []
     conditions: dict[str, dict[str, str]] = {}
-    for fields, trial in protocol_rows(path, layout):
+    for fields, trial in protocol_rows(path, layout, audio_dir):
         subset = fields[layout.subset] if layout.subset is not None else None
         if subset == "hidden":
             subset = "hidden_track"
         if wanted is not None and subset not in wanted:
             continue
-        trials.append(replace(trial, path=audio_dir / trial.path))
+        trials.append(trial)
         conditions[trial.utt_id] = {k: fields[i] for k, i in layout.conditions.items()}
         if subset is not None:
             conditions[trial.utt_id]["subset"] = subset

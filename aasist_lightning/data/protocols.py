@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BONAFIDE = 1
@@ -98,11 +98,13 @@ _LOOKS_LIKE = {5: "an ASVspoof 2019 CM protocol", 8: "ASVspoof 2021 LA keys", 13
                10: "an ASVspoof 5 protocol"}  # fmt: skip
 
 
-def protocol_rows(path: Path, layout: Columns) -> Iterator[tuple[list[str], Trial]]:
-    """Each non-blank line of the protocol ``path`` in ``layout``: its fields and its trial (audio path
-    ``<trial>.flac``, without a folder; bona fide trials have the attack ``-``). A line with another column
-    count, a key that is neither bonafide nor spoof or a trial listed twice is a :class:`ProtocolError`
-    naming ``file:line``."""
+def protocol_rows(
+    path: Path, layout: Columns, audio_dir: Path, ext: str = "flac"
+) -> Iterator[tuple[list[str], Trial]]:
+    """Each non-blank line of the protocol ``path`` in ``layout``: its fields and its trial (audio
+    ``audio_dir/<trial>.<ext>``; bona fide trials have the attack ``-``). A line with another column count, a
+    key that is neither bonafide nor spoof or a trial listed twice is a :class:`ProtocolError` naming
+    ``file:line``."""
     seen: dict[str, int] = {}
     with path.open(encoding="utf-8") as lines:
         for lineno, line in enumerate(lines, start=1):
@@ -120,13 +122,19 @@ def protocol_rows(path: Path, layout: Columns) -> Iterator[tuple[list[str], Tria
                 )
             key, utt_id = fields[layout.key], fields[layout.trial]
             if key not in _PROTOCOL_KEYS:
-                raise ProtocolError(f"{where}: key {key!r} must be 'bonafide' or 'spoof': {line.strip()!r}")
+                raise ProtocolError(
+                    f"{where}: key {key!r} must be 'bonafide' or 'spoof': {line.strip()!r}. Fix: give the "
+                    f"{layout.name} file as released"
+                )
             if utt_id in seen:
-                raise ProtocolError(f"{where}: trial {utt_id} already listed on line {seen[utt_id]}")
+                raise ProtocolError(
+                    f"{where}: trial {utt_id} already listed on line {seen[utt_id]}. Fix: list each trial "
+                    f"once (the {layout.name} file as released does)"
+                )
             seen[utt_id] = lineno
             label = _PROTOCOL_KEYS[key]
             attack = fields[layout.attack] if label == SPOOF else NO_ATTACK
-            yield fields, Trial(utt_id, Path(f"{utt_id}.flac"), label, attack, fields[layout.speaker])
+            yield fields, Trial(utt_id, audio_dir / f"{utt_id}.{ext}", label, attack, fields[layout.speaker])
 
 
 def read_protocol(protocol_path: str | Path, audio_dir: str | Path, ext: str = "flac") -> list[Trial]:
@@ -138,10 +146,7 @@ def read_protocol(protocol_path: str | Path, audio_dir: str | Path, ext: str = "
     audio_dir = Path(audio_dir)
     if not protocol_path.is_file():
         raise FileNotFoundError(f"protocol file {protocol_path} not found")
-    trials = [
-        replace(trial, path=audio_dir / f"{trial.utt_id}.{ext}")
-        for _, trial in protocol_rows(protocol_path, LA19)
-    ]
+    trials = [trial for _, trial in protocol_rows(protocol_path, LA19, audio_dir, ext)]
     if not trials:
         raise ProtocolError(f"{protocol_path}: the protocol lists no trials")
     return trials

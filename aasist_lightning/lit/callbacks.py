@@ -224,7 +224,8 @@ class PhaseTimes(Callback):
     (``warm_up_clips``; ``training_clips`` and ``training_steps`` of the other steps; ``validation_runs`` /
     ``test_runs``; ``validation_clips`` / ``test_clips`` after each first batch; ``checkpoints``). train.py
     adds both to ``results.json`` (``phase_seconds``, ``phase_counts``); ``make bench`` profiles the default
-    recipe with it, scaling each phase by its own count."""
+    recipe with it, scaling each phase by its own count. Listed after the score writers
+    (``callbacks=[default,phase_times]``), it counts their epoch-end work in the overheads."""
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
