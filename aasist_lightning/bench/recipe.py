@@ -181,9 +181,8 @@ def check_recipe_arguments(train_clips: int, overrides: Sequence[str]) -> None:
 
 def profile_recipe(train_clips: int = 160, overrides: Sequence[str] = (), log: Any = print) -> dict[str, Any]:
     """Run the scaled-down recipe in a temporary folder, in a process of its own (its peak RSS is the run's
-    alone); its phases, counts and the extrapolation to the full run. The arguments are checked first
-    (:func:`check_recipe_arguments`)."""
-    check_recipe_arguments(train_clips, overrides)
+    alone); its phases, counts and the extrapolation to the full run. Check the arguments first with
+    :func:`check_recipe_arguments` (the command does, before it measures anything)."""
     shown = f" with {' '.join(overrides)}" if overrides else ""
     log(f"  default recipe{shown}, scaled: 1 epoch of {train_clips} clips, {train_clips // 2} dev and eval")
     context = multiprocessing.get_context("spawn")
@@ -205,7 +204,7 @@ def _profile(train_clips: int, user_overrides: list[str]) -> dict[str, Any]:
         wall = time.perf_counter() - start
         results = json.loads((Path(cfg.paths.output_dir) / "results.json").read_text())
     seconds = {"generation": generation, **results["phase_seconds"]}
-    seconds["set_up_and_other"] = wall - sum(v for k, v in results["phase_seconds"].items())
+    seconds["set_up_and_other"] = wall - sum(results["phase_seconds"].values())
     counts = {"generated_clips": sum(_clips(cfg.data.generator).values()), **results["phase_counts"]}
     full_counts = _full_counts(full_cfg, counts.get("checkpoints", 0))
     full = _extrapolate(seconds, counts, full_counts)

@@ -34,14 +34,13 @@ import hashlib
 import logging
 import os
 import platform
-import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from aasist_lightning.files import atomic_path
+from aasist_lightning.runtime.hardware import cxx_command
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +93,7 @@ def _page_pool() -> ctypes.CDLL | None:
         import torch
     except ImportError:  # aasist-predict --onnx where torch is not installed: no PyTorch blocks to pool
         return None
-    found = next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
-    compiler = shlex.split(os.environ.get("CXX") or found or "")
+    compiler = cxx_command()
     if platform.system() != "Linux" or not compiler:
         log.warning("allocator=pool needs Linux and a C++ compiler (none found): using allocator=retain")
         return None

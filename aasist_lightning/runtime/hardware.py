@@ -16,6 +16,7 @@ torch is imported inside the functions: ``resolve_device`` serves the torch-free
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -70,6 +71,15 @@ def _cpu_flags() -> tuple[str, frozenset[str]]:
     return name, flags
 
 
+def cxx_command() -> list[str]:
+    """The C++ compiler command: ``$CXX`` (split like a shell) where set, else the first of c++, g++ and
+    clang++ on the PATH; empty where there is none."""
+    if os.environ.get("CXX"):
+        return shlex.split(os.environ["CXX"])
+    found = next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
+    return [found] if found else []
+
+
 @cache
 def _importable(module: str) -> bool:
     import importlib.util
@@ -94,7 +104,7 @@ def detect_hardware(device: str | torch.device = "cpu") -> Hardware:
         cuda_bf16=is_cuda and torch.cuda.is_bf16_supported(),
         # The ONNX path exports with torch's torch.export-based exporter, which needs onnxscript.
         onnxruntime=_importable("onnxruntime") and _importable("onnxscript"),
-        cxx_compiler=any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")),
+        cxx_compiler=bool((cxx := cxx_command()) and shutil.which(cxx[0])),
         triton=_importable("triton"),
         threads=torch.get_num_threads(),
         avx512_bf16="avx512_bf16" in flags,
