@@ -1,5 +1,5 @@
 """ASVspoof 2021 LA min t-DCF: the revised normalisation against a transcription of the 2021 evaluation
-package, the keys' ASV scores read by subset, and eval.py using them on an ASVspoof 2021 LA layout."""
+package, the keys' ASV scores read by subset, and eval.py and aasist-score using them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from inference_fixtures import TINY_OVERRIDES, compose_cfg, random_checkpoint
 from test_eval_corpora import LA21_KEYS, audio, snapshot, write
+from test_score import _run as run_score
 
 from aasist_lightning.cli.evaluate import evaluate
 from aasist_lightning.data.corpora import LA21_ASV_FILES, read_asvspoof2021_asv
@@ -139,3 +140,33 @@ def test_eval_on_asvspoof2021_la_reports_the_2021_min_tdcf(tmp_path: Path) -> No
     )
     assert metrics["eval/min_tdcf"] == pytest.approx(expected, abs=1e-12)
     assert snapshot(root) == before
+
+
+def test_aasist_score_reports_the_2021_min_tdcf_with_the_keys_asv_scores(capsys, tmp_path: Path) -> None:
+    root = la21_keys(tmp_path / "la21")
+    cm = {"LA_E_9332881": ("A07", "spoof", -1.5), "LA_E_5085671": ("-", "bonafide", 2.0)}
+    cm |= {"LA_E_1000147": ("A19", "spoof", 0.4), "LA_E_2000000": ("-", "bonafide", 0.1)}
+    scores = write(tmp_path / "cm.txt", "".join(f"{u} {a} {k} {s}\n" for u, (a, k, s) in cm.items()))
+    bona = np.array([s for _, k, s in cm.values() if k == "bonafide"])
+    spoof = np.array([s for _, k, s in cm.values() if k == "spoof"])
+    asv_file = root / LA21_ASV_FILES[1]
+    for subsets, asv in ((["eval"], read_asvspoof2021_asv(root)), (None, read_asvspoof2021_asv(root, None))):
+        out_json = tmp_path / "r.json"
+        extra = [] if subsets else ["--asv-subsets", "all"]
+        code, out, _ = run_score(capsys, scores, "--asv-scores", asv_file, *extra, "--json", out_json)
+        report = json.loads(out_json.read_text())
+        expected = compute_min_tdcf(
+            bona, spoof, asv.target, asv.nontarget, asv.spoof, cost_model=ASVSPOOF2021
+        )
+        assert code == 0 and report["min_tdcf"] == pytest.approx(expected, abs=1e-12)
+        assert report["min_tdcf_definition"] == "ASVspoof 2021" and report["asv_subsets"] == subsets
+        assert str(root / LA21_ASV_FILES[0]) in report["asv_scores"] and "ASVspoof 2021 (revised" in out
+    # The keys' score file outside its package has no keys; --asv-subsets means nothing for a 2019 file.
+    lone = write(tmp_path / "score.txt", asv_file.read_text())
+    code, _, err = run_score(capsys, scores, "--asv-scores", lone)
+    assert code == 2 and f"whose keys are in {tmp_path.parent / 'trial_metadata.txt'}" in err
+    asv19 = write(tmp_path / "asv19.txt", "bonafide target 5\n- nontarget -3\nA07 spoof 1\n")
+    code, _, err = run_score(capsys, scores, "--asv-scores", asv19, "--asv-subsets", "eval")
+    assert code == 2 and "Fix: drop --asv-subsets" in err
+    code, _, err = run_score(capsys, scores, "--asv-scores", asv_file, "--asv-subsets", "hidden")
+    assert code == 2 and "no target / nontarget ASV trials" in err

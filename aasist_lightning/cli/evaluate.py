@@ -225,9 +225,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             report["score_file"] = str(score_path)
             report["score_format"] = "aasist"
             report["asv_scores"] = None if tandem is None else tandem.source
-            report["min_tdcf_definition"] = (
-                None if tandem is None else "ASVspoof 2021" if tandem.cost_model.revised else "ASVspoof 2019"
-            )
+            report["min_tdcf_definition"] = None if tandem is None else tandem.definition
             report["min_tdcf_note"] = None if tandem else f"not computed: no ASV scores for the {split} split"
             title = f"{split}: {detector.source}"
             images[f"{split}/det_curve"] = plot_det(

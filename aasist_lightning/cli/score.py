@@ -1,11 +1,12 @@
 """Score-file evaluator: ``aasist-score SCORES [--protocol P] [--asv-scores A] [--json OUT] [--det-plot P]``.
 
-Prints pooled EER, min t-DCF (ASVspoof 2019), min DCF / act DCF / Cllr (ASVspoof 5) and the per-attack EER of
-a CM score file, exactly as the official scripts compute them, and min Cllr (the Cllr of the best monotonic
-calibration). ``--calibrate-with DEV`` fits an affine LLR calibration on a labelled dev score file (never on
-the evaluated one) and also reports act DCF and Cllr of the calibrated scores; ``--calibrated-out FILE``
-writes them as an AASIST score file. User errors (missing or malformed files, scores that cannot be
-evaluated, an output that is an input or cannot be written) end with a one-line message and exit status 2.
+Prints pooled EER, min t-DCF (ASVspoof 2019, or 2021 with the 2021 LA keys' ASV scores), min DCF / act DCF
+/ Cllr (ASVspoof 5) and the per-attack EER of a CM score file, exactly as the official scripts compute them,
+and min Cllr (the Cllr of the best monotonic calibration). ``--calibrate-with DEV`` fits an affine LLR
+calibration on a labelled dev score file (never on the evaluated one) and also reports act DCF and Cllr of
+the calibrated scores; ``--calibrated-out FILE`` writes them as an AASIST score file. User errors (missing or
+malformed files, scores that cannot be evaluated, an output that is an input or cannot be written) end with a
+one-line message and exit status 2.
 The outputs (--json, --det-plot, --hist-plot, --calibrated-out) are checked before any work and written
 together: when one fails (e.g. a full disk), none replaces an earlier file.
 """
@@ -24,8 +25,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from aasist_lightning.cli.arguments import ToolParser, run_tool
+from aasist_lightning.data.corpora import (
+    SUBSET_NAMES_2021,
+    asvspoof2021_asv_metadata,
+    read_asvspoof2021_asv_scores,
+)
 from aasist_lightning.files import atomic_outputs, atomic_write_json
 from aasist_lightning.metrics import (
+    ASVSPOOF2019,
+    ASVSPOOF2021,
     ScoreFile,
     act_dcf_threshold,
     read_asv_scores,
@@ -36,6 +44,7 @@ from aasist_lightning.metrics import (
 from aasist_lightning.metrics.calibration import Calibration, calibration_measures, fit_calibration
 from aasist_lightning.metrics.io import ScoreFileError, check_cm_scores, join_protocol
 from aasist_lightning.metrics.scores import EvalScores, write_score_file
+from aasist_lightning.metrics.tdcf import TandemASV
 
 PROG = "aasist-score"
 NO_ASV_NOTE = (
@@ -64,8 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--asv-scores",
         type=Path,
-        help="organisers' ASV scores ('attack key score') for min t-DCF, "
-        "e.g. ASVspoof2019.LA.asv.eval.gi.trl.scores.txt",
+        help="organisers' ASV scores for min t-DCF: ASVspoof 2019 ('attack key score', e.g. "
+        "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt; 2019 t-DCF) or the ASVspoof 2021 LA keys' "
+        "keys/LA/ASV/ASVTorch_Kaldi/score.txt ('speaker trial score', keyed by "
+        "keys/LA/ASV/trial_metadata.txt; 2021 t-DCF)",
+    )
+    parser.add_argument(
+        "--asv-subsets",
+        nargs="+",
+        choices=[*SUBSET_NAMES_2021, "all"],
+        metavar="SUBSET",
+        help="with ASVspoof 2021 ASV scores: the subsets whose ASV trials set the ASV's operating point, "
+        "as the 2021 evaluation package's phase (eval (default), progress, hidden_track, or all)",
     )
     parser.add_argument(
         "--calibrate-with",
@@ -119,8 +138,9 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     calibration fitted with --calibrate-with (or None)."""
     score_file = load_scores(args.scores, args.protocol)
     calibration = fit_on_dev(args.calibrate_with) if args.calibrate_with is not None else None
-    asv = read_asv_scores(args.asv_scores) if args.asv_scores is not None else None
-    report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv=asv)
+    tandem = read_tandem(args.asv_scores, args.asv_subsets) if args.asv_scores is not None else None
+    asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
+    report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv, cost_model)
     report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
     labels = score_file.labels
     report.update(
@@ -133,8 +153,51 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     report["score_file"] = str(args.scores)
     report["score_format"] = score_file.format
     report["protocol"] = None if args.protocol is None else str(args.protocol)
-    report["asv_scores"] = None if args.asv_scores is None else str(args.asv_scores)
+    report["asv_scores"] = None if tandem is None else tandem.source
+    report["min_tdcf_definition"] = None if tandem is None else tandem.definition
+    revised = tandem is not None and tandem.cost_model.revised
+    report["asv_subsets"] = _subsets(args.asv_subsets) if revised else None
     return report, score_file, calibration
+
+
+def read_tandem(path: Path, subsets: Sequence[str] | None) -> TandemASV:
+    """The ASV scores of ``path`` with the t-DCF of their challenge: an ASVspoof 2019 ASV score file ('attack
+    key score'), or an ASVspoof 2021 LA keys' ASV score file ('speaker trial score', keyed by the trial
+    metadata of its keys package) restricted to ``subsets`` (default: eval)."""
+    if not _is_2021_asv_file(path):
+        if subsets is not None:
+            raise ScoreFileError(
+                f"--asv-subsets applies to the ASVspoof 2021 keys' ASV scores; {path} is an ASVspoof 2019 "
+                "ASV score file ('attack key score'). Fix: drop --asv-subsets"
+            )
+        return TandemASV(read_asv_scores(path), ASVSPOOF2019, str(path))
+    metadata = asvspoof2021_asv_metadata(path)
+    if not metadata.is_file():
+        raise ScoreFileError(
+            f"{path} holds ASVspoof 2021 ASV scores ('speaker trial score'), whose keys are in {metadata}, "
+            "which does not exist. Fix: give the score file inside the keys package "
+            "(keys/LA/ASV/ASVTorch_Kaldi/score.txt)"
+        )
+    scores = read_asvspoof2021_asv_scores(path, metadata, _subsets(subsets))
+    return TandemASV(scores, ASVSPOOF2021, f"{path} + {metadata}")
+
+
+def _is_2021_asv_file(path: Path) -> bool:
+    """Whether ``path``'s first line reads 'speaker trial score' with an ASVspoof 2021 LA trial (LA_E_...),
+    as the 2021 keys' ASV scores do; False for anything else (read_asv_scores then reads it as a 2019 file
+    'attack key score' or names what is wrong)."""
+    try:
+        with path.open(encoding="utf-8") as lines:
+            first = next((line.split() for line in lines if line.strip()), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return len(first) == 3 and first[1].startswith("LA_E_")
+
+
+def _subsets(subsets: Sequence[str] | None) -> list[str] | None:
+    """--asv-subsets as the 2021 reader takes them: eval by default, None for all."""
+    chosen = list(subsets or ["eval"])
+    return None if "all" in chosen else chosen
 
 
 def print_report(report: dict[str, Any], attack_counts: dict[str, int], console: Console) -> None:
@@ -151,9 +214,9 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
     if report["min_tdcf"] is None:
         pooled.add_row("min t-DCF", "-", report["min_tdcf_note"])
     else:
-        pooled.add_row(
-            "min t-DCF", f"{report['min_tdcf']:.5f}", "ASVspoof 2019 normalised, ASV at its EER point"
-        )
+        revised = report.get("min_tdcf_definition") == "ASVspoof 2021"
+        definition = "ASVspoof 2021 (revised, with the ASV's cost)" if revised else "ASVspoof 2019 normalised"
+        pooled.add_row("min t-DCF", f"{report['min_tdcf']:.5f}", f"{definition}, ASV at its EER point")
     pooled.add_row("min DCF", f"{report['min_dcf']:.5f}", "ASVspoof 5 (Pspoof 0.05, Cmiss 1, Cfa 10)")
     pooled.add_row(
         "act DCF", f"{report['act_dcf']:.5f}", f"at threshold {act_dcf_threshold():.4f}; scores as LLRs"

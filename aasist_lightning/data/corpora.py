@@ -139,6 +139,22 @@ def read_asvspoof2021_asv(root: str | Path, subsets: Sequence[str] | None = ("ev
     metadata, score_file = (Path(root) / name for name in LA21_ASV_FILES)
     if not metadata.is_file() or not score_file.is_file():
         return None
+    return read_asvspoof2021_asv_scores(score_file, metadata, subsets)
+
+
+def asvspoof2021_asv_metadata(score_file: str | Path) -> Path:
+    """The trial metadata an ASVspoof 2021 LA ASV score file goes with: ``keys/LA/ASV/trial_metadata.txt``
+    for ``keys/LA/ASV/<system>/score.txt`` (the keys package's layout, where the 2021 evaluation package also
+    reads other ASV systems' scores)."""
+    return Path(score_file).parent.parent / "trial_metadata.txt"
+
+
+def read_asvspoof2021_asv_scores(
+    score_file: str | Path, metadata: str | Path, subsets: Sequence[str] | None = ("eval",)
+) -> AsvScores:
+    """ASV scores (lines ``speaker trial score``) of the ASVspoof 2021 LA ``subsets`` (None = all) by key,
+    the keys from ``metadata`` (its trial metadata, line by line with the scores)."""
+    score_file, metadata = Path(score_file), Path(metadata)
     wanted = _wanted_subsets(subsets)
     meta_lines, score_lines = _numbered_rows(metadata), _numbered_rows(score_file)
     if len(meta_lines) != len(score_lines):
@@ -322,10 +338,12 @@ __all__ = [
     "SUBSETS_2021",
     "SUBSET_NAMES_2021",
     "CorpusTrials",
+    "asvspoof2021_asv_metadata",
     "corpus_source",
     "read_asvspoof5",
     "read_asvspoof2021",
     "read_asvspoof2021_asv",
+    "read_asvspoof2021_asv_scores",
     "read_folder",
     "read_in_the_wild",
 ]

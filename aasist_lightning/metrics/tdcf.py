@@ -74,6 +74,11 @@ class TandemASV:
     cost_model: TDCFCostModel
     source: str
 
+    @property
+    def definition(self) -> str:
+        """Which t-DCF its results report: the normalisation of ASVspoof 2019 or 2021."""
+        return "ASVspoof 2021" if self.cost_model.revised else "ASVspoof 2019"
+
 
 def asv_error_rates(
     asv_target: ArrayLike, asv_nontarget: ArrayLike, asv_spoof: ArrayLike, threshold: float
