@@ -142,31 +142,42 @@ def test_eval_on_asvspoof2021_la_reports_the_2021_min_tdcf(tmp_path: Path) -> No
     assert snapshot(root) == before
 
 
-def test_aasist_score_reports_the_2021_min_tdcf_with_the_keys_asv_scores(capsys, tmp_path: Path) -> None:
+def test_aasist_score_reports_the_2021_min_tdcf_of_a_phase(capsys, tmp_path: Path) -> None:
     root = la21_keys(tmp_path / "la21")
-    cm = {"LA_E_9332881": ("A07", "spoof", -1.5), "LA_E_5085671": ("-", "bonafide", 2.0)}
-    cm |= {"LA_E_1000147": ("A19", "spoof", 0.4), "LA_E_2000000": ("-", "bonafide", 0.1)}
+    cm = {"LA_E_9332881": ("A07", "spoof", -1.5), "LA_E_5085671": ("-", "bonafide", 2.0)}  # eval, progress
+    cm |= {"LA_E_1000147": ("A19", "spoof", 0.4), "LA_E_2000000": ("-", "bonafide", 0.1)}  # eval, eval
     scores = write(tmp_path / "cm.txt", "".join(f"{u} {a} {k} {s}\n" for u, (a, k, s) in cm.items()))
-    bona = np.array([s for _, k, s in cm.values() if k == "bonafide"])
-    spoof = np.array([s for _, k, s in cm.values() if k == "spoof"])
     asv_file = root / LA21_ASV_FILES[1]
-    for subsets, asv in ((["eval"], read_asvspoof2021_asv(root)), (None, read_asvspoof2021_asv(root, None))):
+    for subsets, left_out in ((["eval"], 1), (None, 0)):
         out_json = tmp_path / "r.json"
-        extra = [] if subsets else ["--asv-subsets", "all"]
+        extra = [] if subsets else ["--subsets", "all"]
         code, out, _ = run_score(capsys, scores, "--asv-scores", asv_file, *extra, "--json", out_json)
         report = json.loads(out_json.read_text())
+        # The 2021 evaluation package's phase: only the CM and the ASV trials of its subsets count.
+        counted = [v for u, v in cm.items() if subsets is None or u != "LA_E_5085671"]
+        bona = np.array([s for _, k, s in counted if k == "bonafide"])
+        spoof = np.array([s for _, k, s in counted if k == "spoof"])
+        asv = read_asvspoof2021_asv(root, subsets)
         expected = compute_min_tdcf(
             bona, spoof, asv.target, asv.nontarget, asv.spoof, cost_model=ASVSPOOF2021
         )
         assert code == 0 and report["min_tdcf"] == pytest.approx(expected, abs=1e-12)
-        assert report["min_tdcf_definition"] == "ASVspoof 2021" and report["asv_subsets"] == subsets
+        assert report["n_bonafide"] == bona.size and report["trials_left_out"] == left_out
+        assert report["min_tdcf_definition"] == "ASVspoof 2021" and report["subsets"] == (subsets or ["all"])
         assert str(root / LA21_ASV_FILES[0]) in report["asv_scores"] and "ASVspoof 2021 (revised" in out
-    # The keys' score file outside its package has no keys; --asv-subsets means nothing for a 2019 file.
+        assert ("1 trials of other subsets left out" in out) == bool(left_out)
+    # The keys' score file outside its package has no keys; --subsets means nothing for a 2019 file.
     lone = write(tmp_path / "score.txt", asv_file.read_text())
     code, _, err = run_score(capsys, scores, "--asv-scores", lone)
     assert code == 2 and f"whose keys are in {tmp_path.parent / 'trial_metadata.txt'}" in err
     asv19 = write(tmp_path / "asv19.txt", "bonafide target 5\n- nontarget -3\nA07 spoof 1\n")
-    code, _, err = run_score(capsys, scores, "--asv-scores", asv19, "--asv-subsets", "eval")
-    assert code == 2 and "Fix: drop --asv-subsets" in err
-    code, _, err = run_score(capsys, scores, "--asv-scores", asv_file, "--asv-subsets", "hidden")
+    code, _, err = run_score(capsys, scores, "--asv-scores", asv19, "--subsets", "eval")
+    assert code == 2 and "Fix: drop --subsets" in err
+    code, _, err = run_score(capsys, scores, "--asv-scores", asv_file, "--subsets", "hidden")
     assert code == 2 and "no target / nontarget ASV trials" in err
+    other = write(tmp_path / "other.txt", "LA_E_0000001 - bonafide 1.0\nLA_E_0000002 A07 spoof 0.0\n")
+    code, _, err = run_score(capsys, other, "--asv-scores", asv_file)
+    assert code == 2 and "none of the 2 trials of" in err and "Fix: --subsets" in err
+    (root / "keys/LA/CM/trial_metadata.txt").unlink()
+    code, _, err = run_score(capsys, scores, "--asv-scores", asv_file)
+    assert code == 2 and "the CM keys name. Fix: give the ASV scores inside the full keys package" in err

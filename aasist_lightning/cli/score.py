@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from aasist_lightning.cli.arguments import ToolParser, run_tool
 from aasist_lightning.data.corpora import (
     SUBSET_NAMES_2021,
     asvspoof2021_asv_metadata,
+    read_asvspoof2021,
     read_asvspoof2021_asv_scores,
 )
 from aasist_lightning.files import atomic_outputs, atomic_write_json
@@ -79,12 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "keys/LA/ASV/trial_metadata.txt; 2021 t-DCF)",
     )
     parser.add_argument(
-        "--asv-subsets",
+        "--subsets",
         nargs="+",
         choices=[*SUBSET_NAMES_2021, "all"],
         metavar="SUBSET",
-        help="with ASVspoof 2021 ASV scores: the subsets whose ASV trials set the ASV's operating point, "
-        "as the 2021 evaluation package's phase (eval (default), progress, hidden_track, or all)",
+        help="with the ASVspoof 2021 LA keys' ASV scores: the phase, as in the 2021 evaluation package "
+        "(eval (default), progress, hidden_track, or all): only the CM and ASV trials of these subsets count",
     )
     parser.add_argument(
         "--calibrate-with",
@@ -138,7 +140,11 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     calibration fitted with --calibrate-with (or None)."""
     score_file = load_scores(args.scores, args.protocol)
     calibration = fit_on_dev(args.calibrate_with) if args.calibrate_with is not None else None
-    tandem = read_tandem(args.asv_scores, args.asv_subsets) if args.asv_scores is not None else None
+    tandem = read_tandem(args.asv_scores, args.subsets) if args.asv_scores is not None else None
+    revised = tandem is not None and tandem.cost_model.revised
+    left_out = 0
+    if revised:
+        score_file, left_out = in_phase(score_file, args.asv_scores, _subsets(args.subsets))
     asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
     report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv, cost_model)
     report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
@@ -155,8 +161,8 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     report["protocol"] = None if args.protocol is None else str(args.protocol)
     report["asv_scores"] = None if tandem is None else tandem.source
     report["min_tdcf_definition"] = None if tandem is None else tandem.definition
-    revised = tandem is not None and tandem.cost_model.revised
-    report["asv_subsets"] = _subsets(args.asv_subsets) if revised else None
+    report["subsets"] = (_subsets(args.subsets) or ["all"]) if revised else None
+    report["trials_left_out"] = left_out
     return report, score_file, calibration
 
 
@@ -167,8 +173,8 @@ def read_tandem(path: Path, subsets: Sequence[str] | None) -> TandemASV:
     if not _is_2021_asv_file(path):
         if subsets is not None:
             raise ScoreFileError(
-                f"--asv-subsets applies to the ASVspoof 2021 keys' ASV scores; {path} is an ASVspoof 2019 "
-                "ASV score file ('attack key score'). Fix: drop --asv-subsets"
+                f"--subsets applies to the ASVspoof 2021 LA keys' ASV scores; {path} is an ASVspoof 2019 "
+                "ASV score file ('attack key score'). Fix: drop --subsets"
             )
         return TandemASV(read_asv_scores(path), ASVSPOOF2019, str(path))
     metadata = asvspoof2021_asv_metadata(path)
@@ -180,6 +186,37 @@ def read_tandem(path: Path, subsets: Sequence[str] | None) -> TandemASV:
         )
     scores = read_asvspoof2021_asv_scores(path, metadata, _subsets(subsets))
     return TandemASV(scores, ASVSPOOF2021, f"{path} + {metadata}")
+
+
+def in_phase(score_file: ScoreFile, asv_scores: Path, subsets: list[str] | None) -> tuple[ScoreFile, int]:
+    """The trials of ``score_file`` in the ASVspoof 2021 LA ``subsets`` (None = all), by the CM keys of the
+    keys package ``asv_scores`` lies in, as the 2021 evaluation package scores a phase; and how many of its
+    trials were left out."""
+    asv_dir = asvspoof2021_asv_metadata(asv_scores).parent  # <root>/keys/LA/ASV
+    cm_keys = asv_dir.parent / "CM" / "trial_metadata.txt"
+    if not cm_keys.is_file():
+        raise ScoreFileError(
+            f"{cm_keys} does not exist: the ASVspoof 2021 t-DCF counts the CM trials of the chosen subsets, "
+            "which the CM keys name. Fix: give the ASV scores inside the full keys package (LA-keys-full)"
+        )
+    wanted = {trial.utt_id for trial in read_asvspoof2021(asv_dir.parents[2], "LA", subsets).trials}
+    keep = [i for i, utt_id in enumerate(score_file.utt_ids) if utt_id in wanted]
+    if not keep:
+        raise ScoreFileError(
+            f"none of the {len(score_file.utt_ids)} trials of {score_file.path} is in ASVspoof 2021 LA "
+            f"subset(s) {subsets or 'all'} of {cm_keys}. Fix: --subsets with the subsets it scores"
+        )
+    labels, attacks = score_file.labels, score_file.attacks
+    assert labels is not None and attacks is not None  # load_scores labelled them
+    kept = replace(
+        score_file,
+        utt_ids=[score_file.utt_ids[i] for i in keep],
+        scores=score_file.scores[keep],
+        labels=labels[keep],
+        attacks=[attacks[i] for i in keep],
+    )
+    check_cm_scores(kept.scores, kept.labels, f"{score_file.path} (subsets {subsets or 'all'})")
+    return kept, len(score_file.utt_ids) - len(keep)
 
 
 def _is_2021_asv_file(path: Path) -> bool:
@@ -195,7 +232,7 @@ def _is_2021_asv_file(path: Path) -> bool:
 
 
 def _subsets(subsets: Sequence[str] | None) -> list[str] | None:
-    """--asv-subsets as the 2021 reader takes them: eval by default, None for all."""
+    """--subsets as the 2021 readers take them: eval by default, None for all."""
     chosen = list(subsets or ["eval"])
     return None if "all" in chosen else chosen
 
@@ -206,6 +243,12 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
         f"{report['n_bonafide']} bona fide, {report['n_spoof']} spoof trials",
         soft_wrap=True,
     )
+    if report.get("trials_left_out"):
+        console.print(
+            f"ASVspoof 2021 LA subset(s) {', '.join(report['subsets'])}: {report['trials_left_out']} "
+            "trials of other subsets left out, as the 2021 evaluation package scores a phase",
+            soft_wrap=True,
+        )
     pooled = Table(title="Pooled CM results", title_justify="left")
     pooled.add_column("measure")
     pooled.add_column("value", justify="right")
