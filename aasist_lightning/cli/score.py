@@ -142,9 +142,9 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     calibration = fit_on_dev(args.calibrate_with) if args.calibrate_with is not None else None
     tandem = read_tandem(args.asv_scores, args.subsets) if args.asv_scores is not None else None
     revised = tandem is not None and tandem.cost_model.revised
-    left_out = 0
+    phase, left_out = _subsets(args.subsets), 0
     if revised:
-        score_file, left_out = in_phase(score_file, args.asv_scores, _subsets(args.subsets))
+        score_file, left_out = in_phase(score_file, args.asv_scores, phase)
     asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
     report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv, cost_model)
     report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
@@ -161,7 +161,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     report["protocol"] = None if args.protocol is None else str(args.protocol)
     report["asv_scores"] = None if tandem is None else tandem.source
     report["min_tdcf_definition"] = None if tandem is None else tandem.definition
-    report["subsets"] = (_subsets(args.subsets) or ["all"]) if revised else None
+    report["subsets"] = (phase or ["all"]) if revised else None
     report["trials_left_out"] = left_out
     return report, score_file, calibration
 
