@@ -330,3 +330,25 @@ def test_usage_errors_are_one_line(capsys):
         "aasist-score: error: argument --json: expected one argument",
         "(see aasist-score --help)",
     ]
+
+
+def test_2021_and_asvspoof5_keys_as_protocol_read_attack_then_key(capsys, tmp_path):
+    from aasist_lightning.metrics import read_cm_protocol
+
+    keys = tmp_path / "trial_metadata.txt"
+    keys.write_text(
+        "LA_0009 LA_E_1 alaw ita_tx A07 spoof notrim eval\n"
+        "LA_0023 LA_E_2 none ita_tx bonafide bonafide notrim eval\n"  # 2021 LA: attack, then key
+        "T_4850 T_3 F - - - AC3 bonafide bonafide -\n"  # ASVspoof 5
+        "LA_0031 LA_E_4 pstn usa_tx A19 spoof trim eval\n"
+    )
+    protocol = read_cm_protocol(keys)
+    assert protocol.labels == {"LA_E_1": 0, "LA_E_2": 1, "T_3": 1, "LA_E_4": 0}
+    assert protocol.attacks == {"LA_E_1": "A07", "LA_E_2": "bonafide", "T_3": "bonafide", "LA_E_4": "A19"}
+    # eval.py's score file ('-' for bona fide) agrees with those keys.
+    scores = _write_aasist(
+        tmp_path / "s.txt",
+        [("LA_E_1", "A07", "spoof", "-1"), ("LA_E_2", "-", "bonafide", "2"), ("T_3", "-", "bonafide", "1")]
+        + [("LA_E_4", "A19", "spoof", "0.5")],
+    )
+    assert _run(capsys, scores, "--protocol", keys)[0] == 0

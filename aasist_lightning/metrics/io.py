@@ -160,15 +160,23 @@ def _is_number(token: str) -> bool:
 
 def read_cm_protocol(path: str | Path) -> CMProtocol:
     """Read a CM protocol / key file: the utterance id is the second field, the key the first field that
-    is 'bonafide' or 'spoof', the attack the field before the key. Covers ASVspoof 2019 (``speaker utt_id -
-    attack key``), ASVspoof 2021 and ASVspoof 5 key files."""
+    is 'bonafide' or 'spoof' and not followed by another such field, the attack the field before the key.
+    Covers ASVspoof 2019 (``speaker utt_id - attack key``), ASVspoof 2021 and ASVspoof 5 key files (whose bona
+    fide lines read ``... bonafide bonafide ...``: attack, then key)."""
     path = Path(path)
     labels: dict[str, int] = {}
     attacks: dict[str, str] = {}
     seen: dict[str, int] = {}
     for lineno, fields in _lines(path, "protocol"):
         where = f"{path}:{lineno}"
-        key_pos = next((i for i, f in enumerate(fields[2:], start=2) if f in CM_KEYS), None)
+        key_pos = next(
+            (
+                i
+                for i, f in enumerate(fields[2:], start=2)
+                if f in CM_KEYS and (i + 1 == len(fields) or fields[i + 1] not in CM_KEYS)
+            ),
+            None,
+        )
         if key_pos is None:
             raise ScoreFileError(
                 f"{where}: no 'bonafide'/'spoof' key after the utterance id; expected e.g. "
