@@ -194,6 +194,25 @@ def test_outputs_never_replace_inputs(
     assert wav.read_bytes() == wav_bytes
 
 
+@pytest.mark.parametrize("where", ["AASIST_WEIGHTS_DIR", "AASIST_CACHE_DIR"])
+def test_outputs_never_replace_the_official_weights(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The official weights are inputs even when not named (the default model): neither CLI writes over them,
+    in $AASIST_WEIGHTS_DIR or in the cache."""
+    monkeypatch.setenv(where, str(tmp_path))
+    weights = tmp_path / ("AASIST-L.pth" if where == "AASIST_WEIGHTS_DIR" else "weights/AASIST-L.pth")
+    weights.parent.mkdir(exist_ok=True)
+    weights.write_bytes(b"official weights")
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone(1600, 16000), 16000)
+    assert predict_main([str(wav), "-o", str(weights)]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert main(["--onnx", str(weights), "--no-check"]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert weights.read_bytes() == b"official weights"
+
+
 def test_a_failed_check_leaves_every_earlier_file(
     tiny: dict[str, Path], tmp_path: Path, capsys, monkeypatch
 ) -> None:

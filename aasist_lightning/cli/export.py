@@ -28,6 +28,7 @@ import numpy as np
 
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.files import atomic_outputs, check_outputs
+from aasist_lightning.models.weights import weights_locations
 from aasist_lightning.runtime.exported import (
     example_waves,
     export_program,
@@ -149,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         raise InferenceError(
             "nothing to export: give --onnx PATH and/or --program PATH (or the deprecated --torchscript)"
         )
-    inputs = [p for p in (args.ckpt, args.pretrained) if p]
+    # The official weights too, wherever their name resolves (they are inputs even when not named).
+    inputs = [*([args.ckpt] if args.ckpt else []), *weights_locations(args.pretrained or "AASIST-L")]
     check_outputs([args.onnx, args.program, args.torchscript], inputs)  # before the model is loaded
     if args.torchscript:
         print(f"{PROG}: warning: {_TORCHSCRIPT_DEPRECATED}", file=sys.stderr)

@@ -210,6 +210,16 @@ def _explain_dir(value: str | None) -> Path | None:
     return path
 
 
+def _official_weights(args: argparse.Namespace) -> list[Path]:
+    """Where the official weights the run may load are looked up: inputs even when not named on the command
+    line, so no output may replace them (the ONNX path loads none, and imports no torch)."""
+    if args.onnx:
+        return []
+    from aasist_lightning.models.weights import weights_locations
+
+    return weights_locations(args.pretrained or DEFAULT_PRETRAINED)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the CLI on parsed arguments; returns the exit status."""
     err = sys.stderr
@@ -223,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     explain_dir = _explain_dir(args.explain)
-    models = [m for m in (args.ckpt, args.onnx, args.program, args.pretrained) if m]
+    models = [*(m for m in (args.ckpt, args.onnx, args.program) if m), *_official_weights(args)]
     # Checked before any work (never over an input: an audio file or the model); committed together.
     with atomic_outputs([args.output], [*paths, *models]) as outputs:
         scorer, model_name, torch_model = _build_scorer(args)

@@ -9,6 +9,7 @@ from aasist_lightning.models.weights import (
     cache_dir,
     load_official_weights,
     resolve_weights,
+    weights_locations,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "check_hparams",
     "load_official_weights",
     "resolve_weights",
+    "weights_locations",
 ]

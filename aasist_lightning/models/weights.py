@@ -104,6 +104,19 @@ def download_weights(name: str, dest: Path | None = None) -> Path:
     return dest
 
 
+def weights_locations(name_or_path: str | os.PathLike[str]) -> list[Path]:
+    """Where the weights of ``name_or_path`` are looked up, whether or not a file is there yet: for an
+    official name the file in $AASIST_WEIGHTS_DIR (when set), then the cache's; else the path itself. No
+    output may replace these."""
+    name = official_name(str(name_or_path))
+    if name is None:
+        return [Path(name_or_path).expanduser()]
+    file = OFFICIAL_WEIGHTS[name][0]
+    env_dir = os.environ.get("AASIST_WEIGHTS_DIR")
+    from_env = [Path(env_dir).expanduser() / file] if env_dir else []
+    return [*from_env, cache_dir() / "weights" / file]
+
+
 def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     """Path of a weights file: an official name is looked up ($AASIST_WEIGHTS_DIR, cache, download), anything
     else must be an existing file. Raises :class:`WeightsNotFoundError` saying where it looked and how to
@@ -119,15 +132,13 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
         )
     file = OFFICIAL_WEIGHTS[name][0]
     looked = []
-    env_dir = os.environ.get("AASIST_WEIGHTS_DIR")
-    if env_dir:
-        candidate = Path(env_dir).expanduser() / file
+    *from_env, cached = weights_locations(name)
+    for candidate in from_env:
         if candidate.is_file():
             return candidate
         looked.append(f"$AASIST_WEIGHTS_DIR/{file} = {candidate}: not found")
-    else:
+    if not from_env:
         looked.append("$AASIST_WEIGHTS_DIR: not set")
-    cached = cache_dir() / "weights" / file
     if cached.is_file():
         return cached
     looked.append(f"cache {cached}: not found")
