@@ -62,6 +62,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def same_path(a: PathLike, b: PathLike) -> bool:
+    """Whether two paths name one file: the same resolved path, or links (hard or symbolic) to one file."""
+    a, b = Path(a), Path(b)
+    return _same_file(a, b) or a.resolve() == b.resolve()
+
+
 class InputPathError(OSError):
     """An input path that is a folder, a pipe or a device where a file is read; the message names it."""
 
@@ -87,7 +93,7 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
         raise OutputPathError(f"output {path} is a folder: give a file name inside it")
     for source in inputs:
         source = Path(source)
-        if _same_file(path, source) or path.resolve() == source.resolve():
+        if same_path(path, source):
             raise OutputPathError(f"output {path} is also an input ({source}): choose another output path")
     parent = path.parent
     existing = parent
@@ -247,4 +253,5 @@ __all__ = [
     "check_input",
     "check_output",
     "check_outputs",
+    "same_path",
 ]

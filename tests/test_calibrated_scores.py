@@ -189,10 +189,12 @@ def test_bad_calibration_input_is_one_line(tmp_path: Path, capsys: pytest.Captur
         line, hint = capsys.readouterr().err.splitlines()
         assert line.startswith("aasist-score: error: ") and message in line and "--debug" in hint
     before = evaluated.read_text()
-    assert (
-        score([str(evaluated), "--calibrate-with", str(evaluated), "--calibrated-out", str(evaluated)]) == 2
-    )
+    dev = miscalibrated(tmp_path / "dev.txt", 20, 4)
+    assert score([str(evaluated), "--calibrate-with", str(dev), "--calibrated-out", str(evaluated)]) == 2
     assert "is also an input" in capsys.readouterr().err and evaluated.read_text() == before
+    with pytest.raises(SystemExit) as usage:  # calibrated on the scores it is judged on
+        score([str(evaluated), "--calibrate-with", str(tmp_path / "." / "eval.txt")])
+    assert usage.value.code == 2 and "is the evaluated score file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:
         score([str(evaluated), "--calibrated-out", str(out)])
     assert usage.value.code == 2 and "--calibrated-out needs --calibrate-with" in capsys.readouterr().err

@@ -346,9 +346,6 @@ def test_2021_and_asvspoof5_keys_as_protocol_read_attack_then_key(capsys, tmp_pa
     assert protocol.labels == {"LA_E_1": 0, "LA_E_2": 1, "T_3": 1, "LA_E_4": 0}
     assert protocol.attacks == {"LA_E_1": "A07", "LA_E_2": "bonafide", "T_3": "bonafide", "LA_E_4": "A19"}
     # eval.py's score file ('-' for bona fide) agrees with those keys.
-    scores = _write_aasist(
-        tmp_path / "s.txt",
-        [("LA_E_1", "A07", "spoof", "-1"), ("LA_E_2", "-", "bonafide", "2"), ("T_3", "-", "bonafide", "1")]
-        + [("LA_E_4", "A19", "spoof", "0.5")],
-    )
+    rows = [("LA_E_1", "A07", "spoof", "-1"), ("LA_E_2", "-", "bonafide", "2"), ("T_3", "-", "bonafide", "1")]
+    scores = _write_aasist(tmp_path / "s.txt", [*rows, ("LA_E_4", "A19", "spoof", "0.5")])
     assert _run(capsys, scores, "--protocol", keys)[0] == 0

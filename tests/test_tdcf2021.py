@@ -175,6 +175,9 @@ def test_aasist_score_reports_the_2021_min_tdcf_of_a_phase(capsys, tmp_path: Pat
     assert code == 2 and "Fix: drop --subsets" in err
     code, _, err = run_score(capsys, scores, "--asv-scores", asv_file, "--subsets", "hidden")
     assert code == 2 and "no target / nontarget ASV trials" in err
+    with pytest.raises(SystemExit) as usage:
+        run_score(capsys, scores, "--subsets", "eval")  # a phase with no 2021 ASV scores to pick it for
+    assert usage.value.code == 2 and "give it with the keys' ASV scores" in capsys.readouterr().err
     other = write(tmp_path / "other.txt", "LA_E_0000001 - bonafide 1.0\nLA_E_0000002 A07 spoof 0.0\n")
     code, _, err = run_score(capsys, other, "--asv-scores", asv_file)
     assert code == 2 and "none of the 2 trials of" in err and "Fix: --subsets" in err

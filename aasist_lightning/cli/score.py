@@ -32,7 +32,7 @@ from aasist_lightning.data.corpora import (
     read_asvspoof2021,
     read_asvspoof2021_asv_scores,
 )
-from aasist_lightning.files import atomic_outputs, atomic_write_json
+from aasist_lightning.files import atomic_outputs, atomic_write_json, same_path
 from aasist_lightning.metrics import (
     ASVSPOOF2019,
     ASVSPOOF2021,
@@ -333,6 +333,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.calibrated_out is not None and args.calibrate_with is None:
         parser.error("--calibrated-out needs --calibrate-with DEV_SCORES (the dev scores to fit the map on)")
+    if args.calibrate_with is not None and same_path(args.calibrate_with, args.scores):
+        parser.error(
+            f"--calibrate-with {args.calibrate_with} is the evaluated score file: fit the calibration on the "
+            "dev scores of the same model, never on the scores it is judged on"
+        )
+    if args.subsets is not None and args.asv_scores is None:
+        parser.error(
+            "--subsets picks the ASVspoof 2021 phase of the t-DCF: give it with the keys' ASV scores "
+            "(--asv-scores .../keys/LA/ASV/ASVTorch_Kaldi/score.txt)"
+        )
     # The measures raise ValueError for scores they cannot evaluate (e.g. an ASV file giving negative t-DCF
     # weights); the message says why.
     return run_tool(PROG, args, run, also=(ValueError,))
