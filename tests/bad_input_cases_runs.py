@@ -149,6 +149,7 @@ TRAIN: list[Case] = [
     Case("ckpt-last-without-run", "train", train("ckpt_path=last"), ("ckpt_path='last'",)),
     Case("typo-in-model-key", "train", train("+model.frist_conv=3"), ("did you mean model.first_conv",)),
     Case("typo-in-override", "train", train("model.frist_conv=3"), ("frist_conv",)),
+    Case("typo-in-data-key", "train", train("+data.eval_subst=4"), ("did you mean data.eval_subset",)),
     Case("lr-nan", "train", train("model.optimizer.lr=nan"), ("model.optimizer.lr=nan", "> 0")),
     Case("lr-negative", "train", train("model.optimizer.lr=-1"), ("model.optimizer.lr=-1", "> 0")),
     Case("nb-samp-10", "train", train("model.nb_samp=10"), ("model.nb_samp=10", "minimum input length")),
@@ -301,6 +302,33 @@ EVAL: list[Case] = [
         ),
         ("audio file {ws}/trunc.wav is truncated",),
         setup=both(checkpoint(), manifest("train.csv", [*BALANCED[:5], ("trunc.wav", "bonafide")])),
+    ),
+    Case(
+        "one-class-left-after-skipped-files",
+        "eval",
+        tiny(
+            "ckpt_path={ws}/model.ckpt",
+            *MANIFESTS[:3],
+            "data.dev_manifest={ws}/train.csv",
+            "data.eval_manifest={ws}/eval.csv",
+            "data.on_bad_audio=skip",
+            "model.inference.backend=eager",
+            "splits=[eval]",
+        ),
+        ("the eval split has 2 bona fide and 0 spoof trials scored", "data.on_bad_audio=skip"),
+        setup=both(
+            checkpoint(),
+            manifest("train.csv", BALANCED),
+            lambda ws: ws.write("junk.wav", b"not audio"),  # unreadable: skipped
+            manifest("eval.csv", [("b0.wav", "bonafide"), ("b1.wav", "bonafide"), ("junk.wav", "spoof")]),
+        ),
+    ),
+    Case(
+        "typo-in-data-key",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "+data.eval_subst=4"),
+        ("did you mean data.eval_subset",),
+        setup=checkpoint(),
     ),
     Case(
         "bad-audio-policy",

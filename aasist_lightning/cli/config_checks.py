@@ -55,6 +55,12 @@ def _model_keys() -> list[str]:
     return [name for name in inspect.signature(AASISTLitModule.__init__).parameters if name != "self"]
 
 
+def _data_keys() -> list[str]:
+    from aasist_lightning.data import ASVspoofDataModule
+
+    return [name for name in inspect.signature(ASVspoofDataModule.__init__).parameters if name != "self"]
+
+
 def _unknown_keys(c: _Checker, section: str, given: Iterable[str], known: list[str]) -> None:
     for key in given:
         if key in known or key.startswith("_"):
@@ -185,6 +191,8 @@ def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
 
 
 def _check_data(c: _Checker, data: DictConfig) -> None:
+    if str(data.get("_target_", "")).endswith(".ASVspoofDataModule"):  # not a user's own data module
+        _unknown_keys(c, "data", data.keys(), _data_keys())
     # The data module validates these too, but its errors would come wrapped in Hydra's instantiation error.
     unset = [key for key in data if OmegaConf.is_missing(data, key)]
     for key in unset:

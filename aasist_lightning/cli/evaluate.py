@@ -51,6 +51,7 @@ from aasist_lightning.cli.eval_tables import (
     _per_condition_rows,
     _per_condition_tables,
 )
+from aasist_lightning.data.protocols import ProtocolError
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.metrics.calibration import calibration_measures
@@ -209,9 +210,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             score_path = write_score_file(output_dir / "scores" / f"{split}.txt", rows)
             bona, spoof = scores[labels == 1], scores[labels == 0]
             if not len(bona) or not len(spoof):
-                raise ValueError(
-                    f"the {split} split has {len(bona)} bona fide and {len(spoof)} spoof trials: the EER "
-                    f"needs both (check data.{split}_subset / the protocol)"
+                raise ProtocolError(
+                    f"the {split} split has {len(bona)} bona fide and {len(spoof)} spoof trials scored: the "
+                    f"EER needs both (check data.{split}_subset, the protocol, and the files skipped as "
+                    "unreadable with data.on_bad_audio=skip)"
                 )
             tandem = datamodule.asv_scores(split)
             asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
