@@ -148,6 +148,16 @@ def test_folder_corpus_recursive_with_attacks_from_sub_folders(tmp_path: Path) -
     }
 
 
+@pytest.mark.parametrize("names", [("c0.wav", "c0.flac"), ("a b.wav", "a_b.wav")])
+def test_folder_corpus_refuses_two_files_with_one_id(tmp_path: Path, names: tuple[str, str]) -> None:
+    for name in names:
+        wav(tmp_path / "real" / name)
+    wav(tmp_path / "fake/d.wav")
+    clash = r"get the same utterance id 'real/(c0|a_b)' .* Fix: rename or remove one of them"
+    with pytest.raises(ProtocolError, match=clash):
+        read_folder(tmp_path)
+
+
 def test_folder_corpus_without_class_folders(tmp_path: Path) -> None:
     wav(tmp_path / "clips/a.wav")
     with pytest.raises(ProtocolError, match=r"needs a bona fide sub-folder .* found \['clips'\]"):

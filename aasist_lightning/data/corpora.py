@@ -274,6 +274,7 @@ def read_folder(root: str | Path) -> CorpusTrials:
             f"one ({'|'.join(_SPOOF_FOLDERS)}); found {sorted(p.name for p in root.iterdir() if p.is_dir())}"
         )
     trials: list[Trial] = []
+    seen: dict[str, Path] = {}
     for folders, label in ((bona_dirs, BONAFIDE), (spoof_dirs, SPOOF)):
         for folder in folders:
             files = sorted(
@@ -287,6 +288,12 @@ def read_folder(root: str | Path) -> CorpusTrials:
                     NO_ATTACK if label == BONAFIDE else (relative.as_posix() if relative.parts else "spoof")
                 )
                 utt_id = "_".join(path.relative_to(root).with_suffix("").as_posix().split())
+                if utt_id in seen:
+                    raise ProtocolError(
+                        f"{seen[utt_id]} and {path} get the same utterance id {utt_id!r} (the path below "
+                        f"{root} without extension, spaces as '_'). Fix: rename or remove one of them"
+                    )
+                seen[utt_id] = path
                 trials.append(Trial(utt_id, path, label, "_".join(attack.split()), UNKNOWN_SPEAKER))
     return CorpusTrials("folder", trials)
 
