@@ -258,3 +258,13 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match=f"cannot read checkpoint {bad}"):
         main(["--ckpt", str(bad), "--onnx", str(tmp_path / "m.onnx"), "--debug"])
+
+
+def test_an_opset_the_exporter_cannot_write_is_refused(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The exporter falls back to its own opset when it cannot convert to the one asked for: refused, not
+    written as another opset."""
+    out = tmp_path / "m.onnx"
+    assert main(["--ckpt", str(tiny["ckpt"]), "--onnx", str(out), "--opset", "99", "--no-check"]) == 2
+    assert "ONNX opset 99 could not be written" in capsys.readouterr().err and not out.exists()

@@ -293,6 +293,9 @@ def test_device_errors(audio_dir: Path, ckpt: Path, capsys: pytest.CaptureFixtur
     if not torch.cuda.is_available():
         assert main([one, "--ckpt", str(ckpt), "--device", "cuda"]) == 2
         assert "no CUDA GPU is visible" in capsys.readouterr().err
+    if not torch.backends.mps.is_available():
+        assert main([one, "--ckpt", str(ckpt), "--device", "mps"]) == 2
+        assert "cannot use an Apple GPU" in capsys.readouterr().err
 
 
 @pytest.mark.gpu

@@ -210,6 +210,8 @@ def resolve_device(device: str | None = "auto") -> str:
         name = "cuda"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError(f"device {device!r} requested but no CUDA GPU is visible: use 'cpu' or 'auto'")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise InferenceError(f"device {device!r} requested, but PyTorch cannot use an Apple GPU: use 'cpu'")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
         raise InferenceError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:<index> or gpu")
     return name

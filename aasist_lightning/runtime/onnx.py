@@ -87,6 +87,12 @@ def export_onnx(
     if program is None:  # only the legacy exporter writes to a file and returns nothing
         raise RuntimeError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:  # the exporter falls back quietly when it cannot convert to the opset asked for
+        raise InferenceError(
+            f"ONNX opset {opset} could not be written (the exporter gave opset {written}): use an opset from "
+            f"{DEFAULT_OPSET} to {onnx.defs.onnx_opset_version()}"
+        )
     if metadata is not None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
