@@ -353,6 +353,13 @@ FOLDERS: list[Case] = [
         ("hydra.run.dir={ws}/notes.txt/run cannot be made", "{ws}/notes.txt is a file"),
         setup=a_file,
     ),
+    Case(  # refused before Hydra writes .hydra/ and its log there (paths.output_dir's check comes later)
+        "run-folder-inside-the-corpus",
+        "eval",
+        tiny("data=folder", "data.root={ws}/corpus", "hydra.run.dir={ws}/corpus/out"),
+        ("hydra.run.dir={ws}/corpus/out is inside data.root={ws}/corpus", "Fix: pass another hydra.run.dir"),
+        setup=lambda ws: ws.path("corpus").mkdir(),
+    ),
     Case(
         "sweep-folder-under-a-file",
         "eval",

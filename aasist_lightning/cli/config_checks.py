@@ -268,6 +268,17 @@ def _check_splits(c: _Checker, data: DictConfig, splits: Mapping[str, str]) -> N
             )
 
 
+def _data_root_holding(cfg: DictConfig, folder: Path) -> str | None:
+    """``data.root`` when ``folder`` is that corpus folder or lies inside it (never written), else None."""
+    data = cfg.get("data")
+    if not isinstance(data, DictConfig) or OmegaConf.is_missing(data, "root") or data.get("root") is None:
+        return None
+    root = str(data.get("root"))
+    resolved = folder.expanduser().resolve()
+    root_path = Path(root).expanduser().resolve()
+    return root if root_path == resolved or root_path in resolved.parents else None
+
+
 def check_output_dir(cfg: DictConfig) -> Path:
     """``paths.output_dir``, checked before any work: results.json can be written there, and it is not in the
     corpus folder (``data.root`` is never written)."""
@@ -277,17 +288,12 @@ def check_output_dir(cfg: DictConfig) -> Path:
             "paths.output_dir is not set. Fix: run through train.py / eval.py (Hydra sets it) or pass one."
         )
     output_dir = Path(str(value)).expanduser()
-    data = cfg.get("data")
-    root = (
-        data.get("root") if isinstance(data, DictConfig) and not OmegaConf.is_missing(data, "root") else None
-    )
+    root = _data_root_holding(cfg, output_dir)
     if root is not None:
-        root_path = Path(str(root)).expanduser().resolve()
-        if root_path == output_dir.resolve() or root_path in output_dir.resolve().parents:
-            raise ConfigError(
-                f"paths.output_dir={output_dir} is inside data.root={root}: the corpus folder is never "
-                "written. Fix: pass another paths.output_dir (or hydra.run.dir)"
-            )
+        raise ConfigError(
+            f"paths.output_dir={output_dir} is inside data.root={root}: the corpus folder is never "
+            "written. Fix: pass another paths.output_dir (or hydra.run.dir)"
+        )
     try:
         check_output(output_dir / "results.json")
     except OutputPathError as err:
@@ -345,10 +351,14 @@ class OutputFolderCheck(Callback):
         # once HydraConfig holds the config: set it now, as Hydra does right after this callback.
         HydraConfig.instance().set_config(config)
         folder = OmegaConf.select(config, key)
+        prog = Path(sys.argv[0]).stem
+        root = _data_root_holding(config, Path(folder))
+        if root is not None:  # before Hydra writes its .hydra/ and log there
+            message = f"{key}={folder} is inside data.root={root}: the corpus folder is never written"
+            raise SystemExit(report(prog, OutputPathError(f"{message}. Fix: pass another {key}")))
         try:  # a file inside the folder: check_output walks up to the part that exists
             check_output(Path(folder) / "results.json")
         except OutputPathError as error:
-            prog = Path(sys.argv[0]).stem
             reason = str(error).split(": ", 1)[-1]  # without check_output's "output <file>: "
             raise SystemExit(
                 report(prog, OutputPathError(f"{key}={folder} cannot be made: {reason}"))
