@@ -246,6 +246,20 @@ EVAL: list[Case] = [
     Case("unknown-split", "eval", tiny("splits=[test]"), ("splits=['test']", "dev / eval")),
     Case("no-splits", "eval", tiny("splits=[]"), ("splits=[]",)),
     Case(
+        "batch-size-bool",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "batch_size=true"),
+        ("batch_size=True: must be a positive integer",),
+        setup=checkpoint(),
+    ),
+    Case(
+        "progress-not-bool",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "progress=maybe"),
+        ("progress='maybe': must be true or false",),
+        setup=checkpoint(),
+    ),
+    Case(
         "batch-size-zero",
         "eval",
         tiny("ckpt_path={ws}/model.ckpt", "batch_size=0"),

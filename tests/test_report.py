@@ -203,6 +203,9 @@ def test_bad_folder_is_one_line_and_exit_2(tmp_path: Path, make, message: str, c
 
 
 def test_compare_of_unknown_jobs_is_bad_input(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:  # a comparison needs replicates
+        main([str(sweep), "--compare", "0", "1", "--bootstrap", "0"])
+    assert usage.value.code == 2 and "--compare needs bootstrap replicates" in capsys.readouterr().err
     assert main([str(sweep), "--compare", "0", "9"]) == 2
     assert "selects no finished job" in capsys.readouterr().err
 

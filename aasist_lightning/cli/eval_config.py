@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.models.aasist import is_integer
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,13 @@ def _check(cfg: DictConfig) -> tuple[list[str], Path | None]:
             "ckpt_path=<run>/checkpoints/best.ckpt, or model.pretrained=AASIST-L (official weights)."
         )
     batch_size = cfg.get("batch_size")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (not is_integer(batch_size) or batch_size < 1):
         raise ConfigError(
             f"batch_size={batch_size!r}: must be a positive integer or null (data.eval_batch_size)"
         )
+    progress = cfg.get("progress", True)
+    if not isinstance(progress, bool):
+        raise ConfigError(f"progress={progress!r}: must be true or false")
     crop, hop = cfg.get("crop", "head"), cfg.get("hop")
     if crop not in CROPS:
         raise ConfigError(

@@ -250,7 +250,7 @@ class SweepReport(Callback):
 
 def _run(args: Any) -> int:
     if args.compare:
-        print(compare(args.folder, *args.compare, n_boot=args.bootstrap or N_BOOT))
+        print(compare(args.folder, *args.compare, n_boot=args.bootstrap))
         return 0
     sweep, images = write_report(args.folder, int(args.bootstrap), plots=not args.no_plots)
     print_table(sweep)
@@ -288,7 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console script ``aasist-report``."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.compare and args.bootstrap == 0:
+        parser.error(f"--compare needs bootstrap replicates: drop --bootstrap 0 (default {N_BOOT})")
     return run_tool(PROG, args, _run, also=(ReportError,))
 
 
 __all__ = ["SweepReport", "build_parser", "main", "write_report"]
+
+if __name__ == "__main__":
+    sys.exit(main())
