@@ -270,3 +270,26 @@ def test_two_by_two_sweep_with_two_seeds_end_to_end(
     assert b"sweep-report" in summary and b"tiny-sweep" in summary  # group: <task_name>-<sweep folder>
     (job_run,) = (sweep / "0" / "wandb").glob("offline-run-*")
     assert b"tiny-sweep" in next(job_run.glob("*.wandb")).read_bytes()
+
+
+def test_an_eval_py_sweep_is_picked_by_its_eer_and_compared_on_its_score_files(tmp_path: Path) -> None:
+    """eval.py -m jobs record eval/* metrics and splits.eval.score_file (train.py: test/*, scores.eval)."""
+    folder = tmp_path / "multirun"
+    for job, (crop, separation) in enumerate((("head", 1.0), ("windows", 2.5))):
+        path = fake_job(folder, str(job), [f"crop={crop}"], separation, seed=job)
+        trained = json.loads((path / "results.json").read_text())
+        results = {
+            "eval/eer": trained["test/eer"],
+            "eval/cllr": 0.1 * job,  # would pick job 0 if the best were chosen by the first metric
+            "splits": {"eval": {"score_file": trained["scores"]["eval"]}},
+            "config": {"seed": 42},
+        }
+        (path / "results.json").write_text(json.dumps(results))
+    write_report(folder, n_boot=50, plots=False)
+    data = json.loads((folder / "report.json").read_text())
+    assert (
+        data["best"] == "1"
+        and "best job by eval/eer (the test set itself)" in (folder / "report.md").read_text()
+    )
+    assert all(job["test/eer_ci"] is not None for job in data["jobs"])  # the score files were found
+    assert "EER(A) - EER(B) = +23.000 points" in compare(folder, "0", "1", n_boot=100)

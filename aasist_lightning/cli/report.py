@@ -108,10 +108,9 @@ def markdown(sweep: Sweep, plots: list[Path]) -> str:
         "",
     ]
     if sweep.best is not None:
-        parts += [
-            f"★ best job by {sweep.selection} (the validation metric, so the test set picks nothing).",
-            "",
-        ]
+        on_test = sweep.selection.split("/")[0] in ("test", "eval")
+        why = "the test set itself" if on_test else "the validation metric, so the test set picks nothing"
+        parts += [f"★ best job by {sweep.selection} ({why}).", ""]
     if any(j.eer_ci for j in sweep.jobs):
         ci = next(j.eer_ci for j in sweep.jobs if j.eer_ci)
         assert ci is not None

@@ -180,7 +180,9 @@ def read_job(path: Path, n_boot: int) -> Job:
     }
     job = Job(path.name, path, overrides, OK, metrics=metrics, config=results.get("config") or {})
     job.wall_time_s = results.get("wall_time_s")
-    eval_file = (results.get("scores") or {}).get("eval")
+    # train.py records its test scores under scores.eval, eval.py under splits.eval.score_file.
+    eval_split = (results.get("splits") or {}).get("eval") or {}
+    eval_file = (results.get("scores") or {}).get("eval") or eval_split.get("score_file")
     if eval_file and Path(eval_file).is_file():
         job.eval_scores = Path(eval_file)
         try:
@@ -256,9 +258,9 @@ def read_sweep(folder: str | Path, n_boot: int = 1000) -> Sweep:
     metrics = [m for m in METRICS if m in measured]
     metrics += sorted(k for k in measured if k.endswith(_MEASURES) and k.split("/")[0] not in ("val", "test"))
     configured = [j.config.get("optimized_metric") for j in jobs if j.config.get("optimized_metric")]
-    selection = str(configured[0]) if configured else "val/eer_best"
-    if selection not in measured and metrics:
-        selection = metrics[0]
+    # train.py's validation metric; for eval.py sweeps the dev EER, else the eval EER (then labelled so).
+    preferred = [str(configured[0])] if configured else ["val/eer_best", "dev/eer", "eval/eer"]
+    selection = next((m for m in preferred if m in measured), metrics[0] if metrics else preferred[0])
     scored = [j for j in jobs if selection in j.metrics]
     best = min(scored, key=lambda j: j.metrics[selection]).name if scored else None
     optuna_file = folder / "optimization_results.yaml"
