@@ -268,3 +268,49 @@ def test_an_opset_the_exporter_cannot_write_is_refused(
     out = tmp_path / "m.onnx"
     assert main(["--ckpt", str(tiny["ckpt"]), "--onnx", str(out), "--opset", "99", "--no-check"]) == 2
     assert "ONNX opset 99 could not be written" in capsys.readouterr().err and not out.exists()
+
+
+def _with_metadata(source: Path, target: Path, value: str) -> Path:
+    import onnx
+
+    proto = onnx.load(source)
+    for entry in proto.metadata_props:
+        if entry.key == "aasist":
+            entry.value = value
+    onnx.save(proto, target)
+    return target
+
+
+def test_damaged_or_foreign_onnx_models_and_devices_are_bad_input(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Damaged metadata, a model that does not output 2 logits, a device ONNX Runtime cannot use: one line,
+    exit 2 (they were tracebacks, a silent score, a silent CPU run)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone(1600, 16000), 16000)
+    for value in ("{not json", "[]", "{}", '{"nb_samp": -5}', '{"nb_samp": "abc"}'):
+        damaged = _with_metadata(tiny["onnx"], tmp_path / "damaged.onnx", value)
+        assert predict_main([str(wav), "--onnx", str(damaged)]) == 2
+        assert "metadata is damaged (no input length nb_samp)" in capsys.readouterr().err
+    weight = numpy_helper.from_array(np.ones((100, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "foreign",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 100])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [weight],
+    )
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), foreign)
+    assert predict_main([str(wav), "--onnx", str(foreign)]) == 2
+    assert "outputs shape ['batch', 3], not (batch, 2) logits" in capsys.readouterr().err
+    assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "--device", "tpu"]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "--device", "cuda"]) == 2
+        assert "needs ONNX Runtime's CUDA provider" in capsys.readouterr().err

@@ -158,6 +158,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _onnx_device(device: str) -> str:
+    """--device for ONNX Runtime, checked without torch: auto is the CPU; a GPU needs ONNX Runtime's CUDA
+    provider (which it would otherwise replace by the CPU without a word)."""
+    name = device.lower()
+    if name in ("auto", "cpu"):
+        return "cpu"
+    if name != "gpu" and not name.startswith("cuda"):
+        raise InferenceError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:<index> or gpu")
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        raise InferenceError(
+            f"--device {device} with --onnx needs ONNX Runtime's CUDA provider (onnxruntime-gpu), which this "
+            "installation lacks: use --device cpu"
+        )
+    return "cuda" if name == "gpu" else name
+
+
 def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
     """(scorer, description of the model, the torch model for --explain or None)."""
     if args.onnx or args.program:
@@ -168,8 +186,7 @@ def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:
                 f"--pretrained instead of {flag}"
             )
         if args.onnx:
-            device = "cpu" if args.device == "auto" else args.device
-            scorer = Scorer.from_onnx(args.onnx, batch_size=args.batch_size, device=device)
+            scorer = Scorer.from_onnx(args.onnx, batch_size=args.batch_size, device=_onnx_device(args.device))
         else:
             scorer = Scorer.from_program(args.program, args.batch_size, resolve_device(args.device))
         path = args.onnx or args.program

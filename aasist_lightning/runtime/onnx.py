@@ -130,7 +130,17 @@ def metadata_of(session: Any, source: str) -> dict[str, Any]:
     """The ``aasist`` metadata of a session's model; a model written elsewhere needs a fixed input length."""
     props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY in props:
-        return json.loads(props[METADATA_KEY])
+        try:
+            meta = json.loads(props[METADATA_KEY])
+        except ValueError:
+            meta = None
+        nb_samp = meta.get("nb_samp") if isinstance(meta, dict) else None
+        if isinstance(nb_samp, bool) or not isinstance(nb_samp, int) or nb_samp < 1:
+            raise InferenceError(
+                f"ONNX model {source}: its {METADATA_KEY!r} metadata is damaged (no input length nb_samp): "
+                "export the model again with aasist-export"
+            )
+        return meta
     shape = session.get_inputs()[0].shape
     if len(shape) == 2 and isinstance(shape[1], int):
         return {"nb_samp": shape[1], "dev_eer_threshold": None, "source": f"onnx {source}"}

@@ -297,6 +297,12 @@ class Scorer:
         except Exception as e:  # onnxruntime raises its own exception types for invalid / truncated files
             raise InferenceError(f"cannot load ONNX model {path}: {e}") from e
         meta = metadata_of(session, str(path))
+        output_shape = session.get_outputs()[0].shape
+        if len(output_shape) != 2 or output_shape[1] != 2:
+            raise InferenceError(
+                f"ONNX model {path} outputs shape {output_shape}, not (batch, 2) logits: it is not an AASIST "
+                "model (export one with aasist-export)"
+            )
         input_name = session.get_inputs()[0].name
 
         def run(waves: Any) -> np.ndarray:
