@@ -307,6 +307,8 @@ def test_damaged_or_foreign_onnx_models_and_devices_are_bad_input(
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), foreign)
     assert predict_main([str(wav), "--onnx", str(foreign)]) == 2
     assert "outputs shape ['batch', 3], not (batch, 2) logits" in capsys.readouterr().err
+    assert predict_main([str(wav), "--onnx", str(tmp_path)]) == 2
+    assert f"ONNX model {tmp_path} is a folder: give the exported file" in capsys.readouterr().err
     assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "--device", "tpu"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
     import onnxruntime

@@ -139,7 +139,7 @@ def choose(
         backend = auto_backend(hardware, precision, allow_compile)
     if backend == "onnx" and precision == "bf16":
         raise ValueError(
-            "the onnx backend runs in fp32 only: use precision=fp32, or backend=compile for bf16"
+            "the onnx backend runs in fp32 only: use the fp32 precision, or the compile backend for bf16"
         )
     if backend == "onnx" and not hardware.onnxruntime:
         raise ValueError("backend=onnx needs onnxruntime: pip install onnxruntime (or use backend=auto)")

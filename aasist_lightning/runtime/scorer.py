@@ -333,6 +333,8 @@ class Scorer:
 
 def _exported_file(path: str | os.PathLike[str], kind: str, flag: str) -> Path:
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise InferenceError(f"{kind} {path} is a folder: give the exported file, {flag} {path}/<file>")
     if not path.is_file():
         raise FileNotFoundError(f"{kind} {path} does not exist: create it with aasist-export {flag} {path}")
     return path
