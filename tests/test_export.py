@@ -91,7 +91,9 @@ def test_predict_onnx_matches_pytorch(tiny: dict[str, Path], tmp_path: Path) -> 
         assert [r["windows"] for r in exported["results"]] == [1, 1, 4]
 
 
-def _predict_without_torch(wav: Path, onnx: Path, stub_data_package: bool) -> subprocess.CompletedProcess:
+def _predict_without_torch(
+    wav: Path, onnx: Path, stub_data_package: bool, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """aasist-predict --onnx in a fresh interpreter where lightning and torch cannot be imported."""
     stub = (
         # An empty aasist_lightning.data package: only its audio module is loaded, not the package's __init__.
@@ -107,7 +109,7 @@ def _predict_without_torch(wav: Path, onnx: Path, stub_data_package: bool) -> su
         "sys.modules['lightning'] = sys.modules['torch'] = sys.modules['pytorch_lightning'] = None\n"
         f"{stub}"
         "from aasist_lightning.cli.predict import main\n"
-        f"sys.exit(main([{str(wav)!r}, '--onnx', {str(onnx)!r}, '--threshold', 'dev-eer']))\n"
+        f"sys.exit(main([{str(wav)!r}, '--onnx', {str(onnx)!r}, '--threshold', 'dev-eer', *{extra!r}]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
@@ -128,6 +130,9 @@ def test_predict_onnx_without_lightning_or_torch(tiny: dict[str, Path], tmp_path
     proc = _predict_without_torch(wav, tiny["onnx"], stub_data_package=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == lines
+    # Its bad input is reported without them too.
+    proc = _predict_without_torch(wav, tiny["onnx"], stub_data_package=False, extra=("--device", "tpu"))
+    assert proc.returncode == 2 and "--device tpu with --onnx" in proc.stderr, proc.stderr
 
 
 def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -291,10 +296,11 @@ def test_damaged_or_foreign_onnx_models_and_devices_are_bad_input(
 
     wav = tmp_path / "a.wav"
     sf.write(wav, tone(1600, 16000), 16000)
-    for value in ("{not json", "[]", "{}", '{"nb_samp": -5}', '{"nb_samp": "abc"}'):
+    bad_threshold = '{"nb_samp": 64600, "dev_eer_threshold": "x"}'
+    for value in ("{not json", "[]", "{}", '{"nb_samp": -5}', '{"nb_samp": "abc"}', bad_threshold):
         damaged = _with_metadata(tiny["onnx"], tmp_path / "damaged.onnx", value)
         assert predict_main([str(wav), "--onnx", str(damaged)]) == 2
-        assert "metadata is damaged (no input length nb_samp)" in capsys.readouterr().err
+        assert "metadata is damaged (input length nb_samp" in capsys.readouterr().err
     weight = numpy_helper.from_array(np.ones((100, 3), np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["y"])],
@@ -310,7 +316,7 @@ def test_damaged_or_foreign_onnx_models_and_devices_are_bad_input(
     assert predict_main([str(wav), "--onnx", str(tmp_path)]) == 2
     assert f"ONNX model {tmp_path} is a folder: give the exported file" in capsys.readouterr().err
     assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "--device", "tpu"]) == 2
-    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert "--device tpu with --onnx" in capsys.readouterr().err
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():

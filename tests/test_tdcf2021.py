@@ -142,7 +142,7 @@ def test_eval_on_asvspoof2021_la_reports_the_2021_min_tdcf(tmp_path: Path) -> No
     assert snapshot(root) == before
 
 
-def test_aasist_score_reports_the_2021_min_tdcf_of_a_phase(capsys, tmp_path: Path) -> None:
+def test_aasist_score_reports_the_2021_min_tdcf_of_a_phase(capsys, tmp_path: Path, monkeypatch) -> None:
     root = la21_keys(tmp_path / "la21")
     cm = {"LA_E_9332881": ("A07", "spoof", -1.5), "LA_E_5085671": ("-", "bonafide", 2.0)}  # eval, progress
     cm |= {"LA_E_1000147": ("A19", "spoof", 0.4), "LA_E_2000000": ("-", "bonafide", 0.1)}  # eval, eval
@@ -166,6 +166,19 @@ def test_aasist_score_reports_the_2021_min_tdcf_of_a_phase(capsys, tmp_path: Pat
         assert report["min_tdcf_definition"] == "ASVspoof 2021" and report["subsets"] == (subsets or ["all"])
         assert str(root / LA21_ASV_FILES[0]) in report["asv_scores"] and "ASVspoof 2021 (revised" in out
         assert ("1 trials of other subsets left out" in out) == bool(left_out)
+    # A relative path from inside the package reads the same keys; no output may replace them.
+    monkeypatch.chdir(root / "keys/LA")
+    out_json, relative = tmp_path / "rel.json", "ASV/ASVTorch_Kaldi/score.txt"
+    code, _, err = run_score(capsys, scores, "--asv-scores", relative, "--subsets", "all", "--json", out_json)
+    assert code == 0 and json.loads(out_json.read_text())["min_tdcf"] == report["min_tdcf"], err
+    for key_file in ("ASV/trial_metadata.txt", "CM/trial_metadata.txt"):
+        before = (root / "keys/LA" / key_file).read_text()
+        code, _, err = run_score(capsys, scores, "--asv-scores", asv_file, "--json", key_file)
+        assert code == 2 and "is also an input" in err and (root / "keys/LA" / key_file).read_text() == before
+    plain = tmp_path / "plain.json"
+    assert run_score(capsys, scores, "--json", plain)[0] == 0
+    plain_report = json.loads(plain.read_text())
+    assert plain_report["subsets"] is None and plain_report["trials_left_out"] is None
     # The keys' score file outside its package has no keys; --subsets means nothing for a 2019 file.
     lone = write(tmp_path / "score.txt", asv_file.read_text())
     code, _, err = run_score(capsys, scores, "--asv-scores", lone)

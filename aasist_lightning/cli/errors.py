@@ -35,21 +35,24 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from aasist_lightning.data.protocols import ProtocolError
     from aasist_lightning.files import OutputPathError
     from aasist_lightning.metrics.io import ScoreFileError
-    from aasist_lightning.models.aasist import HyperParameterError
-    from aasist_lightning.models.weights import WeightsError
     from aasist_lightning.runtime.options import InferenceError
 
-    return (
+    errors: tuple[type[BaseException], ...] = (
         ConfigError,
         AudioError,
         ProtocolError,
         OutputPathError,
         ScoreFileError,
-        HyperParameterError,
-        WeightsError,
         InferenceError,
         OSError,
     )
+    # Only code that imported the network (and torch) raises these: aasist-predict --onnx imports neither.
+    if "aasist_lightning.models" in sys.modules:
+        from aasist_lightning.models.aasist import HyperParameterError
+        from aasist_lightning.models.weights import WeightsError
+
+        errors += (HyperParameterError, WeightsError)
+    return errors
 
 
 def full_tracebacks() -> bool:

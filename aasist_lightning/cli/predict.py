@@ -164,8 +164,10 @@ def _onnx_device(device: str) -> str:
     name = device.lower()
     if name in ("auto", "cpu"):
         return "cpu"
-    if name != "gpu" and not name.startswith("cuda"):
-        raise InferenceError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:<index> or gpu")
+    if name not in ("gpu", "cuda", "cuda:0"):
+        raise InferenceError(
+            f"--device {device} with --onnx: use auto, cpu or cuda (ONNX Runtime uses the first GPU)"
+        )
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
@@ -173,7 +175,7 @@ def _onnx_device(device: str) -> str:
             f"--device {device} with --onnx needs ONNX Runtime's CUDA provider (onnxruntime-gpu), which this "
             "installation lacks: use --device cpu"
         )
-    return "cuda" if name == "gpu" else name
+    return "cuda"
 
 
 def _build_scorer(args: argparse.Namespace) -> tuple[Scorer, str, Any]:

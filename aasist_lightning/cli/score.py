@@ -29,8 +29,8 @@ from aasist_lightning.cli.arguments import ToolParser, run_tool
 from aasist_lightning.data.corpora import (
     SUBSET_NAMES_2021,
     asvspoof2021_asv_metadata,
-    read_asvspoof2021,
     read_asvspoof2021_asv_scores,
+    read_asvspoof2021_keys,
 )
 from aasist_lightning.files import atomic_outputs, atomic_write_json, same_path
 from aasist_lightning.metrics import (
@@ -162,7 +162,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     report["asv_scores"] = None if tandem is None else tandem.source
     report["min_tdcf_definition"] = None if tandem is None else tandem.definition
     report["subsets"] = (phase or ["all"]) if revised else None
-    report["trials_left_out"] = left_out
+    report["trials_left_out"] = left_out if revised else None
     return report, score_file, calibration
 
 
@@ -185,21 +185,20 @@ def read_tandem(path: Path, subsets: Sequence[str] | None) -> TandemASV:
             "(keys/LA/ASV/ASVTorch_Kaldi/score.txt)"
         )
     scores = read_asvspoof2021_asv_scores(path, metadata, _subsets(subsets))
-    return TandemASV(scores, ASVSPOOF2021, f"{path} + {metadata}")
+    return TandemASV(scores, ASVSPOOF2021, f"{metadata} + {path}")  # as eval.py names them
 
 
 def in_phase(score_file: ScoreFile, asv_scores: Path, subsets: list[str] | None) -> tuple[ScoreFile, int]:
     """The trials of ``score_file`` in the ASVspoof 2021 LA ``subsets`` (None = all), by the CM keys of the
     keys package ``asv_scores`` lies in, as the 2021 evaluation package scores a phase; and how many of its
     trials were left out."""
-    asv_dir = asvspoof2021_asv_metadata(asv_scores).parent  # <root>/keys/LA/ASV
-    cm_keys = asv_dir.parent / "CM" / "trial_metadata.txt"
+    cm_keys = asvspoof2021_cm_keys(asv_scores)
     if not cm_keys.is_file():
         raise ScoreFileError(
             f"{cm_keys} does not exist: the ASVspoof 2021 t-DCF counts the CM trials of the chosen subsets, "
             "which the CM keys name. Fix: give the ASV scores inside the full keys package (LA-keys-full)"
         )
-    wanted = {trial.utt_id for trial in read_asvspoof2021(asv_dir.parents[2], "LA", subsets).trials}
+    wanted = {trial.utt_id for trial in read_asvspoof2021_keys(cm_keys, "LA", subsets).trials}
     keep = [i for i, utt_id in enumerate(score_file.utt_ids) if utt_id in wanted]
     if not keep:
         raise ScoreFileError(
@@ -217,6 +216,18 @@ def in_phase(score_file: ScoreFile, asv_scores: Path, subsets: list[str] | None)
     )
     check_cm_scores(kept.scores, kept.labels, f"{score_file.path} (subsets {subsets or 'all'})")
     return kept, len(score_file.utt_ids) - len(keep)
+
+
+def asvspoof2021_cm_keys(asv_scores: Path) -> Path:
+    """The CM keys of the ASVspoof 2021 LA keys package an ASV score file lies in (keys/LA/CM/...)."""
+    return asvspoof2021_asv_metadata(asv_scores).parent.parent / "CM" / "trial_metadata.txt"
+
+
+def key_files(asv_scores: Path | None) -> list[Path]:
+    """The keys an ASVspoof 2021 LA ASV score file is read with (inputs: no output may replace them)."""
+    if asv_scores is None or not _is_2021_asv_file(asv_scores):
+        return []
+    return [asvspoof2021_asv_metadata(asv_scores), asvspoof2021_cm_keys(asv_scores)]
 
 
 def _is_2021_asv_file(path: Path) -> bool:
@@ -286,6 +297,7 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the outputs (all or none), print the report; returns the exit status."""
     inputs = [p for p in (args.scores, args.protocol, args.asv_scores, args.calibrate_with) if p is not None]
+    inputs += key_files(args.asv_scores)
     written = [args.json, args.det_plot, args.hist_plot, args.calibrated_out]
     # Checked before any work; none may replace an input, and all are committed together.
     with atomic_outputs(written, inputs) as outputs:

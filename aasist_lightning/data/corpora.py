@@ -111,11 +111,17 @@ def read_asvspoof2021(
     of :data:`SUBSETS_2021` (None = all)."""
     if track not in ("LA", "DF"):
         raise ValueError(f"track must be 'LA' or 'DF', got {track!r}")
-    root = Path(root)
+    return read_asvspoof2021_keys(Path(root) / "keys" / track / "CM" / "trial_metadata.txt", track, subsets)
+
+
+def read_asvspoof2021_keys(
+    keys: str | Path, track: str, subsets: Sequence[str] | None = ("eval",)
+) -> CorpusTrials:
+    """ASVspoof 2021 ``track`` trials of the CM keys file ``keys``, laid out as
+    ``<root>/keys/<track>/CM/trial_metadata.txt`` (audio in ``<root>/ASVspoof2021_<track>_eval/flac``)."""
+    keys = Path(keys)
     layout = _LA21 if track == "LA" else _DF21
-    keys = root / "keys" / track / "CM" / "trial_metadata.txt"
-    audio = root / f"ASVspoof2021_{track}_eval" / "flac"
-    return _read_columns(keys, layout, audio, subsets)
+    return _read_columns(keys, layout, keys.parents[3] / f"ASVspoof2021_{track}_eval" / "flac", subsets)
 
 
 def _wanted_subsets(subsets: Sequence[str] | None) -> set[str] | None:
@@ -146,7 +152,7 @@ def asvspoof2021_asv_metadata(score_file: str | Path) -> Path:
     """The trial metadata an ASVspoof 2021 LA ASV score file goes with: ``keys/LA/ASV/trial_metadata.txt``
     for ``keys/LA/ASV/<system>/score.txt`` (the keys package's layout, where the 2021 evaluation package also
     reads other ASV systems' scores)."""
-    return Path(score_file).parent.parent / "trial_metadata.txt"
+    return Path(score_file).absolute().parent.parent / "trial_metadata.txt"
 
 
 def read_asvspoof2021_asv_scores(
@@ -351,6 +357,7 @@ __all__ = [
     "read_asvspoof2021",
     "read_asvspoof2021_asv",
     "read_asvspoof2021_asv_scores",
+    "read_asvspoof2021_keys",
     "read_folder",
     "read_in_the_wild",
 ]

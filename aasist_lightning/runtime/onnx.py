@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -135,10 +136,16 @@ def metadata_of(session: Any, source: str) -> dict[str, Any]:
         except ValueError:
             meta = None
         nb_samp = meta.get("nb_samp") if isinstance(meta, dict) else None
-        if isinstance(nb_samp, bool) or not isinstance(nb_samp, int) or nb_samp < 1:
+        threshold = meta.get("dev_eer_threshold") if isinstance(meta, dict) else None
+        if (
+            isinstance(nb_samp, bool)
+            or not isinstance(nb_samp, int)
+            or nb_samp < 1
+            or not (threshold is None or (isinstance(threshold, (int, float)) and math.isfinite(threshold)))
+        ):
             raise InferenceError(
-                f"ONNX model {source}: its {METADATA_KEY!r} metadata is damaged (no input length nb_samp): "
-                "export the model again with aasist-export"
+                f"ONNX model {source}: its {METADATA_KEY!r} metadata is damaged (input length nb_samp "
+                f"{nb_samp!r}, dev_eer_threshold {threshold!r}): export the model again with aasist-export"
             )
         return meta
     shape = session.get_inputs()[0].shape
