@@ -386,3 +386,22 @@ def test_checkpoint_errors_never_advise_weights_only_false(
     message, hint = capsys.readouterr().err.splitlines()
     assert message.startswith(f"aasist-predict: error: cannot read checkpoint {bad}: ")
     assert "weights_only" not in message and "--debug" in hint
+
+
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its audio would otherwise be missing from the results without a word (as root, permissions do not
+    stop a listing: the refusal is simulated)."""
+    (tmp_path / "ok").mkdir()
+    sf.write(tmp_path / "ok" / "a.wav", tone(1600, 16000), 16000)
+    (tmp_path / "locked").mkdir()
+    listing = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert find_audio([tmp_path / "ok"]) == [tmp_path / "ok" / "a.wav"]
+    with pytest.raises(OSError, match=r"cannot list folder .*locked below .* \(Permission denied\)"):
+        find_audio([tmp_path])

@@ -46,9 +46,7 @@ def find_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-            )
+            found.extend(sorted(_audio_below(path)))
         elif path.exists():
             found.append(path)
         else:
@@ -61,6 +59,24 @@ def find_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def _audio_below(folder: Path) -> list[Path]:
+    """The audio files below ``folder``; a sub-folder that cannot be listed is an error naming it (its files
+    would otherwise be missing from the results without a word)."""
+
+    def unlisted(error: OSError) -> None:
+        raise OSError(
+            f"cannot list folder {error.filename} below {folder} ({error.strerror}): its audio would be left "
+            "out. Fix: make it readable, or give the other folders / files as inputs"
+        )
+
+    return [
+        Path(top) / name
+        for top, _, files in os.walk(folder, onerror=unlisted)
+        for name in files
+        if Path(name).suffix.lower() in AUDIO_EXTENSIONS and (Path(top) / name).is_file()
+    ]
 
 
 @dataclass
