@@ -113,6 +113,7 @@ class Outputs:
         self._planned = planned
         self._inputs = inputs
         self._temps: list[tuple[Path, Path]] = []  # (temporary, destination), in the order written
+        self._made: list[Path] = []  # folders made for the outputs, removed again if nothing is committed
 
     @contextlib.contextmanager
     def write(self, path: PathLike) -> Iterator[Path]:
@@ -122,7 +123,9 @@ class Outputs:
         if path not in self._planned:  # checked before the work, like the planned ones
             self._planned.append(_checked(path, self._planned, self._inputs))
         try:
+            missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._made += missing  # deepest first
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             os.close(fd)
         except OSError as error:
@@ -155,6 +158,9 @@ class Outputs:
     def _discard(self) -> None:
         for tmp, _ in self._temps:
             tmp.unlink(missing_ok=True)
+        for folder in sorted(set(self._made), key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):  # one that now holds something else stays
+                folder.rmdir()
 
 
 class OutputWriteError(OSError):

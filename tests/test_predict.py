@@ -345,6 +345,8 @@ def test_explain_to_a_file_is_refused_before_any_work(
     assert main([one, "--ckpt", str(tmp_path / "never-read.ckpt"), "--explain", str(taken)]) == 2
     err = capsys.readouterr().err
     assert f"--explain {taken} is a file: give a folder" in err and "Errno" not in err
+    assert main([one, "--ckpt", str(tmp_path / "never-read.ckpt"), "--explain", str(taken / "sub")]) == 2
+    assert f"--explain {taken / 'sub'}: {taken} is a file, not a folder" in capsys.readouterr().err
     assert taken.read_text() == "a file"
 
 
@@ -369,6 +371,10 @@ def test_a_failed_explain_replaces_no_earlier_output(
     assert f"{pngs / '16000_FLOAT.png'}: No space left on device; no earlier output was replaced" in err
     assert out.read_text() == "earlier" and (pngs / "16000_FLOAT.png").read_text() == "earlier"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["16000_FLOAT.png", "pngs", "s.csv"]
+    # Folders made for the pictures go again with them.
+    assert main([one, "--ckpt", str(ckpt), "--explain", str(tmp_path / "new" / "pngs"), "--no-progress"]) == 2
+    capsys.readouterr()
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize("content", [b"\x80\x02garbage", b"PK\x03\x04truncated", None])
