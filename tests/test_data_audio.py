@@ -1,5 +1,6 @@
 """Audio loading on generated files of many shapes and on real speech; the fixed-length rule."""
 
+import os
 import re
 from pathlib import Path
 
@@ -196,3 +197,11 @@ def test_an_error_in_a_loader_worker_keeps_its_one_line_message(tmp_path: Path) 
     with pytest.raises(AudioError) as err:
         next(iter(loader))
     assert str(err.value) == f"audio file {path} has 800 NaN/inf samples"
+
+
+def test_a_file_name_that_is_not_utf8_is_read(tmp_path: Path) -> None:
+    """Linux names are bytes: one that is not UTF-8 (Latin-1 'café.wav') is read, not refused by soundfile."""
+    path = tmp_path / os.fsdecode(b"caf\xe9.wav")
+    wave = np.linspace(-0.5, 0.5, 16000, dtype=np.float32)
+    sf.write(os.fsencode(path), wave, 16000, subtype="FLOAT")
+    assert np.array_equal(load_audio(path), wave)

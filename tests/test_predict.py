@@ -7,6 +7,7 @@ import csv
 import errno
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -411,3 +412,19 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path: Path, monkeypatch: py
     assert find_audio([tmp_path / "ok"]) == [tmp_path / "ok" / "a.wav"]
     with pytest.raises(OSError, match=r"cannot list folder .*locked below .* \(Permission denied\)"):
         find_audio([tmp_path])
+
+
+def test_a_full_standard_output_is_named(
+    audio_dir: Path, ckpt: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FullDisk:
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def flush(self) -> None:
+            pass
+
+    one = str(audio_dir / "ch1" / "16000_FLOAT.wav")
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    assert main([one, "--ckpt", str(ckpt), "--no-progress"]) == 2
+    assert "cannot write the results to standard output: No space left on device" in capsys.readouterr().err

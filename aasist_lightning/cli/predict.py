@@ -319,8 +319,13 @@ def run(args: argparse.Namespace) -> int:
             with outputs.write(args.output) as tmp:
                 tmp.write_text(text, encoding="utf-8")
         else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            except OSError as error:  # e.g. redirected to a full disk: say it is the standard output
+                raise OSError(
+                    error.errno, f"cannot write the results to standard output: {error.strerror}"
+                ) from None
     if failed:
         print(
             f"{PROG}: {len(failed)} of {len(paths)} file(s) could not be read and were skipped: "

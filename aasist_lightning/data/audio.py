@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn")
         kind = "a folder" if path.is_dir() else "a device, pipe or socket"
         raise AudioError(f"{path} is {kind}, not a regular audio file: give an audio file (FLAC, WAV, ...)")
     try:
-        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
+        # The name's own bytes on POSIX: soundfile encodes a str strictly, refusing names that are not UTF-8.
+        name = str(path) if os.name == "nt" else os.fsencode(path)
+        data, file_sr = sf.read(name, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         raise AudioError(
             f"cannot read audio file {path} ({e}); is it a valid audio file (FLAC, WAV, OGG, ...)?"
