@@ -21,6 +21,7 @@ was), and one that leads to an input is refused like the input itself.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -95,15 +96,23 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
         source = Path(source)
         if same_path(path, source):
             raise OutputPathError(f"output {path} is also an input ({source}): choose another output path")
-    parent = path.parent
-    existing = parent
+    problem = folder_problem(path.parent)
+    if problem:
+        raise OutputPathError(f"output {path}: {problem}")
+    return path
+
+
+def folder_problem(folder: PathLike) -> str | None:
+    """Why files cannot be written in ``folder`` (made where missing), or None: its nearest existing part is a
+    file, or a folder that cannot be written."""
+    existing = Path(folder)
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise OutputPathError(f"output {path}: {existing} is a file, not a folder")
+        return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputPathError(f"output {path}: cannot write in {existing} (permission denied)")
-    return path
+        return f"cannot write in {existing} (permission denied)"
+    return None
 
 
 class Outputs:
@@ -123,7 +132,7 @@ class Outputs:
         if path not in self._planned:  # checked before the work, like the planned ones
             self._planned.append(_checked(path, self._planned, self._inputs))
         try:
-            missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+            missing = list(itertools.takewhile(lambda f: not f.exists(), (path.parent, *path.parent.parents)))
             path.parent.mkdir(parents=True, exist_ok=True)
             self._made += missing  # deepest first
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -259,5 +268,6 @@ __all__ = [
     "check_input",
     "check_output",
     "check_outputs",
+    "folder_problem",
     "same_path",
 ]

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from aasist_lightning.cli.errors import ConfigError, report
 from aasist_lightning.data.corpora import CORPUS_SPLITS, SUBSET_NAMES_2021, SUBSETS_2021
 from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
-from aasist_lightning.files import OutputPathError, check_output
+from aasist_lightning.files import OutputPathError, check_output, folder_problem
 from aasist_lightning.models.aasist import is_integer, is_real
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
 from aasist_lightning.runtime.hardware import MEMORY_FORMATS
@@ -356,10 +356,6 @@ class OutputFolderCheck(Callback):
         if root is not None:  # before Hydra writes its .hydra/ and log there
             message = f"{key}={folder} is inside data.root={root}: the corpus folder is never written"
             raise SystemExit(report(prog, OutputPathError(f"{message}. Fix: pass another {key}")))
-        try:  # a file inside the folder: check_output walks up to the part that exists
-            check_output(Path(folder) / "results.json")
-        except OutputPathError as error:
-            reason = str(error).split(": ", 1)[-1]  # without check_output's "output <file>: "
-            raise SystemExit(
-                report(prog, OutputPathError(f"{key}={folder} cannot be made: {reason}"))
-            ) from None
+        problem = folder_problem(folder)
+        if problem:
+            raise SystemExit(report(prog, OutputPathError(f"{key}={folder} cannot be made: {problem}")))

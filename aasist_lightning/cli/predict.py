@@ -47,7 +47,7 @@ from aasist_lightning.cli.predict_output import (
     _threshold_arg,
 )
 from aasist_lightning.console import progress_bar
-from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs, check_output
+from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs, folder_problem
 from aasist_lightning.metrics.calibration import DEFAULT_PRIOR
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
@@ -226,11 +226,9 @@ def _explain_dir(value: str | None) -> Path | None:
         raise OutputPathError(
             f"--explain {path} is a file: give a folder for the attention-map PNGs (it is made if missing)"
         )
-    try:  # a PNG inside it: check_output walks up to the folder that exists and checks it can be written
-        check_output(path / "attention.png")
-    except OutputPathError as error:
-        reason = str(error).split(": ", 1)[-1]  # without check_output's "output <file>: "
-        raise OutputPathError(f"--explain {path}: {reason}") from None
+    problem = folder_problem(path)
+    if problem:
+        raise OutputPathError(f"--explain {path}: {problem}")
     return path
 
 
