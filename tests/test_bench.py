@@ -9,7 +9,7 @@ from aasist_lightning.bench import inference, measure
 from aasist_lightning.bench.accuracy import eer_check
 from aasist_lightning.bench.cli import main
 from aasist_lightning.bench.flops import work_per_utt
-from aasist_lightning.bench.report import write_json
+from aasist_lightning.bench.report import print_table, write_json
 from aasist_lightning.bench.training import bench_training, memory_across_epochs
 from aasist_lightning.bench.workload import TINY, TRAINING_PATHS, train_default_path
 from aasist_lightning.runtime.hardware import Hardware
@@ -272,3 +272,26 @@ def test_bad_recipe_arguments_fail_before_the_benchmark_runs(
     monkeypatch.setattr("aasist_lightning.bench.cli.run", no_run)
     assert main(["--archs", "tiny", "--no-train", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_report_keeps_prose_lines_whole_whatever_the_cpu_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """A pipe is 80 columns wide: the machine line and the notes are not wrapped there (a long CPU name split
+    'load average' over two lines on an Intel Xeon)."""
+    name = "Intel(R) Xeon(R) Platinum 8480+ Processor with a long model name"
+    result = {
+        "hardware": {"name": name, "device": "cpu", "threads": 2, "cpu_capability": "AVX512", "amx": True},
+        "load_avg_start": [1.51, 0.63, 0.25],
+        "load_avg_end": [1.98, 0.81, 0.32],
+        "inference": [],
+        "training": [],
+        "gflop_per_utt": {"tiny": {"inference": 0.1, "training": 0.3}},
+        "default_inference": {"backend": "onnx", "precision": "fp32"},
+    }
+    print_table(result)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(
+        name in line and "load average [1.51, 0.63, 0.25] -> [1.98, 0.81, 0.32]" in line for line in lines
+    )
+    assert any(
+        line.startswith("tiny: 0.1 GFLOP per utterance forward, 0.3 per training step") for line in lines
+    )

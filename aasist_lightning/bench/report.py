@@ -25,9 +25,12 @@ def print_table(result: dict[str, Any]) -> None:
     if "eer_check" in result:
         console.print(_eer_table(result["eer_check"]))
         return
+    # Lines of prose are not wrapped at the console width (80 columns in a pipe): a report saved to a file
+    # keeps the machine's name and load average on one line, whatever the CPU's name.
+    console.print(_machine_line(result), soft_wrap=True)
     console.print(_speed_table(result))
     for line in _notes(result):
-        console.print(line)
+        console.print(line, soft_wrap=True)
 
 
 def _eer_table(check: dict[str, Any]) -> Any:
@@ -47,16 +50,19 @@ def _eer_table(check: dict[str, Any]) -> Any:
     return table
 
 
-def _speed_table(result: dict[str, Any]) -> Any:
-    from rich.table import Table
-
+def _machine_line(result: dict[str, Any]) -> str:
     hw = result["hardware"]
-    title = (
+    return (
         f"AASIST speed on {hw['name'] or hw['device']} ({hw['threads']} threads, {hw['cpu_capability']}, "
         f"AMX {'yes' if hw['amx'] else 'no'}); "
         f"load average {result['load_avg_start']} -> {result['load_avg_end']}"
     )
-    table = Table(title=title)
+
+
+def _speed_table(result: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table()
     for col in COLUMNS:
         table.add_column(col, justify="left" if col in ("model", "mode", "path") else "right")
     for row in result["inference"] + result["training"]:
