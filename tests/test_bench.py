@@ -275,8 +275,8 @@ def test_bad_recipe_arguments_fail_before_the_benchmark_runs(
 
 
 def test_report_keeps_prose_lines_whole_whatever_the_cpu_name(capsys: pytest.CaptureFixture[str]) -> None:
-    """A pipe is 80 columns wide: the machine line and the notes are not wrapped there (a long CPU name split
-    'load average' over two lines on an Intel Xeon)."""
+    """Printed to a pipe or a file (80 columns for rich), the table is not squeezed and the machine line and
+    the notes are not wrapped (a long CPU name split 'load average' over two lines on an Intel Xeon)."""
     name = "Intel(R) Xeon(R) Platinum 8480+ Processor with a long model name"
     result = {
         "hardware": {"name": name, "device": "cpu", "threads": 2, "cpu_capability": "AVX512", "amx": True},
@@ -288,7 +288,9 @@ def test_report_keeps_prose_lines_whole_whatever_the_cpu_name(capsys: pytest.Cap
         "default_inference": {"backend": "onnx", "precision": "fp32"},
     }
     print_table(result)
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr().out
+    assert "GFLOP/s" in printed and "max |Δlogit|" in printed  # headers not cut to fit 80 columns
+    lines = printed.splitlines()
     assert any(
         name in line and "load average [1.51, 0.63, 0.25] -> [1.98, 0.81, 0.32]" in line for line in lines
     )

@@ -22,11 +22,13 @@ def print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
 
     console = Console()
+    if not console.is_terminal:  # a report saved to a file: rich's 80 columns cut the cells to 'AASI…'
+        console.width = max(console.width, 160)
     if "eer_check" in result:
         console.print(_eer_table(result["eer_check"]))
         return
-    # Lines of prose are not wrapped at the console width (80 columns in a pipe): a report saved to a file
-    # keeps the machine's name and load average on one line, whatever the CPU's name.
+    # The prose lines are not wrapped at the console's width: the machine's name and load average stay on
+    # one line, whatever the CPU's name.
     console.print(_machine_line(result), soft_wrap=True)
     console.print(_speed_table(result))
     for line in _notes(result):
