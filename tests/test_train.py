@@ -457,3 +457,17 @@ def test_gpu_run(work: Path, tiny_corpus: Path, precision: str) -> None:
     metrics = train(cfg)
     assert all(v == v for v in metrics.values())  # no NaN
     assert (work / f"outputs/tiny/runs/gpu_{precision}/scores/eval.txt").is_file()
+
+
+@pytest.mark.parametrize("module", ["aasist_lightning.cli.train", "aasist_lightning.cli.evaluate"])
+def test_python_dash_m_runs_the_entry_point(module: str) -> None:
+    """`python -m aasist_lightning.cli.train ...` is the application (it exited 0 having done nothing)."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--cfg", "job"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "first_conv:" in done.stdout

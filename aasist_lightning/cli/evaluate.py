@@ -345,3 +345,7 @@ def main() -> None:
 
 
 __all__ = ["evaluate", "evaluate_matrix", "main", "score_split"]
+
+
+if __name__ == "__main__":
+    main()

@@ -309,3 +309,7 @@ def main() -> None:
 
 
 __all__ = ["main", "resolve_auto", "resolve_ckpt_path", "train"]
+
+
+if __name__ == "__main__":
+    main()
