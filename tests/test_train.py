@@ -369,6 +369,19 @@ def test_a_checkpoint_of_another_network_is_refused_before_work(work: Path, tiny
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
 
+def test_a_diverging_loss_stops_training_before_a_checkpoint_of_it(work: Path, tiny_corpus: Path) -> None:
+    """lr=1e30 makes the weights inf after one step: training stops there with the fix (it trained on NaN
+    weights, checkpointed them and failed at validation on NaN scores)."""
+    from aasist_lightning.cli.errors import user_errors
+    from aasist_lightning.lit.module import TrainingDivergedError
+
+    cfg = lean_cfg(work, tiny_corpus, "diverged", "model.optimizer.lr=1e30")
+    with pytest.raises(TrainingDivergedError, match=r"at step 1 .*lower model\.optimizer\.lr \(now 1e\+30\)"):
+        train(cfg)
+    assert TrainingDivergedError in user_errors()  # exit status 2, one line
+    assert not list(Path(cfg.paths.output_dir).glob("checkpoints/*.ckpt"))
+
+
 # ------------------------------------------------------------------------------------ python train.py: scale
 def run_entry_point(monkeypatch: pytest.MonkeyPatch, repo_root: Path, *args: str) -> None:
     """`python train.py <args>` in this process (a multirun launches its jobs one after the other here)."""

@@ -52,6 +52,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
         from aasist_lightning.models.weights import WeightsError
 
         errors += (HyperParameterError, WeightsError)
+    if "aasist_lightning.lit" in sys.modules:
+        from aasist_lightning.lit.module import TrainingDivergedError
+
+        errors += (TrainingDivergedError,)
     return errors
 
 

@@ -38,6 +38,11 @@ THRESHOLD_KEY = "dev_eer_threshold"
 LOGIT_THRESHOLD_KEY = "dev_eer_threshold_logit"
 
 
+class TrainingDivergedError(ArithmeticError):
+    """The training loss is not a finite number (too high a learning rate, nonsense augmentation settings):
+    training stops at that step, before a checkpoint of the damaged weights is written."""
+
+
 class AASISTLitModule(L.LightningModule):
     """AASIST with cross-entropy, an optimizer and an optional LR schedule, all from the `model` config group.
 
@@ -138,6 +143,16 @@ class AASISTLitModule(L.LightningModule):
         x, y = batch[0], batch[1]
         logits = self.model(x)
         loss = self._loss(logits, y)
+        # One host sync per step (the progress bar reads the logged loss each step anyway): NaN weights would
+        # otherwise be trained on and checkpointed, and only the first validation would fail, on NaN scores.
+        if not torch.isfinite(loss):
+            group = self.optimizers().param_groups[0]
+            lr = group.get("initial_lr", group["lr"])  # the configured value, before the schedule
+            raise TrainingDivergedError(
+                f"training diverged: the loss is {loss.item()} at step {self.global_step} (epoch "
+                f"{self.current_epoch}); stopped before any checkpoint of these weights. Fix: lower "
+                f"model.optimizer.lr (now {lr:g}) or check the augment.* settings"
+            )
         n = y.shape[0]
         correct = (logits.argmax(dim=1) == y).sum()
         # Running means over the epoch so far (the official code reports the same running loss): smooth to
@@ -354,4 +369,4 @@ class AASISTLitModule(L.LightningModule):
         self.val_eer_best = math.inf if best is None else float(best)
 
 
-__all__ = ["AASISTLitModule"]
+__all__ = ["AASISTLitModule", "TrainingDivergedError"]
