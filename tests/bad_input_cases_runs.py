@@ -105,6 +105,25 @@ ALL_MANIFESTS = [*MANIFESTS, "data.eval_manifest={ws}/train.csv"]
 
 TRAIN: list[Case] = [
     Case("negative-first-conv", "train", train("model.first_conv=-3"), ("model.first_conv=-3",)),
+    # A configured class rejecting its arguments (Hydra's "Error in call to target" wrapper, exit 1 before).
+    Case(
+        "augment-range-reversed",
+        "train",
+        train("augment=gain", "augment.min_db=6", "augment.max_db=-6"),
+        ("data.augment: random gain min_db=6 must be <= max_db=-6. Fix: check the data.augment.* values",),
+    ),
+    Case(
+        "augment-unknown-key",
+        "train",
+        train("augment=gain", "+augment.foo=1"),
+        ("data.augment:", "unexpected keyword argument 'foo'"),
+    ),
+    Case(
+        "checkpoint-mode-typo",
+        "train",
+        train("callbacks.model_checkpoint.mode=mni"),
+        ("callbacks.model_checkpoint: `mode` can be min, max but got mni",),
+    ),
     Case(
         "missing-root-is-not-generated",
         "train",

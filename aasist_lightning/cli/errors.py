@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -59,6 +60,27 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
+def _argument_error(error: BaseException) -> BaseException | None:
+    """The ValueError / TypeError behind Hydra's "Error in call to target" wrapper: a class rejected the
+    configured arguments (a nonsense value, an unknown key added with ``+``). Other causes are bugs."""
+    from hydra.errors import InstantiationException
+
+    cause = error.__cause__
+    rejections: tuple[type[BaseException], ...] = (ValueError, TypeError)
+    lightning_errors = sys.modules.get("lightning.fabric.utilities.exceptions")
+    if lightning_errors is not None:  # the Trainer's and its callbacks' own checks (trainer.devices=0)
+        rejections += (lightning_errors.MisconfigurationException,)
+    if isinstance(error, InstantiationException) and isinstance(cause, rejections):
+        return cause
+    return None
+
+
+def is_bad_input(error: BaseException) -> bool:
+    """Whether ``error`` means bad input (exit status 2, one line): a :func:`user_errors` type, or a
+    configured class that rejected its arguments."""
+    return isinstance(error, user_errors()) or _argument_error(error) is not None
+
+
 def full_tracebacks() -> bool:
     """Whether the user asked for tracebacks: ``--debug`` (taken off the command line by the entry point) or
     ``HYDRA_FULL_ERROR=1``."""
@@ -76,6 +98,11 @@ def describe(error: BaseException) -> str:
     """An error's own message; an OSError as ``<file>: <reason>`` (its str() starts with the errno)."""
     if isinstance(error, OSError) and error.strerror and error.filename is not None:
         return f"{error.filename}: {error.strerror}"
+    cause = _argument_error(error)
+    if cause is not None:  # name the config node instead of Hydra's multi-line wrapper
+        where = re.search(r"full_key: (\S+)", str(error)) or re.search(r"target '([^']+)'", str(error))
+        fix = f"Fix: check the {where.group(1)}.* values" if where else "Fix: check the configured values"
+        return f"{where.group(1) + ': ' if where else ''}{str(cause).rstrip('.')}. {fix}"
     return str(error)
 
 
@@ -91,8 +118,8 @@ def bad_input_exits(prog: str) -> Iterator[None]:
     were asked for)."""
     try:
         yield
-    except user_errors() as error:
-        if full_tracebacks():
+    except Exception as error:
+        if full_tracebacks() or not is_bad_input(error):
             raise
         raise SystemExit(report(prog, error)) from None
 
@@ -128,7 +155,7 @@ class _Failures:
 
     def exit_status(self) -> int:
         """2 when every failure was bad input, else 1 (a bug in some job)."""
-        return EXIT_BAD_INPUT if all(isinstance(e, user_errors()) for _, e in self.jobs) else 1
+        return EXIT_BAD_INPUT if all(is_bad_input(e) for _, e in self.jobs) else 1
 
 
 def _multirun_job(
