@@ -83,6 +83,13 @@ def manifest(name: str, rows: list[tuple[str, str]]) -> Callable[[Workspace], No
     return setup
 
 
+def earlier_run(ws: Workspace) -> None:
+    """The files of a finished run in ``old/``."""
+    ws.write("old/results.json", '{"test/eer": 1.0}')
+    ws.write("old/checkpoints/last.ckpt", b"a trained model")
+    ws.write("old/.hydra/config.yaml", "seed: 1\n")
+
+
 def both(*setups: Callable[[Workspace], None]) -> Callable[[Workspace], None]:
     def setup(ws: Workspace) -> None:
         for one in setups:
@@ -166,6 +173,13 @@ TRAIN: list[Case] = [
         setup=plain_state_dict,
     ),
     Case("ckpt-last-without-run", "train", train("ckpt_path=last"), ("ckpt_path='last'",)),
+    Case(
+        "run-folder-holds-a-run",  # its last.ckpt, config and log were replaced (by NaN weights, say)
+        "train",
+        train("hydra.run.dir={ws}/old"),
+        ("hydra.run.dir={ws}/old holds an earlier run (results.json)", "add ckpt_path=last"),
+        setup=earlier_run,
+    ),
     Case("typo-in-model-key", "train", train("+model.frist_conv=3"), ("did you mean model.first_conv",)),
     Case("typo-in-override", "train", train("model.frist_conv=3"), ("frist_conv",)),
     Case("typo-in-data-key", "train", train("+data.eval_subst=4"), ("did you mean data.eval_subset",)),
@@ -256,6 +270,13 @@ EVAL: list[Case] = [
         setup=truncated_checkpoint,
     ),
     Case("ckpt-missing", "eval", tiny("ckpt_path={ws}/none.ckpt"), ("ckpt_path=", "none.ckpt")),
+    Case(
+        "run-folder-holds-a-run",  # the training run's results.json would be replaced by the evaluation's
+        "eval",
+        tiny("hydra.run.dir={ws}/old"),
+        ("hydra.run.dir={ws}/old holds an earlier run (results.json)",),
+        setup=earlier_run,
+    ),
     Case(
         "nothing-to-evaluate",
         "eval",

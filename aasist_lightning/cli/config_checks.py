@@ -359,3 +359,28 @@ class OutputFolderCheck(Callback):
         problem = folder_problem(folder)
         if problem:
             raise SystemExit(report(prog, OutputPathError(f"{key}={folder} cannot be made: {problem}")))
+        earlier = _earlier_run(config, Path(folder), sweep=key == "hydra.sweep.dir")
+        if earlier is not None:  # before Hydra replaces its .hydra/ and log, and the run its files
+            message = (
+                f"{key}={folder} holds an earlier run ({earlier}): a new run there would replace its files. "
+                f"Fix: leave {key} out (each run gets a new folder) or pass an empty folder"
+            )
+            if OmegaConf.select(config, "hydra.job.config_name") == "train":
+                message += "; to resume that run add ckpt_path=last"
+            raise SystemExit(report(prog, OutputPathError(message)))
+
+
+def _earlier_run(config: Any, folder: Path, sweep: bool) -> str | None:
+    """What marks ``folder`` as holding an earlier run or sweep (its results.json or checkpoints), unless
+    this is a training resumed from there (``ckpt_path=last``, or a checkpoint inside ``folder``); else
+    None."""
+    if OmegaConf.select(config, "hydra.job.config_name") == "train":
+        ckpt = OmegaConf.select(config, "ckpt_path")
+        if ckpt == "last" or (ckpt and folder.resolve() in Path(str(ckpt)).expanduser().resolve().parents):
+            return None
+    jobs = "*/" if sweep else ""
+    for pattern in (f"{jobs}results.json", f"{jobs}checkpoints/*.ckpt"):
+        found = sorted(folder.glob(pattern))
+        if found:
+            return str(found[0].relative_to(folder))
+    return None
