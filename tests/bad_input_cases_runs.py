@@ -184,6 +184,25 @@ TRAIN: list[Case] = [
     Case("typo-in-override", "train", train("model.frist_conv=3"), ("frist_conv",)),
     Case("typo-in-data-key", "train", train("+data.eval_subst=4"), ("did you mean data.eval_subset",)),
     Case("lr-nan", "train", train("model.optimizer.lr=nan"), ("model.optimizer.lr=nan", "> 0")),
+    # The optimizer and scheduler are built when training starts: these were tracebacks after the set-up.
+    Case(
+        "optimizer-stray-arg", "train", train("+model.optimizer.momentum=0.9"), ("model.optimizer.momentum",)
+    ),
+    Case(
+        "optimizer-target-typo",
+        "train",
+        train("model.optimizer._target_=torch.optim.Adamm"),
+        ("model.optimizer._target_='torch.optim.Adamm': cannot be imported",),
+    ),
+    Case(
+        "scheduler-t-max-zero", "train", train("model.scheduler.T_max=0"), ("model.scheduler.T_max=0", ">= 1")
+    ),
+    Case(
+        "scheduler-arg-typo",
+        "train",
+        train("+model.scheduler.T_mx=3"),
+        ("did you mean model.scheduler.T_max",),
+    ),
     Case("lr-negative", "train", train("model.optimizer.lr=-1"), ("model.optimizer.lr=-1", "> 0")),
     Case("nb-samp-10", "train", train("model.nb_samp=10"), ("model.nb_samp=10", "minimum input length")),
     Case("batch-size-zero", "train", train("data.batch_size=0"), ("data.batch_size=0", ">= 1")),

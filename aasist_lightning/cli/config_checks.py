@@ -7,6 +7,7 @@ listed in one `ConfigError` so a user fixes them in one go.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -139,11 +140,37 @@ def _check_inference(c: _Checker, key: str, inference: Any) -> None:
     _unknown_keys(c, key, plain.keys(), ["backend", "precision"])
 
 
+def _check_arguments(
+    c: _Checker, key: str, node: DictConfig, given_later: tuple[str, ...], own: tuple[str, ...]
+) -> None:
+    """``node``'s keys must be arguments of its ``_target_`` (the optimizer / scheduler is built only once
+    training starts: a stray key was a traceback then). ``given_later``: arguments the module passes itself;
+    ``own``: keys the module takes off before building it."""
+    target = node.get("_target_")
+    module, _, name = str(target).rpartition(".")
+    try:
+        parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    except (ImportError, AttributeError, ValueError, TypeError):  # not importable, or not a callable
+        c.add(f"{key}._target_", target, "cannot be imported", f"use a class such as {_KNOWN_TARGETS[key]}")
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [name for name in parameters if name not in ("self", *given_later)] + list(own)
+    _unknown_keys(c, key, node.keys(), known)
+
+
+_KNOWN_TARGETS = {
+    "model.optimizer": "torch.optim.Adam (model/optimizer=adam)",
+    "model.scheduler": "torch.optim.lr_scheduler.CosineAnnealingLR (model/scheduler=cosine)",
+}
+
+
 def _check_optim(c: _Checker, model: DictConfig) -> None:
     optimizer = model.get("optimizer")
     if not isinstance(optimizer, DictConfig) or not optimizer.get("_target_"):
         c.add("model.optimizer", optimizer, "must name an optimizer (_target_)", "use model/optimizer=adam")
         return
+    _check_arguments(c, "model.optimizer", optimizer, given_later=("params",), own=())
     lr = optimizer.get("lr")
     if not is_real(lr) or lr <= 0:
         c.add(
@@ -162,6 +189,14 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
         c.add("model.optimizer.betas", betas, "must be two numbers in [0, 1)", "use [0.9, 0.999]")
     scheduler = model.get("scheduler")
     if isinstance(scheduler, DictConfig) and scheduler.get("_target_"):
+        _check_arguments(
+            c, "model.scheduler", scheduler, given_later=("optimizer",), own=("interval", "frequency")
+        )
+        t_max = scheduler.get("T_max")
+        if t_max is not None and not (is_integer(t_max) and t_max >= 1):
+            c.add(
+                "model.scheduler.T_max", t_max, "must be an integer >= 1", "leave it null (the run's length)"
+            )
         interval = scheduler.get("interval", "epoch")
         if interval not in ("step", "epoch"):
             c.add(
