@@ -205,6 +205,12 @@ TRAIN: list[Case] = [
     ),
     Case("lr-negative", "train", train("model.optimizer.lr=-1"), ("model.optimizer.lr=-1", "> 0")),
     Case("nb-samp-10", "train", train("model.nb_samp=10"), ("model.nb_samp=10", "minimum input length")),
+    Case(
+        "data-nb-samp-5",  # the crop is the network's input: a traceback from the ONNX export before
+        "train",
+        train("data.nb_samp=5"),
+        ("data.nb_samp=5: is shorter than the minimum input length", "it follows model.nb_samp="),
+    ),
     Case("batch-size-zero", "train", train("data.batch_size=0"), ("data.batch_size=0", ">= 1")),
     Case("max-epochs-zero", "train", train("trainer.max_epochs=0"), ("trainer.max_epochs=0", ">= 1")),
     Case("odd-train-subset", "train", train("data.train_subset=7"), ("data.train_subset=7", "even")),

@@ -94,6 +94,26 @@ def _check_arch(c: _Checker, model: DictConfig) -> None:
             c.add(f"model.{key}", value, why, ARCH_FIXES[key])
 
 
+def _check_crop(c: _Checker, model: DictConfig, data: DictConfig) -> None:
+    """The data's crop length (``data.nb_samp``, the model's by default) is the network's input length too:
+    checked by the network's validator once the model's own values pass it."""
+    from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
+
+    hparams = {k: _plain(model.get(k)) for k in ARCH_KEYS}
+    crop = data.get("nb_samp")
+    if crop is None or crop == hparams["nb_samp"]:
+        return
+    try:
+        check_hparams(**hparams)
+    except HyperParameterError:
+        return  # reported as model.* keys
+    try:
+        check_hparams(**{**hparams, "nb_samp": _plain(crop)})
+    except HyperParameterError as err:
+        for _, value, why in err.problems:
+            c.add("data.nb_samp", value, why, f"leave it out (it follows model.nb_samp={hparams['nb_samp']})")
+
+
 def _check_model(c: _Checker, model: DictConfig) -> None:
     _unknown_keys(c, "model", model.keys(), _model_keys())
     _check_arch(c, model)
@@ -366,6 +386,8 @@ def check_config(
             c.add(section, node, "is missing", f"pick one with {section}=<option> (see conf/{section}/)")
     if isinstance(cfg.get("data"), DictConfig):
         _check_splits(c, cfg.data, splits or {})
+        if "model" in sections and isinstance(cfg.get("model"), DictConfig):
+            _check_crop(c, cfg.model, cfg.data)
     if c.problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(c.problems))
 
