@@ -117,7 +117,10 @@ TRAIN: list[Case] = [
         "augment-range-reversed",
         "train",
         train("augment=gain", "augment.min_db=6", "augment.max_db=-6"),
-        ("data.augment: random gain min_db=6 must be <= max_db=-6. Fix: check the data.augment.* values",),
+        (
+            "data.augment: augment.min_db=6 must be <= augment.max_db=-6.",
+            "Fix: check the data.augment.* values",
+        ),
     ),
     Case(
         "augment-unknown-key",

@@ -1,5 +1,6 @@
 """Augmentations: RawBoost algorithms 1-8, waveform frequency masking, random gain and their configs."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +239,22 @@ def test_rawboost_matches_the_original(speech: np.ndarray, algo: int) -> None:
     for seed in range(3):
         ref = _ref_rawboost(speech.astype(np.float64), algo, np.random.default_rng(seed), params)
         np.testing.assert_allclose(rb(speech, np.random.default_rng(seed)), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: RandomGain(p=5), r"augment\.p=5 must be a number in \[0, 1\]"),
+        (lambda: RandomGain(p=-1), r"augment\.p=-1 must be a number in \[0, 1\]"),
+        (lambda: RandomGain(min_db=float("nan")), r"augment\.min_db=nan, max_db=6\.0 must be finite numbers"),
+        (lambda: FreqMaskWave(num_masks=-1), r"augment\.num_masks=-1 must be an integer >= 0"),
+        (lambda: RawBoost(p=200), r"augment\.p=200 must be a number in \[0, 100\]"),
+        (lambda: RawBoost(n_bands=0), r"augment\.n_bands=0 must be an integer >= 1"),
+        (lambda: RawBoost(snr_min=40, snr_max=10), r"augment\.snr_min=40 must be <= augment\.snr_max=10"),
+    ],
+)
+def test_nonsense_settings_are_refused_when_built(build: Callable[[], object], message: str) -> None:
+    """Accepted silently before (a probability of 5, negative masks), or a traceback during training
+    (RawBoost p=200: more altered samples than there are)."""
+    with pytest.raises(ValueError, match=message):
+        build()

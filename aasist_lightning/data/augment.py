@@ -12,6 +12,7 @@ is the explicit generator instead of the global ``np.random`` state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -20,6 +21,35 @@ import scipy.fft
 from aasist_lightning.data.audio import SAMPLE_RATE
 
 Augmentation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(ok: bool, setting: str, rule: str) -> None:
+    """The ValueError naming an augmentation setting (``name=value``) and what it must be."""
+    if not ok:
+        raise ValueError(f"augment.{setting} {rule}")
+
+
+def _check_range(low_name: str, low: float, high_name: str, high: float) -> None:
+    _require(
+        _number(low) and _number(high), f"{low_name}={low!r}, {high_name}={high!r}", "must be finite numbers"
+    )
+    _require(low <= high, f"{low_name}={low!r}", f"must be <= augment.{high_name}={high!r}")
+
+
+def _check_count(name: str, value: int, least: int) -> None:
+    _require(
+        isinstance(value, int) and not isinstance(value, bool) and value >= least,
+        f"{name}={value!r}",
+        f"must be an integer >= {least}",
+    )
+
+
+def _check_share(name: str, value: float, top: float) -> None:
+    _require(_number(value) and 0 <= value <= top, f"{name}={value!r}", f"must be a number in [0, {top:g}]")
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -111,6 +141,19 @@ class RawBoost:
             raise ValueError(
                 f"augment.algo={algo!r} must be 0-8 (the RawBoost algorithms, see conf/augment/rawboost.yaml)"
             )
+        _check_count("n_f", n_f, 1)
+        _check_count("n_bands", n_bands, 1)
+        for low_name, low, high_name, high in (
+            ("min_f", min_f, "max_f", max_f),
+            ("min_bw", min_bw, "max_bw", max_bw),
+            ("min_coeff", min_coeff, "max_coeff", max_coeff),
+            ("min_g", min_g, "max_g", max_g),
+            ("min_bias_lin_nonlin", min_bias_lin_nonlin, "max_bias_lin_nonlin", max_bias_lin_nonlin),
+            ("snr_min", snr_min, "snr_max", snr_max),
+        ):
+            _check_range(low_name, low, high_name, high)
+        _check_share("p", p, 100)  # the largest share of samples ISD alters, in %
+        _require(_number(g_sd) and g_sd >= 0, f"g_sd={g_sd!r}", "must be a number >= 0")
         self.algo = algo
         self.n_f, self.n_bands = n_f, n_bands
         self.min_f, self.max_f, self.min_bw, self.max_bw = min_f, max_f, min_bw, max_bw
@@ -185,6 +228,8 @@ class FreqMaskWave:
                 f"freq_mask_wave min_width_hz={min_width_hz}, max_width_hz={max_width_hz} must satisfy "
                 f"0 <= min <= max < sr/2 = {sr / 2}"
             )
+        _check_count("num_masks", num_masks, 0)
+        _check_share("p", p, 1)
         self.min_width_hz, self.max_width_hz, self.num_masks, self.p, self.sr = (
             min_width_hz,
             max_width_hz,
@@ -213,8 +258,8 @@ class RandomGain:
     """Multiply by a gain drawn uniformly in ``min_db``..``max_db`` dB, with probability ``p``."""
 
     def __init__(self, min_db: float = -6.0, max_db: float = 6.0, p: float = 1.0) -> None:
-        if min_db > max_db:
-            raise ValueError(f"random gain min_db={min_db} must be <= max_db={max_db}")
+        _check_range("min_db", min_db, "max_db", max_db)
+        _check_share("p", p, 1)
         self.min_db, self.max_db, self.p = min_db, max_db, p
 
     def __repr__(self) -> str:
