@@ -426,7 +426,7 @@ def a_file(ws: Workspace) -> None:
     ws.write("notes.txt", "a file, not a folder\n", mode=0o640)
 
 
-# The run's (or sweep's) folder is checked before Hydra makes it (cli.errors.OutputFolderCheck).
+# The run's (or sweep's) folder is checked before Hydra makes it (cli.output_checks.OutputFolderCheck).
 FOLDERS: list[Case] = [
     Case(
         "run-folder-under-a-file",

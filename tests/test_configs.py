@@ -376,7 +376,7 @@ def test_the_default_run_folder_is_checked_before_hydra_holds_the_config(
     used to fail there with a UserWarning and check nothing)."""
     from hydra.core.singleton import Singleton
 
-    from aasist_lightning.cli.config_checks import OutputFolderCheck
+    from aasist_lightning.cli.output_checks import OutputFolderCheck
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "outputs").write_text("a file where the default log folder goes\n")

@@ -39,7 +39,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from aasist_lightning.cli.config_checks import ConfigError, check_output_dir
+from aasist_lightning.cli.config_checks import ConfigError
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.cli.eval_config import _check, _corpus_cfgs
@@ -51,6 +51,7 @@ from aasist_lightning.cli.eval_tables import (
     _per_condition_rows,
     _per_condition_tables,
 )
+from aasist_lightning.cli.output_checks import check_output_dir
 from aasist_lightning.data.protocols import ProtocolError
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers

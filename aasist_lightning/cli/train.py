@@ -21,9 +21,10 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from aasist_lightning.cli.config_checks import ConfigError, check_config, check_output_dir
+from aasist_lightning.cli.config_checks import ConfigError, check_config
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
+from aasist_lightning.cli.output_checks import check_output_dir
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import (
