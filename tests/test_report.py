@@ -245,6 +245,7 @@ def test_multirun_with_failing_jobs_goes_on_writes_the_report_and_exits_2(
     assert [rows[j]["status"] for j in "0123"] == ["failed", "failed", "ok", "ok"]
     assert "model.first_conv=-3" in rows["0"]["error"] and rows["0"]["params"]["model.first_conv"] == "-3"
     assert (sweep / "0" / "error.txt").read_text().startswith("failed\nConfigError: ")
+    assert "Fix: use a positive sinc filter length" in (sweep / "report.md").read_text()  # cut at 80 before
     assert "test/eer" in rows["2"]["metrics"] and rows["2"]["test/eer_ci"] is not None
     assert {g["params"]["model.first_conv"]: g["jobs"] for g in data["seed_groups"]} == {"3": ["2", "3"]}
     assert (sweep / "report.md").is_file() and (sweep / "plots" / "det_best.png").is_file()

@@ -31,7 +31,9 @@ PROG = "aasist-report"
 REPORT_FILES = ("report.md", "report.csv", "report.json")
 N_BOOT = 1000
 _CSV_TAIL = ("wall_time_s", "status", "error")
-_ERROR_WIDTH = 80  # characters of a job's error in the tables (report.json keeps it whole)
+#: Characters of a job's error in the tables, enough for a config error's key, value and fix (report.json and
+#: the job's error.txt keep it whole).
+_ERROR_WIDTH = 240
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,13 @@ def table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
         row += [_value(job.overrides.get(p, "")) for p in sweep.params]
         row += [_fmt(job.metrics.get(m)) for m in sweep.metrics]
         row += [_ci(job)] if "test/eer 95% CI" in header else []
-        row += [_fmt(job.wall_time_s), job.status, (job.error or "")[:_ERROR_WIDTH]]
+        row += [_fmt(job.wall_time_s), job.status, _error_cell(job.error or "")]
         rows.append(row)
     return header, rows
+
+
+def _error_cell(error: str) -> str:
+    return error if len(error) <= _ERROR_WIDTH else f"{error[: _ERROR_WIDTH - 1]}…"
 
 
 def group_table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
