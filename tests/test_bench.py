@@ -28,6 +28,7 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         "--loss-curve", "2",
         "--loss-curve-batch", "2",
         "--memory-epochs", "0",
+        "--recipe-clips", "36",  # the smallest profile of the default recipe (160 clips took ~2 min here)
         "--json", str(out),
     ]  # fmt: skip
     assert main(args) == 0
@@ -48,6 +49,12 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert rows[0]["gflop_per_s"] == pytest.approx(rows[0]["utt_per_s"] * work["inference"])
     assert all(r["eager_batch"] == 2 for r in rows)
     assert len(result["load_avg_start"]) == 3
+    recipe = result["recipe"]
+    assert (
+        recipe["train_clips"] == 36
+        and recipe["seconds"]["training"] > 0
+        and recipe["full_run_estimate_min"] > 0
+    )
     printed = capsys.readouterr().out
     assert "utt/s" in printed and "load average" in printed and "loss curves" in printed
 
