@@ -48,6 +48,41 @@ def checkpoint(name: str = "model.ckpt", **arch: object) -> Callable[[Workspace]
     return setup
 
 
+def resumable_checkpoint(epochs: int, optimizer: str = "torch.optim.Adam") -> Callable[[Workspace], None]:
+    """model.ckpt as a run of debug=tiny's recipe (``optimizer``, cosine schedule) leaves it after ``epochs``,
+    as far as the resume checks read it."""
+
+    def setup(ws: Workspace) -> None:
+        import torch
+
+        path = ws.path("model.ckpt")
+        checkpoint(path.name)(ws)
+        ckpt = torch.load(path, weights_only=True)
+        cosine = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": None}
+        ckpt["hyper_parameters"].update(
+            optimizer={"_target_": optimizer, "_partial_": True}, scheduler=cosine
+        )
+        progress = {"epoch_progress": {"current": {"processed": epochs, "completed": epochs - 1}}}
+        ckpt.update(
+            optimizer_states=[{}], lr_schedulers=[{}], global_step=3 * epochs, loops={"fit_loop": progress}
+        )
+        torch.save(ckpt, path)
+
+    return setup
+
+
+def checkpoint_without(key: str) -> Callable[[Workspace], None]:
+    def setup(ws: Workspace) -> None:
+        import torch
+
+        checkpoint()(ws)
+        ckpt = torch.load(ws.path("model.ckpt"), weights_only=True)
+        del ckpt["state_dict"][key]
+        torch.save(ckpt, ws.path("model.ckpt"))
+
+    return setup
+
+
 def truncated_checkpoint(ws: Workspace) -> None:
     full = checkpoint("full.ckpt")
     full(ws)
@@ -175,7 +210,42 @@ TRAIN: list[Case] = [
         ("{ws}/weights.pth is not a training checkpoint",),
         setup=plain_state_dict,
     ),
+    # Checkpoints that cannot continue the run: Lightning's tracebacks once the data was prepared.
+    Case(
+        "ckpt-weights-only",
+        "train",
+        train_with_data("ckpt_path={ws}/model.ckpt"),
+        ("{ws}/model.ckpt holds the weights only", "model.pretrained={ws}/model.ckpt instead of ckpt_path"),
+        setup=checkpoint(),
+    ),
+    Case(
+        "ckpt-missing-weight",
+        "train",
+        train_with_data("ckpt_path={ws}/model.ckpt"),
+        ("does not hold this network's weights (missing: model.out_layer.bias)",),
+        setup=checkpoint_without("model.out_layer.bias"),
+    ),
+    Case(
+        "ckpt-other-optimizer",
+        "train",
+        train_with_data("ckpt_path={ws}/model.ckpt"),
+        ("trained with model.optimizer._target_=torch.optim.SGD, configured torch.optim.Adam",),
+        setup=resumable_checkpoint(1, optimizer="torch.optim.SGD"),
+    ),
+    Case(
+        "ckpt-of-a-finished-run",  # trained nothing and replaced the results without val/eer_best
+        "train",
+        train_with_data("ckpt_path={ws}/model.ckpt"),
+        ("has trained 2 epochs (6 steps), all that trainer.max_epochs=2 allows", "trainer.max_epochs=3"),
+        setup=resumable_checkpoint(2),
+    ),
     Case("ckpt-last-without-run", "train", train("ckpt_path=last"), ("ckpt_path='last'",)),
+    Case(
+        "wandb-offline-nonsense",
+        "train",
+        train("logger=wandb", "logger.wandb.offline=maybe"),
+        ("logger.wandb", "offline='maybe' must be auto, true or false"),
+    ),
     Case(
         "run-folder-holds-a-run",  # its last.ckpt, config and log were replaced (by NaN weights, say)
         "train",
@@ -186,6 +256,29 @@ TRAIN: list[Case] = [
     Case("typo-in-model-key", "train", train("+model.frist_conv=3"), ("did you mean model.first_conv",)),
     Case("typo-in-override", "train", train("model.frist_conv=3"), ("frist_conv",)),
     Case("typo-in-data-key", "train", train("+data.eval_subst=4"), ("did you mean data.eval_subset",)),
+    # Trainer settings Lightning takes and fails on only once training runs (or trains nothing with).
+    Case(
+        "trainer-settings-that-fail-in-training",
+        "train",
+        train(
+            *("trainer.check_val_every_n_epoch=0", "trainer.accumulate_grad_batches=0"),
+            *("trainer.limit_train_batches=0", "trainer.gradient_clip_val=-1"),
+            "callbacks.model_checkpoint.monitor=val/eeer",
+        ),
+        (
+            *("trainer.check_val_every_n_epoch=0", "trainer.accumulate_grad_batches=0"),
+            *("trainer.limit_train_batches=0", "trainer.gradient_clip_val=-1"),
+            "callbacks.model_checkpoint.monitor='val/eeer': is not a metric the training logs",
+            "did you mean val/eer?",
+        ),
+    ),
+    Case(
+        "nothing-to-do",
+        "train",
+        train("train=false", "test=false"),
+        ("with test=false the run does nothing",),
+    ),
+    Case("flag-not-boolean", "train", train("test=maybe"), ("test='maybe': must be true or false",)),
     Case("lr-nan", "train", train("model.optimizer.lr=nan"), ("model.optimizer.lr=nan", "> 0")),
     # The optimizer and scheduler are built when training starts: these were tracebacks after the set-up.
     Case(

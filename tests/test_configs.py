@@ -172,7 +172,7 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
         assert isinstance(t, L.Trainer)
     cfg = compose_cfg("logger=many", output_dir=tmp_path)
     loggers = instantiate_loggers(cfg.logger)
-    assert [type(lg).__name__ for lg in loggers] == ["WandbLogger", "CSVLogger", "TensorBoardLogger"]
+    assert [type(lg).__name__ for lg in loggers] == ["WandbLogger", "ContinuedCSVLogger", "TensorBoardLogger"]
     kinds = {type(c) for c in instantiate_callbacks(cfg.callbacks)}
     assert {RunCheckpoint, InterruptCheckpoint, RNGCheckpoint, ScoreFileWriter} <= kinds
     assert instantiate_loggers(compose_cfg("logger=none").logger) == []

@@ -148,6 +148,17 @@ def test_not_a_state_dict(tmp_path: Path) -> None:
         AASIST.from_pretrained(path)
 
 
+def test_a_training_checkpoint_gives_its_networks_weights(tmp_path: Path) -> None:
+    """model.pretrained=<run's .ckpt>: fine-tuning on from a run's weights, with a new optimizer."""
+    from inference_fixtures import TINY_ARCH, random_checkpoint
+
+    ckpt = random_checkpoint(tmp_path / "best.ckpt")
+    model = AASIST.from_pretrained(ckpt, **TINY_ARCH)
+    stored = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert model.state_dict().keys() == {k.removeprefix("model.") for k in stored}
+    assert all(torch.equal(value, stored[f"model.{key}"]) for key, value in model.state_dict().items())
+
+
 def test_unknown_override() -> None:
     with pytest.raises(ValueError, match=r"unknown hyper-parameter\(s\) \['first_cnv'\]"):
         AASIST.from_pretrained("AASIST-L", first_cnv=64)

@@ -7,7 +7,9 @@ multirun, a 2-trial Optuna sweep and a 2-process CPU DDP run work through `pytho
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import runpy
 import subprocess
@@ -25,6 +27,7 @@ from logging_guard import root_logging_restored
 from omegaconf import DictConfig, open_dict
 
 from aasist_lightning import config_dir
+from aasist_lightning.cli.config_checks import MONITORABLE
 from aasist_lightning.cli.train import train
 from aasist_lightning.metrics import compute_eer, read_score_file
 
@@ -152,6 +155,10 @@ def test_fit_and_test_write_every_output(main_run) -> None:
     ):  # fmt: skip
         assert key in results and key in metrics, key
     assert metrics_of(results) == pytest.approx(metrics)
+    # What the config check lets a callback monitor is what the module logs.
+    assert {*MONITORABLE} - {"epoch", "step"} == {
+        k for k in results if k.startswith(("val/", "train/", "lr"))
+    }
     assert results["epochs"] == 2 and results["global_step"] == 6  # 12-trial subset, batch 4
     assert len(results["train_subset_ids"]) == 12
     assert (out / "train_subset.txt").read_text().split() == results["train_subset_ids"]
@@ -276,14 +283,37 @@ def test_ctrl_c_mid_epoch_leaves_a_usable_last_ckpt(work: Path, tiny_corpus: Pat
         "+callbacks.stop.batch=1",
     ]
     with pytest.raises(SystemExit):
-        train(lean_cfg(work, tiny_corpus, "ctrl_c", *stop))
-    last = work / "outputs/tiny/runs/ctrl_c/checkpoints/last.ckpt"
-    ckpt = torch.load(last, weights_only=True, map_location="cpu")
+        train(lean_cfg(work, tiny_corpus, "ctrl_c", "logger=csv", *stop))
+    run = work / "outputs/tiny/runs/ctrl_c"
+    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == 2
     # Resume in place (what hydra.run.dir=<that run folder> ckpt_path=last does) and finish.
-    metrics = train(lean_cfg(work, tiny_corpus, "ctrl_c", "ckpt_path=last"))
-    results = read_results(work / "outputs/tiny/runs/ctrl_c")
+    metrics = train(lean_cfg(work, tiny_corpus, "ctrl_c", "logger=csv", "ckpt_path=last"))
+    results = read_results(run)
     assert results["global_step"] == 6 and results["epochs"] == 2 and "test/eer" in metrics
+    # The interrupted part's metrics stay in csv/metrics.csv (Lightning's CSVLogger deleted them).
+    with (run / "csv/metrics.csv").open() as file:
+        logged = list(csv.DictReader(file))
+    steps = [int(row["step"]) for row in logged if row["train/loss"]]
+    assert steps[0] == 0 and steps[-1] == 5 and any(row["test/eer"] for row in logged)
+
+
+def test_a_finished_run_trains_on_only_when_max_epochs_is_raised(
+    main_run, work: Path, tiny_corpus: Path
+) -> None:
+    """Its checkpoint at the same max_epochs is refused before any work (it trained nothing and replaced the
+    results without the validation metrics); with more epochs the cosine schedule spans the longer run (the
+    restored T_max made the lr rise again after the old end)."""
+    from aasist_lightning.cli.errors import ConfigError
+
+    last = main_run[0] / "checkpoints/last.ckpt"
+    with pytest.raises(ConfigError, match=r"has trained 2 epochs .* trainer.max_epochs=3 or more"):
+        train(lean_cfg(work, tiny_corpus, "finished", f"ckpt_path={last}"))
+    assert not (work / "outputs/tiny/runs/finished").exists()
+    metrics = train(lean_cfg(work, tiny_corpus, "longer", f"ckpt_path={last}", "trainer.max_epochs=3"))
+    # The lr logged at the last of 9 steps, on a schedule planned for 9 (on the restored 6-step one: 1.25e-5).
+    assert metrics["lr"] == pytest.approx(5e-5 * (1 + math.cos(math.pi * 8 / 9)) / 2, rel=1e-4)
+    assert metrics["val/eer_best"] <= main_run[1]["val/eer_best"]
 
 
 def test_default_run_stops_with_the_model_error_when_weights_are_missing(

@@ -23,6 +23,12 @@ from aasist_lightning.runtime.hardware import MEMORY_FORMATS
 
 #: The largest seed NumPy (and L.seed_everything) accepts.
 MAX_SEED = 2**32 - 1
+#: What a callback may ``monitor``: the training module's logged metrics (tests/test_train.py checks them
+#: against a run's results) and Lightning's own epoch and step.
+MONITORABLE = (
+    *("val/eer", "val/eer_best", "val/loss", "val/acc", "val/act_dcf", "val/cllr", "val/min_cllr"),
+    *("val/act_dcf_calibrated", "val/cllr_calibrated", "train/loss", "train/acc", "lr", "epoch", "step"),
+)
 
 
 def _plain(value: Any) -> Any:
@@ -238,6 +244,28 @@ def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
                 c.add(
                     "trainer.min_epochs", min_epochs, f"exceeds trainer.max_epochs={max_epochs}", "lower it"
                 )
+    # Lightning takes these and fails on them only once training runs (or trains nothing at all).
+    every = trainer.get("check_val_every_n_epoch", 1)
+    if every is not None:
+        c.int_at_least("trainer.check_val_every_n_epoch", every, 1, "1 (best.ckpt is chosen on validation)")
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    c.int_at_least("trainer.accumulate_grad_batches", accumulate, 1, "1 (a step per batch) or more")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and not (is_real(clip) and clip >= 0):
+        c.add("trainer.gradient_clip_val", clip, "must be >= 0 or null", "null (no clipping) or e.g. 1.0")
+    limit = trainer.get("limit_train_batches")
+    if limit is not None and not ((is_integer(limit) and limit >= 1) or (is_real(limit) and 0 < limit <= 1)):
+        why = "must be a batch count >= 1 or a share in (0, 1] (0 trains nothing)"
+        c.add("trainer.limit_train_batches", limit, why, "null for every batch; train=false to only test")
+
+
+def _check_callbacks(c: _Checker, callbacks: DictConfig) -> None:
+    for name, node in callbacks.items():
+        monitor = node.get("monitor") if isinstance(node, DictConfig) else None
+        if monitor is not None and monitor not in MONITORABLE:
+            close = difflib.get_close_matches(str(monitor), MONITORABLE, n=1)
+            fix = f"rename it (did you mean {close[0]}?)" if close else f"one of {', '.join(MONITORABLE)}"
+            c.add(f"callbacks.{name}.monitor", monitor, "is not a metric the training logs", fix)
 
 
 def _check_data(c: _Checker, data: DictConfig) -> None:
@@ -330,6 +358,14 @@ def check_config(
     seed = cfg.get("seed")
     if seed is not None and not (is_integer(seed) and 0 <= seed <= MAX_SEED):
         c.add("seed", seed, f"must be an integer in [0, {MAX_SEED}] (NumPy's seeds) or null", "e.g. seed=42")
+    flags = {key: cfg.get(key) for key in ("train", "test") if key in cfg}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            c.add(key, value, "must be true or false", f"{key}=true or {key}=false")
+    if flags.get("train") is False and flags.get("test") is False:
+        c.add("train", False, "with test=false the run does nothing", "train=true, test=true or both")
+    if isinstance(cfg.get("callbacks"), DictConfig):
+        _check_callbacks(c, cfg.callbacks)
     mode = cfg.get("allocator", "system")
     if mode not in ALLOCATOR_MODES:
         c.add("allocator", mode, "is not an allocator mode", f"use one of {', '.join(ALLOCATOR_MODES)}")

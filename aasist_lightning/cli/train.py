@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_checks import check_config
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.cli.output_checks import check_output_dir
+from aasist_lightning.cli.resume import check_checkpoint, resolve_ckpt_path
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import (
@@ -44,93 +43,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LAST_CKPT = Path("checkpoints") / "last.ckpt"
 SUMMARY_KEYS = ("val/eer_best", "test/eer", "test/min_tdcf")
-
-
-def _multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume from, or None; raises `ConfigError` when it does not exist.
-
-    `ckpt_path=last`: this run folder's checkpoints/last.ckpt (resume in place: `hydra.run.dir=<old run>`, or
-    `hydra.sweep.dir=<old sweep>` for a multirun); otherwise, in a single run, the newest
-    `<paths.log_dir>/<task_name>/runs/*/checkpoints/last.ckpt`, continued in the new run folder.
-    """
-    value = cfg.get("ckpt_path")
-    if value is None or str(value).strip() == "":
-        return None
-    output_dir = Path(cfg.paths.output_dir).resolve()
-    if str(value) == "last":
-        own = output_dir / LAST_CKPT
-        if own.is_file():
-            return str(own)
-        runs = Path(cfg.paths.log_dir).resolve() / str(cfg.task_name) / "runs"
-        if not _multirun():
-            found = [p for p in runs.glob(f"*/{LAST_CKPT.as_posix()}") if output_dir not in p.parents]
-            if found:
-                return str(max(found, key=lambda p: p.stat().st_mtime))
-        raise ConfigError(
-            f"ckpt_path='last': no checkpoint at {own} nor under {runs}/*/{LAST_CKPT}. Fix: pass the "
-            "interrupted run's folder with hydra.run.dir=<run folder> (hydra.sweep.dir=<sweep folder> for a "
-            "multirun), or ckpt_path=<path/to/last.ckpt>."
-        )
-    path = Path(str(value)).expanduser()
-    if not path.is_file():
-        raise ConfigError(
-            f"ckpt_path={value!r}: no such checkpoint file. Fix: give the path of a .ckpt written by a "
-            f"training run (e.g. outputs/train/runs/<time>/{LAST_CKPT}), or ckpt_path=last."
-        )
-    return str(path.resolve())
 
 
 def _splits(cfg: DictConfig) -> dict[str, str]:
     """The data splits the run reads, with the setting that reads each: train and dev to fit, eval to test."""
     fit = {"train": "train=true", "dev": "train=true"} if cfg.get("train", True) else {}
     return {**fit, **({"eval": "test=true"} if cfg.get("test", True) else {})}
-
-
-def check_checkpoint(ckpt_path: str, model: AASISTLitModule) -> None:
-    """Read ``ckpt_path`` (weights_only) and check that it is a training checkpoint of the configured network,
-    before any work: the fit would otherwise stop on it with a traceback (or after the data is prepared)."""
-    from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
-    from aasist_lightning.models.weights import WeightsError, read_torch_file
-
-    try:
-        ckpt = read_torch_file(ckpt_path, "checkpoint")
-    except WeightsError as err:
-        raise ConfigError(f"ckpt_path: {err}. Fix: give a .ckpt written by a training run") from None
-    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not isinstance(hparams, dict) or "state_dict" not in ckpt:
-        raise ConfigError(
-            f"ckpt_path: {ckpt_path} is not a training checkpoint (no state_dict and hyper_parameters; an "
-            "official .pth is a plain state_dict). Fix: give a .ckpt written by train.py, or start from "
-            "weights with model.pretrained=<.pth>"
-        )
-    configured = model.model.config
-    try:
-        stored = check_hparams(
-            **{k: hparams.get(k) if hparams.get(k) is not None else configured[k] for k in ARCH_KEYS}
-        )
-    except HyperParameterError as err:
-        raise ConfigError(f"ckpt_path: {ckpt_path} holds invalid hyper-parameters ({err})") from None
-    differ = [k for k in ARCH_KEYS if stored[k] != configured[k]]
-    if differ:
-        shown = "; ".join(
-            f"model.{k}={stored[k]} in the checkpoint, {configured[k]} configured" for k in differ
-        )
-        fix = " ".join(f"model.{k}={_override(stored[k])}" for k in differ)
-        raise ConfigError(
-            f"ckpt_path: {ckpt_path} is a checkpoint of another network: {shown}. Fix: pass {fix} (or the "
-            "model group it was trained with)"
-        )
-
-
-def _override(value: Any) -> str:
-    """A value as a Hydra command-line override writes it."""
-    return str(value).replace(" ", "")
 
 
 def _single_console_log() -> None:
@@ -193,17 +112,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resolve_auto(cfg)
     output_dir = check_output_dir(cfg)
     ckpt_path = resolve_ckpt_path(cfg)
-    if rank_zero_only.rank == 0:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        print_config_tree(cfg, output_dir=output_dir)
-
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    # The model first: a missing pretrained-weights file stops the run before any corpus is generated.
+    # The model first: a missing pretrained-weights file stops the run before any corpus is generated, and
+    # a checkpoint that cannot continue it before the run's config replaces the resumed run's.
     lit = _instantiate_model(cfg.model)
     if ckpt_path is not None:
-        check_checkpoint(ckpt_path, lit)
+        check_checkpoint(ckpt_path, lit, cfg)
+    if rank_zero_only.rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        print_config_tree(cfg, output_dir=output_dir)
+    # The trainer's settings too are checked by building it, before a corpus is generated or read.
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
+    )
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     if rank_zero_only.rank == 0:
         # Checks before work: every split the run reads is there, parses, has its audio (and training both
@@ -211,11 +136,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule.prepare_data()
         for stage in ("fit",) * bool(cfg.get("train", True)) + ("test",) * bool(cfg.get("test", True)):
             datamodule.setup(stage)
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    loggers = instantiate_loggers(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
-    )
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
@@ -309,7 +229,7 @@ def main() -> None:
     hydra_app("aasist-train", "train", _run)
 
 
-__all__ = ["main", "resolve_auto", "resolve_ckpt_path", "train"]
+__all__ = ["main", "resolve_auto", "train"]
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import netrc
 import os
@@ -14,7 +15,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch import Callback
-from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ def wandb_mode() -> str:
 
 
 def _mode(offline: bool | str) -> str:
+    if offline not in ("auto", True, False):
+        raise ValueError(f"offline={offline!r} must be auto, true or false")
     return wandb_mode() if offline == "auto" else ("offline" if offline else "online")
 
 
@@ -85,6 +90,33 @@ def wandb_logger(
             "W&B logs offline in %s (sync later with `wandb sync`; `wandb login` for online runs)", save_dir
         )
     return WandbLogger(save_dir=save_dir, offline=mode == "offline", log_model=log_model, **kwargs)
+
+
+class _ContinuedMetricsWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; here a run resumed in place appends to it (a
+    new run never finds one: a folder holding an earlier run takes only its own resumption)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            header = next(csv.reader(file), [])
+        if header != sorted(header):  # Lightning appends rows with its columns sorted
+            self._rewrite_with_new_header(sorted(header))
+        self.metrics_keys = sorted(header)
+
+
+class ContinuedCSVLogger(CSVLogger):
+    """Lightning's `CSVLogger`, except that a run resumed in place keeps the metrics.csv rows of its earlier
+    epochs and appends the new ones."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuedMetricsWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def log_sweep_report(

@@ -105,6 +105,7 @@ class AASISTLitModule(L.LightningModule):
         self._buffer = EvalScores()
         self._train_sums = torch.zeros(3)  # loss sum, correct count and trials of the running epoch
         self._runner: FastInference | None = None  # validation / test network of the running epoch
+        self._planned_t_max: int | None = None  # the cosine schedule's length for this run
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -343,6 +344,7 @@ class AASISTLitModule(L.LightningModule):
             steps = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
             sched_cfg["T_max"] = max(int(steps), 1)
         scheduler = hydra.utils.instantiate(sched_cfg)(optimizer=optimizer)
+        self._planned_t_max = sched_cfg.get("T_max")
         return {
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -352,6 +354,26 @@ class AASISTLitModule(L.LightningModule):
                 "name": "lr",
             },
         }
+
+    def on_train_start(self) -> None:
+        """A resumed run restores the cosine schedule's T_max with its state: with a raised
+        trainer.max_epochs the learning rate would rise again after the old end. The run's length wins: the
+        lr moves to where a schedule planned for it stands at the restored step."""
+        planned = self._planned_t_max
+        for config in self.trainer.lr_scheduler_configs:
+            cosine = config.scheduler
+            cosine_class = torch.optim.lr_scheduler.CosineAnnealingLR
+            if planned is None or not isinstance(cosine, cosine_class) or cosine.T_max == planned:
+                continue
+            old, cosine.T_max, done = cosine.T_max, planned, cosine.last_epoch / planned
+            for group, base in zip(cosine.optimizer.param_groups, cosine.base_lrs, strict=True):
+                group["lr"] = cosine.eta_min + (base - cosine.eta_min) * (1 + math.cos(math.pi * done)) / 2
+            cosine._last_lr = [group["lr"] for group in cosine.optimizer.param_groups]
+            rank_zero_warn(
+                f"resumed at {config.interval} {cosine.last_epoch}: the cosine schedule planned for {old} "
+                f"{config.interval}s now spans {planned} (the run's length); lr continues at "
+                f"{cosine._last_lr[0]:.3g}"
+            )
 
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -342,9 +342,9 @@ class AASIST(nn.Module):
 
         ``name_or_path``: ``"AASIST-L"`` / ``"AASIST"`` (found as described in
         ``aasist_lightning.models.weights``: ``$AASIST_WEIGHTS_DIR``, the per-user cache, then a verified
-        download), or a path to a ``.pth`` state_dict. Hyper-parameters come from the matching
-        ``OFFICIAL_ARCHS`` entry (for a path: the official architecture whose shapes the file has, else
-        AASIST-L), then ``overrides`` (e.g. ``first_conv=256``).
+        download), or a path to a ``.pth`` state_dict or a training run's ``.ckpt``. Hyper-parameters come
+        from the matching ``OFFICIAL_ARCHS`` entry (for a path: the official architecture whose shapes the
+        file has, else AASIST-L), then ``overrides`` (e.g. ``first_conv=256``).
         """
         unknown = sorted(set(overrides) - set(ARCH_KEYS))
         if unknown:

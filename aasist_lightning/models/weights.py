@@ -202,13 +202,16 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> A
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a plain state_dict (``torch.load(weights_only=True)``, onto the CPU: the official files hold CUDA
-    tensors). Raises :class:`WeightsError` naming the file when it is truncated, corrupt or not a
-    state_dict."""
+    tensors), or the network's weights from a training run's checkpoint (.ckpt). Raises
+    :class:`WeightsError` naming the file when it is truncated, corrupt or not a state_dict."""
     path = Path(path)
     try:
         obj = read_torch_file(path, "weights file")
     except WeightsError as e:
         raise WeightsError(f"{e}. Download or save it again.") from e.__cause__
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping) and "hyper_parameters" in obj:
+        # A training run's checkpoint (.ckpt): the network's weights, under the LightningModule's `model.`.
+        obj = {k.removeprefix("model."): v for k, v in obj["state_dict"].items() if k.startswith("model.")}
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         hint = ""
         if isinstance(obj, Mapping) and "state_dict" in obj:
