@@ -272,6 +272,16 @@ TRAIN: list[Case] = [
             "did you mean val/eer?",
         ),
     ),
+    Case(  # Optuna found no completed trial for its best: a traceback after the failed jobs, no report
+        "optuna-every-trial-fails",
+        "train",
+        train("hparams_search=optuna_eer", "hydra.sweeper.n_trials=2", "trainer.max_epochs=0"),
+        (
+            "trainer.max_epochs=0: must be an integer >= 1",
+            "no trial of the search completed",
+            "2 job(s) of the multirun failed",
+        ),
+    ),
     Case(
         "nothing-to-do",
         "train",
