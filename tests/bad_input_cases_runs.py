@@ -1,6 +1,6 @@
 """Bad-input cases of the Hydra applications (train.py, eval.py), and of aasist-predict on damaged audio, for
 tests/test_bad_input.py. Every train / eval case stops before training or scoring starts (checks before work),
-except the damaged-audio ones, which stop at the first batch that reads the file."""
+except the NaN-audio ones, which stop at the first batch that reads the file."""
 
 from __future__ import annotations
 
@@ -356,6 +356,22 @@ TRAIN: list[Case] = [
         ("{ws}/trunc.wav is truncated",),
         setup=manifest("train.csv", [*BALANCED[:5], ("trunc.wav", "bonafide")]),
     ),
+    Case(  # found before training, not when the run reaches the eval split
+        "unreadable-and-empty-eval-audio",
+        "train",
+        train(*MANIFESTS, "data.eval_manifest={ws}/eval.csv"),
+        (
+            "2 of 8 audio files listed in {ws}/eval.csv are damaged",
+            "junk.wav cannot be read",
+            "empty.wav holds no",
+        ),
+        setup=both(
+            manifest("train.csv", BALANCED),
+            lambda ws: ws.write("junk.wav", b"not audio"),
+            lambda ws: sf.write(ws.path("empty.wav"), np.zeros(0, np.float32), 16000),
+            manifest("eval.csv", [*BALANCED, ("junk.wav", "spoof"), ("empty.wav", "bonafide")]),
+        ),
+    ),
     Case(
         "nan-clip-late-in-dev",
         "train",
@@ -485,7 +501,7 @@ EVAL: list[Case] = [
             "model.inference.backend=eager",
             "splits=[eval]",
         ),
-        ("audio file {ws}/trunc.wav is truncated",),
+        ("1 of 6 audio files listed in {ws}/train.csv are damaged", "{ws}/trunc.wav is truncated"),
         setup=both(checkpoint(), manifest("train.csv", [*BALANCED[:5], ("trunc.wav", "bonafide")])),
     ),
     Case(

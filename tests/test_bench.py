@@ -265,7 +265,11 @@ def test_the_extrapolation_scales_each_phase_by_its_own_count() -> None:
         (["--recipe-overrides", "trainer.limit_train_batches=1"], "trainer.limit_train_batches=1 is not"),
         (["--recipe-overrides", "debug=fdr"], "trainer.fast_dev_run=True is not modelled"),
         (["--recipe-overrides", "callbacks=[default]"], "runs with its own callbacks and logger"),
-        (["--recipe-overrides", "trainer.check_val_every_n_epoch=0"], "use an integer >= 1"),
+        (
+            ["--recipe-overrides", "trainer.check_val_every_n_epoch=0"],
+            "check_val_every_n_epoch=0: must be an",
+        ),
+        (["--recipe-overrides", "trainer.check_val_every_n_epoch=null"], "use an integer >= 1"),
         (["--recipe-overrides", "data=folder", "data.root=/x"], "keep data's default group"),
         (["--recipe-clips", "16"], "use --recipe-clips 36 or more"),
     ],

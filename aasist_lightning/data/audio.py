@@ -53,6 +53,28 @@ def _missing_wav_bytes(path: Path) -> int:
             f.seek(length + (length & 1), 1)
 
 
+def header_problem(path: Path) -> str | None:
+    """What makes ``path`` unusable as far as its header tells (unreadable, no samples, a WAV cut mid-data),
+    or None: a check of every file before any work; NaN / inf samples show only when a file is read."""
+    try:
+        info = sf.info(str(path) if os.name == "nt" else os.fsencode(path))
+    except (sf.SoundFileError, RuntimeError, OSError) as e:
+        return f"cannot be read ({' '.join(str(e).split())})"
+    if info.frames == 0:
+        return "holds no samples"
+    return _truncation(path)
+
+
+def _truncation(path: Path) -> str | None:
+    """How a WAV file cut mid-data is truncated, or None (complete, or not a WAV)."""
+    missing = _missing_wav_bytes(path) if path.suffix.lower() in (".wav", ".wave") else 0
+    return (
+        f"is truncated (its header promises {missing} more bytes of audio than the file holds)"
+        if missing
+        else None
+    )
+
+
 def _warn_once(path: Path, problem: str) -> None:
     if path not in _warned:
         _warned.add(path)
@@ -86,9 +108,8 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn")
         ) from e
     if data.size == 0:
         raise AudioError(f"audio file {path} contains no samples")
-    missing = _missing_wav_bytes(path) if path.suffix.lower() in (".wav", ".wave") else 0
-    if missing:
-        truncated = f"is truncated (its header promises {missing} more bytes of audio than the file holds)"
+    truncated = _truncation(path)
+    if truncated:
         if on_damage == "error":
             raise AudioError(f"audio file {path} {truncated}")
         _warn_once(path, truncated)

@@ -46,7 +46,14 @@ from aasist_lightning.data.protocols import (
     read_manifest,
     read_protocol,
 )
-from aasist_lightning.data.sources import check_classes, check_root, drop_missing, read_corpus, tandem_asv
+from aasist_lightning.data.sources import (
+    check_classes,
+    check_headers,
+    check_root,
+    drop_missing,
+    read_corpus,
+    tandem_asv,
+)
 from aasist_lightning.data.subset import balanced_subset
 from aasist_lightning.files import atomic_write_text
 from aasist_lightning.metrics.tdcf import TandemASV
@@ -247,6 +254,8 @@ class ASVspoofDataModule(L.LightningDataModule):
                 )
             except ProtocolError as err:
                 raise ProtocolError(f"{self._source(split)}: {err}") from None
+            if self.on_bad_audio == "error":  # under skip, a damaged file is left out when it is read
+                check_headers(chosen, self._source(split))
             self.trials[split] = chosen
             self.datasets[split] = TrialDataset(
                 chosen,

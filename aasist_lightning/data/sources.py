@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from aasist_lightning.data.audio import AudioError, header_problem
 from aasist_lightning.data.corpora import (
     CORPUS_SPLITS,
     LA21_ASV_FILES,
@@ -19,6 +21,7 @@ from aasist_lightning.metrics.tdcf import ASVSPOOF2019, ASVSPOOF2021, TandemASV
 log = logging.getLogger(__name__)
 
 _SHOW_MISSING = 5
+_HEADER_THREADS = 16
 
 LAYOUT = """\
   <root>/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{train.trn,dev.trl,eval.trl}.txt
@@ -92,14 +95,31 @@ def check_classes(split: str, trials: list[Trial], source: Path | None) -> None:
         )
 
 
+def check_headers(trials: list[Trial], source: Path | None) -> None:
+    """Raise an ``AudioError`` naming the files of ``trials`` whose header shows them unusable (counted, the
+    first few listed): before the first step, not when the run reaches them (a damaged eval clip after all of
+    training). Header reads are I/O-bound, so threads hide the storage's latency."""
+    with ThreadPoolExecutor(_HEADER_THREADS) as pool:
+        found = zip(trials, pool.map(header_problem, (t.path for t in trials)), strict=True)
+        problems = [(trial.path, problem) for trial, problem in found if problem]
+    if problems:
+        listed = _listing([f"{path} {problem}" for path, problem in problems], len(trials), source, "damaged")
+        raise AudioError(f"{listed}\nReplace them, or set data.on_bad_audio=skip to leave them out.")
+
+
+def _listing(lines: list[str], total: int, source: Path | None, what: str) -> str:
+    """``<n> of <total> audio files listed in <source> are <what>:`` and the first few ``lines``."""
+    shown = "\n  ".join(lines[:_SHOW_MISSING])
+    more = f"\n  ... and {len(lines) - _SHOW_MISSING} more" if len(lines) > _SHOW_MISSING else ""
+    return f"{len(lines)} of {total} audio files listed in {source} are {what}:\n  {shown}{more}"
+
+
 def drop_missing(trials: list[Trial], source: Path | None, on_bad_audio: str) -> list[Trial]:
     """``trials`` whose audio file exists: missing ones raise (``on_bad_audio="error"``) or are left out."""
     missing = [t for t in trials if not t.path.is_file()]
     if not missing:
         return trials
-    shown = "\n  ".join(str(t.path) for t in missing[:_SHOW_MISSING])
-    more = f"\n  ... and {len(missing) - _SHOW_MISSING} more" if len(missing) > _SHOW_MISSING else ""
-    msg = f"{len(missing)} of {len(trials)} audio files listed in {source} are missing:\n  {shown}{more}"
+    msg = _listing([str(t.path) for t in missing], len(trials), source, "missing")
     if on_bad_audio == "error":
         raise FileNotFoundError(f"{msg}\nRestore them, or set data.on_bad_audio=skip to leave them out.")
     log.warning("%s\nLeaving them out (data.on_bad_audio=skip).", msg)
