@@ -58,7 +58,7 @@ def resumable_checkpoint(epochs: int, optimizer: str = "torch.optim.Adam") -> Ca
         path = ws.path("model.ckpt")
         checkpoint(path.name)(ws)
         ckpt = torch.load(path, weights_only=True)
-        cosine = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": None}
+        cosine = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "T_max": None, "interval": "step"}
         ckpt["hyper_parameters"].update(
             optimizer={"_target_": optimizer, "_partial_": True}, scheduler=cosine
         )
@@ -229,14 +229,17 @@ TRAIN: list[Case] = [
         "ckpt-other-optimizer",
         "train",
         train_with_data("ckpt_path={ws}/model.ckpt"),
-        ("trained with model.optimizer._target_=torch.optim.SGD, configured torch.optim.Adam",),
+        ("trained with model.optimizer._target_=torch.optim.SGD, configured model.optimizer._target_=",),
         setup=resumable_checkpoint(1, optimizer="torch.optim.SGD"),
     ),
     Case(
         "ckpt-of-a-finished-run",  # trained nothing and replaced the results without val/eer_best
         "train",
         train_with_data("ckpt_path={ws}/model.ckpt"),
-        ("has trained 2 epochs (6 steps), all that trainer.max_epochs=2 allows", "trainer.max_epochs=3"),
+        (
+            "has trained 2 epochs (6 steps), all that trainer.max_epochs=2 allow",
+            "trainer.max_epochs=3 or more",
+        ),
         setup=resumable_checkpoint(2),
     ),
     Case("ckpt-last-without-run", "train", train("ckpt_path=last"), ("ckpt_path='last'",)),
@@ -281,6 +284,18 @@ TRAIN: list[Case] = [
             "no trial of the search completed",
             "2 job(s) of the multirun failed",
         ),
+    ),
+    Case(  # each trial returned None: Optuna's traceback, or (before) exit status 0
+        "optuna-metric-never-returned",
+        "train",
+        train_with_data(
+            "hparams_search=optuna_eer",
+            "hydra.sweeper.n_trials=1",
+            "trainer.max_epochs=1",
+            "optimized_metric=val/eeer",
+            "~callbacks.test_plots",
+        ),
+        ("optimized_metric='val/eeer': no trial returned it", "optimized_metric=val/eer_best"),
     ),
     Case(
         "nothing-to-do",

@@ -316,6 +316,43 @@ def test_a_finished_run_trains_on_only_when_max_epochs_is_raised(
     assert metrics["val/eer_best"] <= main_run[1]["val/eer_best"]
 
 
+def test_a_run_validated_every_other_epoch_is_found_finished_after_the_fit(
+    work: Path, tiny_corpus: Path
+) -> None:
+    """Its last.ckpt is written at validation end, before Lightning counts the epoch: the check before work
+    cannot tell, so the fit finds it finished, and the run stops before replacing the results."""
+    from aasist_lightning.cli.errors import ConfigError
+
+    every = ("trainer.check_val_every_n_epoch=2",)
+    train(lean_cfg(work, tiny_corpus, "every_other", *every))
+    run = work / "outputs/tiny/runs/every_other"
+    before = (run / "results.json").read_bytes()
+    with pytest.raises(
+        ConfigError, match=r"continues a run that had finished .* trainer.max_epochs=3 or more"
+    ):
+        train(lean_cfg(work, tiny_corpus, "every_other", *every, "ckpt_path=last"))
+    assert (run / "results.json").read_bytes() == before
+
+
+def test_a_resumed_csv_log_keeps_the_rows_up_to_its_checkpoint(tmp_path: Path) -> None:
+    """Rows logged after the checkpoint (steps the resumed run trains again) give way to the new ones."""
+    from aasist_lightning.lit.loggers import ContinuedCSVLogger
+
+    first = ContinuedCSVLogger(tmp_path, name="csv", version="")
+    for step in range(5):
+        first.log_metrics({"train/loss": float(step)}, step=step)
+    first.save()
+    resumed = ContinuedCSVLogger(tmp_path, name="csv", version="")
+    resumed.log_metrics({"train/loss": 30.0, "val/eer": 1.0}, step=3)
+    resumed.save()
+    with (tmp_path / "csv/metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["step"], r["train/loss"], r["val/eer"]) for r in rows] == [
+        *(("0", "0.0", ""), ("1", "1.0", ""), ("2", "2.0", "")),
+        ("3", "30.0", "1.0"),
+    ]
+
+
 def test_default_run_stops_with_the_model_error_when_weights_are_missing(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,8 @@ from omegaconf import DictConfig
 from aasist_lightning.cli.errors import ConfigError
 
 if TYPE_CHECKING:
+    import lightning as L
+
     from aasist_lightning.lit.module import AASISTLitModule
 
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
@@ -58,10 +60,10 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(path.resolve())
 
 
-def check_checkpoint(ckpt_path: str, model: AASISTLitModule, cfg: DictConfig) -> None:
+def check_checkpoint(ckpt_path: str, model: AASISTLitModule, cfg: DictConfig) -> int:
     """Read ``ckpt_path`` (weights_only) and check that it is a training checkpoint of the configured network
     and, when the run trains, that training can continue from it: full training state, the configured
-    optimizer and schedule, epochs left to train."""
+    optimizer and schedule, epochs left to train. Returns its global step."""
     from aasist_lightning.models.weights import WeightsError, read_torch_file
 
     try:
@@ -78,6 +80,7 @@ def check_checkpoint(ckpt_path: str, model: AASISTLitModule, cfg: DictConfig) ->
     _check_network(ckpt_path, ckpt, model)
     if cfg.get("train", True):
         _check_training_state(ckpt_path, ckpt, model, cfg.trainer)
+    return int(ckpt.get("global_step", 0))
 
 
 def _check_network(ckpt_path: str, ckpt: dict[str, Any], model: AASISTLitModule) -> None:
@@ -128,34 +131,60 @@ def _check_training_state(ckpt_path: str, ckpt: dict[str, Any], model: AASISTLit
             f"save_weights_only, or by another program): training cannot resume from it. {fix_weights}"
         )
     for part in ("optimizer", "scheduler"):
-        stored = _target(ckpt["hyper_parameters"].get(part))
-        configured = _target(model.hparams.get(part))
+        stored = _built(part, ckpt["hyper_parameters"].get(part))
+        configured = _built(part, model.hparams.get(part))
         if stored != configured:
             raise ConfigError(
-                f"ckpt_path: {ckpt_path} was trained with model.{part}._target_={stored}, configured "
-                f"{configured}: its {part} state cannot continue in another. Fix: model.{part}._target_="
-                f"{stored} (the model/{part} group it was trained with); or, to start a new {part}, "
-                f"model.pretrained={ckpt_path} instead of ckpt_path"
+                f"ckpt_path: {ckpt_path} was trained with {stored}, configured {configured}: its {part} "
+                f"state cannot continue in another. Fix: {stored} (as it was trained); or, to start a new "
+                f"{part}, model.pretrained={ckpt_path} instead of ckpt_path"
             )
     progress = loops.get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
     epochs, steps = progress.get("processed", 0), ckpt.get("global_step", 0)
-    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
-    # Lightning's own test of a finished fit (epochs counted as processed before the epoch-end checkpoint).
-    if max_steps is not None and 0 <= max_steps <= steps:
-        limit, fix = f"trainer.max_steps={max_steps}", f"trainer.max_steps={steps + 1} or more"
-    elif max_epochs is not None and 0 <= max_epochs <= epochs:
-        limit, fix = f"trainer.max_epochs={max_epochs}", f"trainer.max_epochs={epochs + 1} or more"
-    else:
-        return
-    raise ConfigError(
-        f"ckpt_path: {ckpt_path} has trained {epochs} epochs ({steps} steps), all that {limit} allows: "
-        f"nothing is left to train. Fix: {fix} to train on; to test it, train=false (or eval.py "
-        f"ckpt_path={ckpt_path})"
+    # Lightning's own test of a finished fit (epochs counted as processed before the epoch-end checkpoint;
+    # a checkpoint written at validation end is caught after the fit, by check_trained).
+    reached = [
+        (f"trainer.{key}={limit}", f"trainer.{key}={done + 1}")
+        for key, limit, done in (
+            ("max_epochs", trainer.get("max_epochs"), epochs),
+            ("max_steps", trainer.get("max_steps"), steps),
+        )
+        if limit is not None and 0 <= limit <= done
+    ]
+    if reached:
+        raise ConfigError(
+            f"ckpt_path: {ckpt_path} has trained {epochs} epochs ({steps} steps), all that "
+            f"{' and '.join(limit for limit, _ in reached)} allow: nothing is left to train. Fix: "
+            f"{' '.join(fix for _, fix in reached)} or more to train on; to test it, train=false (or eval.py "
+            f"ckpt_path={ckpt_path})"
+        )
+
+
+def check_trained(ckpt_path: str, resumed_step: int, model: AASISTLitModule, trainer: L.Trainer) -> None:
+    """After a resumed fit: raise a `ConfigError` when Lightning found the checkpoint's run finished, so the
+    fit trained and validated nothing (its results would replace the run's without validation metrics)."""
+    if trainer.global_step == resumed_step and not model.val_results:
+        epochs = trainer.max_epochs
+        raise ConfigError(
+            f"ckpt_path: {ckpt_path} continues a run that had finished (trainer.max_epochs={epochs}): "
+            f"nothing was trained. Fix: trainer.max_epochs={(epochs or 0) + 1} or more to train on; to test "
+            "it, train=false"
+        )
+
+
+def _built(part: str, node: Any) -> str:
+    """The optimizer or schedule the training module builds from its ``part`` hyper-parameter (with its
+    defaults: Adam; no schedule; a schedule stepped every epoch), as overrides."""
+    node = node if isinstance(node, dict) else {}
+    target = node.get("_target_")
+    if part == "optimizer":
+        return f"model.optimizer._target_={target or 'torch.optim.Adam'}"
+    interval = node.get("interval", "epoch")
+    return (
+        f"model.scheduler._target_={target} model.scheduler.interval={interval}"
+        if target
+        else "model/scheduler=none"
     )
-
-
-def _target(node: Any) -> str | None:
-    return node.get("_target_") if isinstance(node, dict) else None
 
 
 def _override(value: Any) -> str:
@@ -163,4 +192,4 @@ def _override(value: Any) -> str:
     return str(value).replace(" ", "")
 
 
-__all__ = ["LAST_CKPT", "check_checkpoint", "resolve_ckpt_path"]
+__all__ = ["LAST_CKPT", "check_checkpoint", "check_trained", "resolve_ckpt_path"]

@@ -23,7 +23,7 @@ from aasist_lightning.cli.config_checks import check_config
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.cli.output_checks import check_output_dir
-from aasist_lightning.cli.resume import check_checkpoint, resolve_ckpt_path
+from aasist_lightning.cli.resume import check_checkpoint, check_trained, resolve_ckpt_path
 from aasist_lightning.files import atomic_write_json
 from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import (
@@ -118,8 +118,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # The model first: a missing pretrained-weights file stops the run before any corpus is generated, and
     # a checkpoint that cannot continue it before the run's config replaces the resumed run's.
     lit = _instantiate_model(cfg.model)
-    if ckpt_path is not None:
-        check_checkpoint(ckpt_path, lit, cfg)
+    resumed_step = check_checkpoint(ckpt_path, lit, cfg) if ckpt_path is not None else None
     if rank_zero_only.rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
         print_config_tree(cfg, output_dir=output_dir)
@@ -146,6 +145,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             metrics: dict[str, float] = {}
             if cfg.get("train", True):
                 trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+                if ckpt_path is not None and resumed_step is not None:
+                    check_trained(ckpt_path, resumed_step, lit, trainer)
                 metrics.update(_float_metrics(trainer.callback_metrics))
                 metrics.update(lit.val_results)
             checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)

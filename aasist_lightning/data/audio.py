@@ -58,11 +58,9 @@ def header_problem(path: Path) -> str | None:
     or None: a check of every file before any work; NaN / inf samples show only when a file is read."""
     try:
         info = sf.info(str(path) if os.name == "nt" else os.fsencode(path))
+        return "holds no samples" if info.frames == 0 else _truncation(path)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         return f"cannot be read ({' '.join(str(e).split())})"
-    if info.frames == 0:
-        return "holds no samples"
-    return _truncation(path)
 
 
 def _truncation(path: Path) -> str | None:

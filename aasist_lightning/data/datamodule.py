@@ -254,7 +254,7 @@ class ASVspoofDataModule(L.LightningDataModule):
                 )
             except ProtocolError as err:
                 raise ProtocolError(f"{self._source(split)}: {err}") from None
-            if self.on_bad_audio == "error":  # under skip, a damaged file is left out when it is read
+            if self.on_bad_audio == "error" and self._world()[1] == 0:  # skip: left out when read
                 check_headers(chosen, self._source(split))
             self.trials[split] = chosen
             self.datasets[split] = TrialDataset(

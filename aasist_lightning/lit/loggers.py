@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import netrc
 import os
@@ -19,6 +20,8 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig
+
+from aasist_lightning.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +96,13 @@ def wandb_logger(
 
 
 class _ContinuedMetricsWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; here a run resumed in place appends to it (a
-    new run never finds one: a folder holding an earlier run takes only its own resumption)."""
+    """Lightning's CSV writer deletes an existing metrics.csv; here a run resumed in place continues it (a new
+    run never finds one: a folder holding an earlier run takes only its own resumption). Rows logged after
+    the checkpoint, at steps the resumed run trains again, give way to the new ones."""
 
     def _check_log_dir_exists(self) -> None:
-        if not self._fs.isfile(self.metrics_file_path):
+        self._continued = self._fs.isfile(self.metrics_file_path)
+        if not self._continued:
             return
         with self._fs.open(self.metrics_file_path, "r", newline="") as file:
             header = next(csv.reader(file), [])
@@ -105,10 +110,22 @@ class _ContinuedMetricsWriter(ExperimentWriter):
             self._rewrite_with_new_header(sorted(header))
         self.metrics_keys = sorted(header)
 
+    def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
+        if self._continued and step is not None:  # the resumed run's first row: its checkpoint's step
+            self._continued = False
+            with open(self.metrics_file_path, newline="") as file:
+                rows = [row for row in csv.DictReader(file) if float(row.get("step") or 0) < step]
+            kept = io.StringIO()
+            writer = csv.DictWriter(kept, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic_write_text(Path(self.metrics_file_path), kept.getvalue())
+        super().log_metrics(metrics_dict, step)
+
 
 class ContinuedCSVLogger(CSVLogger):
-    """Lightning's `CSVLogger`, except that a run resumed in place keeps the metrics.csv rows of its earlier
-    epochs and appends the new ones."""
+    """Lightning's `CSVLogger`, except that a run resumed in place keeps the metrics.csv rows up to its
+    checkpoint and appends the new ones."""
 
     @property
     @rank_zero_experiment
