@@ -28,7 +28,7 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         "--loss-curve", "2",
         "--loss-curve-batch", "2",
         "--memory-epochs", "0",
-        "--recipe-clips", "36",  # the smallest profile of the default recipe (160 clips took ~2 min here)
+        "--recipe-clips", "12", "--recipe-overrides", "debug=tiny",  # the default recipe: a slow test below
         "--json", str(out),
     ]  # fmt: skip
     assert main(args) == 0
@@ -51,12 +51,28 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert len(result["load_avg_start"]) == 3
     recipe = result["recipe"]
     assert (
-        recipe["train_clips"] == 36
+        recipe["train_clips"] == 12
         and recipe["seconds"]["training"] > 0
         and recipe["full_run_estimate_min"] > 0
     )
     printed = capsys.readouterr().out
     assert "utt/s" in printed and "load average" in printed and "loss curves" in printed
+
+
+@pytest.mark.slow  # the full AASIST-L on the smallest profile of the default recipe: ~1 min on 2 cores
+def test_bench_profiles_the_default_recipe(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = [
+        *TINY_ARGS, "--batch-sizes", "2", "--paths", "eager", "--train-batch", "2", "--train-paths", "eager",
+        "--memory-epochs", "0", "--recipe-clips", "36", "--json", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    recipe = json.loads(out.read_text())["recipe"]
+    assert (
+        recipe["train_clips"] == 36
+        and recipe["seconds"]["training"] > 0
+        and recipe["full_run_estimate_min"] > 0
+    )
 
 
 def test_the_default_training_path_is_the_one_train_py_takes_on_each_machine() -> None:
