@@ -96,6 +96,11 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
         source = Path(source)
         if same_path(path, source):
             raise OutputPathError(f"output {path} is also an input ({source}): choose another output path")
+    if path.is_file() and not path.stat().st_mode & 0o222:  # as root too: a read-only file is kept
+        raise OutputPathError(
+            f"output {path} is read-only (mode {path.stat().st_mode & 0o777:o}): it is never replaced. Fix: "
+            "choose another output path (or make it writable first)"
+        )
     problem = folder_problem(path.parent)
     if problem:
         raise OutputPathError(f"output {path}: {problem}")
@@ -112,6 +117,8 @@ def folder_problem(folder: PathLike) -> str | None:
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot write in {existing} (permission denied)"
+    if not existing.stat().st_mode & 0o222:  # root may, but a folder marked read-only is not written
+        return f"cannot write in {existing} (a read-only folder, mode {existing.stat().st_mode & 0o777:o})"
     return None
 
 

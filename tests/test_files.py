@@ -81,11 +81,18 @@ def test_destinations_that_cannot_be_written_are_named(tmp_path: Path) -> None:
     a_file.write_text("")
     with pytest.raises(OutputPathError, match="is a file, not a folder"):
         check_output(a_file / "child.csv")
-    if os.geteuid() != 0:  # root writes anywhere
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o500)
-        with pytest.raises(OutputPathError, match="permission denied"):
-            check_output(locked / "out.csv")
+    # Marked read-only: kept even by root, who may write anyway (an ASV score file of ../shared was replaced
+    # by a DET plot that way).
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(OutputPathError, match=r"permission denied|a read-only folder, mode 500"):
+        check_output(locked / "sub" / "out.csv")
+    kept = tmp_path / "scores.txt"
+    kept.write_text("LA_1 A07 spoof 1.0\n")
+    kept.chmod(0o444)
+    with pytest.raises(OutputPathError, match="is read-only \\(mode 444\\): it is never replaced"):
+        atomic_write_text(kept, "a plot")
+    assert kept.read_text() == "LA_1 A07 spoof 1.0\n"
 
 
 def test_copy_is_atomic_and_byte_exact(tmp_path: Path) -> None:

@@ -179,10 +179,8 @@ def test_min_tdcf_rejects_hard_decisions():
         compute_min_tdcf([1.0, 1.0, 1.0], [0.0, 0.0], *asv)
 
 
-def test_read_asv_scores(shared_dir):
-    asv = read_asv_scores(
-        shared_dir / "asvspoof2019" / "asv_scores" / "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
-    )
+def test_read_asv_scores(asv_eval_scores):
+    asv = read_asv_scores(asv_eval_scores)
     assert (asv.target.size, asv.nontarget.size, asv.spoof.size) == (5370, 33327, 63882)
 
 

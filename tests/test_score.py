@@ -12,7 +12,6 @@ import pytest
 
 from aasist_lightning.cli.score import main
 
-ASV_EVAL = "asvspoof2019/asv_scores/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
 PROTOCOL_EVAL = "asvspoof2019/protocols/ASVspoof2019.LA.cm.eval.trl.txt"
 JSON_KEYS = {"eer", "min_tdcf", "min_dcf", "act_dcf", "cllr", "per_attack_eer", "n_bonafide", "n_spoof"}
 
@@ -39,10 +38,10 @@ def _error(capsys, *argv) -> str:
         ("B02_LFCC-GMM_LA_primary_eval.txt", 8.090, 0.21105),
     ],
 )
-def test_official_baselines(capsys, shared_dir, tmp_path, baseline, eer, min_tdcf):
+def test_official_baselines(capsys, shared_dir, asv_eval_scores, tmp_path, baseline, eer, min_tdcf):
     out_json = tmp_path / "out" / "result.json"
     scores = shared_dir / "asvspoof2019" / "cm_scores" / baseline
-    code, out, _ = _run(capsys, scores, "--asv-scores", shared_dir / ASV_EVAL, "--json", out_json)
+    code, out, _ = _run(capsys, scores, "--asv-scores", asv_eval_scores, "--json", out_json)
     assert code == 0
     result = json.loads(out_json.read_text())
     assert set(result) >= JSON_KEYS
