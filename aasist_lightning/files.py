@@ -155,6 +155,12 @@ class Outputs:
                 raise  # about another file (e.g. an input read while writing), which it names
             raise _naming(error, path) from error
 
+    def write_text(self, path: PathLike, text: str) -> Path:
+        """Write ``text`` (UTF-8) as the output ``path`` (see :meth:`write`); returns ``path``."""
+        with self.write(path) as tmp:
+            tmp.write_bytes(text.encode("utf-8"))
+        return Path(path)
+
     def _commit(self) -> None:
         for tmp, path in self._temps:  # every mode first: a failure here still replaces nothing
             try:

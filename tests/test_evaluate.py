@@ -40,7 +40,10 @@ def eval_cfg(factory: pytest.TempPathFactory, out: Path, *overrides: str):
 def test_checkpoint_on_dev_and_eval(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     ckpt = tiny_checkpoint(tmp_path_factory)
     out = tmp_path / "run"
-    metrics = evaluate(eval_cfg(tmp_path_factory, out, f"ckpt_path={ckpt}", "logger=csv"))
+    # model.first_conv is the model group's: the checkpoint's network (first_conv 3) runs, and is recorded.
+    metrics = evaluate(
+        eval_cfg(tmp_path_factory, out, f"ckpt_path={ckpt}", "logger=csv", "model.first_conv=128")
+    )
 
     results = json.loads((out / "results.json").read_text())
     stored = torch.load(ckpt, weights_only=True, map_location="cpu")
@@ -66,7 +69,8 @@ def test_checkpoint_on_dev_and_eval(tmp_path_factory: pytest.TempPathFactory, tm
         results["model"] == f"checkpoint {ckpt}"
         and results["dev_eer_threshold"] == stored["dev_eer_threshold"]
     )
-    assert results["config"]["ckpt_path"] == str(ckpt)
+    assert results["config"]["ckpt_path"] == str(ckpt) and results["config"]["model"]["first_conv"] == 3
+    assert "first_conv: 3" in (out / "config.yaml").read_text()
 
     with (out / "per_attack_eer.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -78,6 +82,37 @@ def test_checkpoint_on_dev_and_eval(tmp_path_factory: pytest.TempPathFactory, tm
     assert "| eval | A07 |" in (out / "per_attack_eer.md").read_text()
     logged = (out / "csv" / "metrics.csv").read_text()
     assert "dev/eer" in logged and "eval/min_tdcf" in logged
+
+
+def test_an_interrupted_run_leaves_no_output(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the eval split is scored: the dev split's scores and plots are not left behind."""
+    import aasist_lightning.cli.evaluate as evaluate_module
+
+    score_split = evaluate_module.score_split
+
+    def interrupted_on_eval(datamodule, split, *args):
+        if split == "eval":
+            raise KeyboardInterrupt
+        return score_split(datamodule, split, *args)
+
+    monkeypatch.setattr(evaluate_module, "score_split", interrupted_on_eval)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(eval_cfg(tmp_path_factory, out, f"ckpt_path={tiny_checkpoint(tmp_path_factory)}"))
+    assert sorted(p.name for p in out.rglob("*")) == ["config.yaml", "config_tree.log"]
+
+
+def test_ctrl_c_ends_a_run_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from aasist_lightning.cli.errors import EXIT_INTERRUPTED, bad_input_exits
+
+    with pytest.raises(SystemExit) as stop, bad_input_exits("aasist-eval"):
+        raise KeyboardInterrupt
+    assert (
+        stop.value.code == EXIT_INTERRUPTED
+        and capsys.readouterr().err == "aasist-eval: interrupted (Ctrl-C)\n"
+    )
 
 
 def test_pretrained_weights_eval_split_only(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:

@@ -118,10 +118,24 @@ def bad_input_exits(prog: str) -> Iterator[None]:
     were asked for)."""
     try:
         yield
+    except KeyboardInterrupt:
+        if full_tracebacks():
+            raise
+        raise interrupted(prog) from None
     except Exception as error:
         if full_tracebacks() or not is_bad_input(error):
             raise
         raise SystemExit(report(prog, error)) from None
+
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+def interrupted(prog: str) -> SystemExit:
+    """Ctrl-C: one line instead of a traceback."""
+    print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
+    return SystemExit(EXIT_INTERRUPTED)
 
 
 #: A failed or interrupted multirun job's record in its folder: status, the one-line error, the traceback.
@@ -208,6 +222,10 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
 
     try:
         _run()
+    except KeyboardInterrupt:  # a multirun's job (recorded in its error.txt) or Hydra's own work
+        if full_tracebacks():
+            raise
+        raise interrupted(prog) from None
     except SystemExit as stop:
         if stop.code == 1 and not entered:  # Hydra's own report of a bad override / config group
             raise SystemExit(EXIT_BAD_INPUT) from None

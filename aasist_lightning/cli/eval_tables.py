@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from aasist_lightning.files import atomic_write_text
+from aasist_lightning.files import Outputs, atomic_write_text
 
 #: The matrix's metric columns: results.json key suffix -> column title.
 MATRIX_COLUMNS = {"eer": "EER (%)", "min_tdcf": "min t-DCF", "min_dcf": "min DCF", "act_dcf": "act DCF",
@@ -27,16 +27,16 @@ def _per_attack_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def _per_attack_tables(rows: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
+def _per_attack_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outputs) -> tuple[Path, Path]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["split", "attack", "n_spoof", "eer_percent"])
     for r in rows:
         writer.writerow([r["split"], r["attack"], r["n_spoof"], f"{r['eer']:.4f}"])
-    csv_path = atomic_write_text(out_dir / "per_attack_eer.csv", buf.getvalue())
+    csv_path = outputs.write_text(out_dir / "per_attack_eer.csv", buf.getvalue())
     lines = ["| split | attack | spoof trials | EER (%) |", "|---|---|---:|---:|"]
     lines += [f"| {r['split']} | {r['attack']} | {r['n_spoof']} | {r['eer']:.3f} |" for r in rows]
-    md_path = atomic_write_text(out_dir / "per_attack_eer.md", "\n".join(lines) + "\n")
+    md_path = outputs.write_text(out_dir / "per_attack_eer.md", "\n".join(lines) + "\n")
     return csv_path, md_path
 
 
@@ -71,20 +71,20 @@ def _per_condition_rows(
     return rows
 
 
-def _per_condition_tables(rows: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
+def _per_condition_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outputs) -> tuple[Path, Path]:
     columns = ["split", "condition", "value", "n_bonafide", "n_spoof", "bonafide"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*columns, "eer_percent"])
     for r in rows:
         writer.writerow([*(r[c] for c in columns), f"{r['eer']:.4f}"])
-    csv_path = atomic_write_text(out_dir / "per_condition_eer.csv", buf.getvalue())
+    csv_path = outputs.write_text(out_dir / "per_condition_eer.csv", buf.getvalue())
     lines = [
         "| split | condition | value | bona fide trials | spoof trials | bona fide used | EER (%) |",
         "|---|---|---|---:|---:|---|---:|",
     ]
     lines += ["| " + " | ".join(str(r[c]) for c in columns) + f" | {r['eer']:.3f} |" for r in rows]
-    md_path = atomic_write_text(out_dir / "per_condition_eer.md", "\n".join(lines) + "\n")
+    md_path = outputs.write_text(out_dir / "per_condition_eer.md", "\n".join(lines) + "\n")
     return csv_path, md_path
 
 

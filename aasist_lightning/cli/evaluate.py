@@ -36,7 +36,7 @@ from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
 from aasist_lightning.cli.config_checks import ConfigError
@@ -53,7 +53,7 @@ from aasist_lightning.cli.eval_tables import (
 )
 from aasist_lightning.cli.output_checks import check_output_dir
 from aasist_lightning.data.protocols import ProtocolError
-from aasist_lightning.files import atomic_write_json
+from aasist_lightning.files import atomic_outputs, atomic_write_json
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.metrics.calibration import calibration_measures
 from aasist_lightning.runtime.allocator import allocator
@@ -146,8 +146,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     splits, ckpt = _check(cfg)
     output_dir = check_output_dir(cfg)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    print_config_tree(cfg, output_dir=output_dir)
 
     from aasist_lightning.cli.score import print_report
     from aasist_lightning.metrics import ASVSPOOF2019, score_report
@@ -166,6 +164,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         arch = {k: model_cfg[k] for k in ARCH_KEYS if k in model_cfg}
         detector = load_detector(pretrained=cfg.model.pretrained, device=device, **arch)
+    with open_dict(cfg):  # config.yaml records the network that runs: a checkpoint's, not the model group's
+        cfg.model.update({k: detector.config[k] for k in ARCH_KEYS if k in detector.config})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    print_config_tree(cfg, output_dir=output_dir)
     log.info("evaluating %s on %s (%s)", detector.source, ", ".join(splits), device)
     datamodule = hydra.utils.instantiate(cfg.data, nb_samp=detector.nb_samp, _convert_="all")
     datamodule.prepare_data()
@@ -190,93 +192,105 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     timings: dict[str, dict[str, float]] = {}
     condition_rows: list[dict[str, Any]] = []
     try:
-        for split in splits:
-            t0 = time.perf_counter()
-            with allocator(cfg.get("allocator", "system")):
-                utt_ids, attacks, labels, logits = score_split(
-                    datamodule, split, scorer, cfg.get("progress", True), crop, hop
+        # The run's outputs are committed together once every one is written: a failure or Ctrl-C on a later
+        # split leaves no scores or plots of the earlier ones, and replaces no earlier file.
+        with atomic_outputs() as outputs:
+            for split in splits:
+                t0 = time.perf_counter()
+                with allocator(cfg.get("allocator", "system")):
+                    utt_ids, attacks, labels, logits = score_split(
+                        datamodule, split, scorer, cfg.get("progress", True), crop, hop
+                    )
+                seconds = time.perf_counter() - t0
+                audio_seconds = datamodule.audio_seconds(split)
+                timings[split] = {
+                    "seconds": round(seconds, 3),
+                    "trials_per_s": round(len(utt_ids) / max(seconds, 1e-9), 3),
+                    "audio_seconds": round(audio_seconds, 3),
+                    "audio_s_per_s": round(audio_seconds / max(seconds, 1e-9), 3),
+                }
+                scores = logits[:, 1].astype(np.float64)  # the official CM score
+                rows = EvalScores(
+                    utt_ids=utt_ids, attacks=attacks, labels=labels.tolist(), scores=scores.tolist()
                 )
-            seconds = time.perf_counter() - t0
-            audio_seconds = datamodule.audio_seconds(split)
-            timings[split] = {
-                "seconds": round(seconds, 3),
-                "trials_per_s": round(len(utt_ids) / max(seconds, 1e-9), 3),
-                "audio_seconds": round(audio_seconds, 3),
-                "audio_s_per_s": round(audio_seconds / max(seconds, 1e-9), 3),
-            }
-            scores = logits[:, 1].astype(np.float64)  # the official CM score
-            rows = EvalScores(
-                utt_ids=utt_ids, attacks=attacks, labels=labels.tolist(), scores=scores.tolist()
-            )
-            score_path = write_score_file(output_dir / "scores" / f"{split}.txt", rows)
-            bona, spoof = scores[labels == 1], scores[labels == 0]
-            if not len(bona) or not len(spoof):
-                raise ProtocolError(
-                    f"the {split} split has {len(bona)} bona fide and {len(spoof)} spoof trials scored: the "
-                    f"EER needs both (check data.{split}_subset, the protocol, and the files skipped as "
-                    "unreadable with data.on_bad_audio=skip)"
+                score_path = output_dir / "scores" / f"{split}.txt"
+                with outputs.write(score_path) as tmp:
+                    write_score_file(tmp, rows)
+                bona, spoof = scores[labels == 1], scores[labels == 0]
+                if not len(bona) or not len(spoof):
+                    raise ProtocolError(
+                        f"the {split} split has {len(bona)} bona fide and {len(spoof)} spoof trials scored: "
+                        f"the EER needs both (check data.{split}_subset, the protocol, and the files skipped "
+                        "as unreadable with data.on_bad_audio=skip)"
+                    )
+                tandem = datamodule.asv_scores(split)
+                asv, cost_model = (
+                    (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
                 )
-            tandem = datamodule.asv_scores(split)
-            asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
-            report = score_report(scores, labels, attacks, asv, cost_model)
-            # The checkpoint's dev-fitted map (none for official weights) on the LLRs; never refitted here.
-            llrs = (logits[:, 1] - logits[:, 0]).astype(np.float64)
-            report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
-            report.update(calibration_measures(detector.calibration, llrs[labels == 1], llrs[labels == 0]))
-            names, counts = np.unique(np.asarray(attacks)[labels == 0], return_counts=True)
-            report["attack_counts"] = dict(zip(names.tolist(), (int(c) for c in counts), strict=True))
-            report["score_file"] = str(score_path)
-            report["score_format"] = "aasist"
-            report["asv_scores"] = None if tandem is None else tandem.source
-            report["min_tdcf_definition"] = None if tandem is None else tandem.definition
-            report["min_tdcf_note"] = None if tandem else f"not computed: no ASV scores for the {split} split"
-            title = f"{split}: {detector.source}"
-            images[f"{split}/det_curve"] = plot_det(
-                bona, spoof, output_dir / "plots" / f"det_{split}.png", title
-            )
-            images[f"{split}/score_histogram"] = plot_score_histogram(
-                bona, spoof, output_dir / "plots" / f"score_histogram_{split}.png", title
-            )
-            print_report(report, report["attack_counts"], console)
-            reports[split] = report
-            condition_rows += _per_condition_rows(
-                split, datamodule.conditions.get(split, {}), utt_ids, labels, scores
-            )
-            metrics.update(_flat_metrics(split, report))
+                report = score_report(scores, labels, attacks, asv, cost_model)
+                # The checkpoint's dev-fitted map (none for official weights) on the LLRs; never refitted.
+                llrs = (logits[:, 1] - logits[:, 0]).astype(np.float64)
+                report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
+                report.update(
+                    calibration_measures(detector.calibration, llrs[labels == 1], llrs[labels == 0])
+                )
+                names, counts = np.unique(np.asarray(attacks)[labels == 0], return_counts=True)
+                report["attack_counts"] = dict(zip(names.tolist(), (int(c) for c in counts), strict=True))
+                report["score_file"] = str(score_path)
+                report["score_format"] = "aasist"
+                report["asv_scores"] = None if tandem is None else tandem.source
+                report["min_tdcf_definition"] = None if tandem is None else tandem.definition
+                report["min_tdcf_note"] = (
+                    None if tandem else f"not computed: no ASV scores for the {split} split"
+                )
+                title = f"{split}: {detector.source}"
+                for key, plot, name in (
+                    ("det_curve", plot_det, "det"),
+                    ("score_histogram", plot_score_histogram, "score_histogram"),
+                ):
+                    images[f"{split}/{key}"] = output_dir / "plots" / f"{name}_{split}.png"
+                    with outputs.write(images[f"{split}/{key}"]) as tmp:
+                        plot(bona, spoof, tmp, title)
+                print_report(report, report["attack_counts"], console)
+                reports[split] = report
+                condition_rows += _per_condition_rows(
+                    split, datamodule.conditions.get(split, {}), utt_ids, labels, scores
+                )
+                metrics.update(_flat_metrics(split, report))
 
-        csv_path, md_path = _per_attack_tables(_per_attack_rows(reports), output_dir)
-        tables = {"per_attack_eer_table": {"csv": str(csv_path), "markdown": str(md_path)}}
-        if condition_rows:
-            cond_csv, cond_md = _per_condition_tables(condition_rows, output_dir)
-            tables["per_condition_eer_table"] = {"csv": str(cond_csv), "markdown": str(cond_md)}
-        results: dict[str, Any] = dict(metrics)
-        results.update(
-            {
-                "model": detector.source,
-                "checkpoint": None if ckpt is None else str(ckpt),
-                "pretrained": None if ckpt is not None else str(cfg.model.pretrained),
-                "dev_eer_threshold": detector.threshold,
-                "calibration": None if detector.calibration is None else detector.calibration.as_dict(),
-                "device": device,
-                "inference": scorer.backend,
-                "batch_size": batch_size,
-                "corpus": datamodule.corpus,
-                "crop": crop,
-                "hop": (hop or detector.nb_samp) if crop == "windows" else None,
-                "splits": {
-                    split: {
-                        **report,
-                        "plots": {k: str(v) for k, v in images.items() if k.startswith(f"{split}/")},
-                    }
-                    for split, report in reports.items()
-                },
-                **tables,
-                "timings": timings,
-                "wall_time_s": round(time.perf_counter() - started, 3),
-                "config": resolved,
-            }
-        )
-        atomic_write_json(output_dir / "results.json", results)
+            csv_path, md_path = _per_attack_tables(_per_attack_rows(reports), output_dir, outputs)
+            tables = {"per_attack_eer_table": {"csv": str(csv_path), "markdown": str(md_path)}}
+            if condition_rows:
+                cond_csv, cond_md = _per_condition_tables(condition_rows, output_dir, outputs)
+                tables["per_condition_eer_table"] = {"csv": str(cond_csv), "markdown": str(cond_md)}
+            results: dict[str, Any] = dict(metrics)
+            results.update(
+                {
+                    "model": detector.source,
+                    "checkpoint": None if ckpt is None else str(ckpt),
+                    "pretrained": None if ckpt is not None else str(cfg.model.pretrained),
+                    "dev_eer_threshold": detector.threshold,
+                    "calibration": None if detector.calibration is None else detector.calibration.as_dict(),
+                    "device": device,
+                    "inference": scorer.backend,
+                    "batch_size": batch_size,
+                    "corpus": datamodule.corpus,
+                    "crop": crop,
+                    "hop": (hop or detector.nb_samp) if crop == "windows" else None,
+                    "splits": {
+                        split: {
+                            **report,
+                            "plots": {k: str(v) for k, v in images.items() if k.startswith(f"{split}/")},
+                        }
+                        for split, report in reports.items()
+                    },
+                    **tables,
+                    "timings": timings,
+                    "wall_time_s": round(time.perf_counter() - started, 3),
+                    "config": resolved,
+                }
+            )
+            outputs.write_text(output_dir / "results.json", json.dumps(results, indent=2) + "\n")
         _log(loggers, metrics, images)
         summary = ", ".join(
             f"{s} EER {reports[s]['eer']:.3f} %"
