@@ -539,6 +539,13 @@ EVAL: list[Case] = [
             manifest("eval.csv", [("b0.wav", "bonafide"), ("b1.wav", "bonafide"), ("junk.wav", "spoof")]),
         ),
     ),
+    Case(  # accepted and ignored before: Hydra adds any new key given with +
+        "typo-in-key-added-with-plus",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "+batch_sise=4"),
+        ("+batch_sise=4: is not a key of this config", "did you mean batch_size?"),
+        setup=checkpoint(),
+    ),
     Case(
         "typo-in-data-key",
         "eval",

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from aasist_lightning.cli.errors import ConfigError
+from aasist_lightning.cli.overrides import unknown_added_keys
 from aasist_lightning.data.corpora import CORPUS_SPLITS, SUBSET_NAMES_2021, SUBSETS_2021
 from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
 from aasist_lightning.models.aasist import is_integer, is_real
@@ -366,6 +367,8 @@ def check_config(
         c.add("train", False, "with test=false the run does nothing", "train=true, test=true or both")
     if isinstance(cfg.get("callbacks"), DictConfig):
         _check_callbacks(c, cfg.callbacks)
+    for key, fix in unknown_added_keys(cfg):
+        c.add(f"+{key}", cfg.get(key), "is not a key of this config (added with +)", fix)
     mode = cfg.get("allocator", "system")
     if mode not in ALLOCATOR_MODES:
         c.add("allocator", mode, "is not an allocator mode", f"use one of {', '.join(ALLOCATOR_MODES)}")

@@ -1,0 +1,34 @@
+"""The command line's ``+key=value`` overrides of a Hydra application's top-level keys. Hydra refuses ``+``
+for a key the config has, so each such key is one the application does not know: a typo (``+batch_sise=4``)
+that would otherwise be accepted and ignored."""
+
+from __future__ import annotations
+
+import difflib
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+def unknown_added_keys(cfg: DictConfig) -> list[tuple[str, str]]:
+    """``(key, fix)`` for each top-level key added with ``+`` (config groups, e.g. ``+experiment=paper``, and
+    nested keys aside: those are checked where they land)."""
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    overrides = [o.removeprefix("+") for o in hydra.overrides.task if o.startswith("+") and o[1:2] != "+"]
+    added = [o.split("=", 1)[0] for o in overrides]
+    unknown = [k for k in added if k.isidentifier() and k not in hydra.runtime.choices]
+    known = [str(k) for k in cfg if k not in unknown]
+    return [
+        (
+            key,
+            f"rename it (did you mean {close[0]}?)"
+            if (close := difflib.get_close_matches(key, known, n=1))
+            else "remove it",
+        )
+        for key in unknown
+    ]
+
+
+__all__ = ["unknown_added_keys"]
