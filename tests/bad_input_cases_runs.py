@@ -539,6 +539,12 @@ EVAL: list[Case] = [
             manifest("eval.csv", [("b0.wav", "bonafide"), ("b1.wav", "bonafide"), ("junk.wav", "spoof")]),
         ),
     ),
+    Case(
+        "ckpt-is-a-folder",
+        "eval",
+        tiny("ckpt_path={ws}"),
+        ("ckpt_path='{ws}' is a folder. Fix: give the .ckpt inside it",),
+    ),
     Case(  # accepted and ignored before: Hydra adds any new key given with +
         "typo-in-key-added-with-plus",
         "eval",

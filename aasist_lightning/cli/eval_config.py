@@ -34,6 +34,8 @@ def _ckpt_path(cfg: DictConfig) -> Path | None:
     if value is None or str(value).strip() == "":
         return None
     path = Path(str(value)).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"ckpt_path={value!r} is a folder. Fix: give the .ckpt inside it, e.g. best.ckpt")
     if not path.is_file():
         raise ConfigError(
             f"ckpt_path={value!r}: no such checkpoint file. Fix: give the .ckpt of a training run (e.g. "

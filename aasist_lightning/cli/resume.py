@@ -52,6 +52,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
             "multirun), or ckpt_path=<path/to/last.ckpt>."
         )
     path = Path(str(value)).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"ckpt_path={value!r} is a folder. Fix: give the .ckpt inside it, e.g. last.ckpt")
     if not path.is_file():
         raise ConfigError(
             f"ckpt_path={value!r}: no such checkpoint file. Fix: give the path of a .ckpt written by a "

@@ -173,8 +173,9 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
+        what = "is a folder: give the CSV file inside it" if csv_path.is_dir() else "not found"
         raise FileNotFoundError(
-            f"manifest {csv_path} not found (expected a CSV 'path,label[,attack][,speaker]')"
+            f"manifest {csv_path} {what} (expected a CSV 'path,label[,attack][,speaker]')"
         )
     with csv_path.open(newline="", encoding="utf-8-sig") as f:
         rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1) if any(c.strip() for c in row)]
