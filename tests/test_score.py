@@ -53,6 +53,14 @@ def test_official_baselines(capsys, shared_dir, asv_eval_scores, tmp_path, basel
     assert list(out_json.parent.iterdir()) == [out_json]  # atomic write leaves no temporary file
 
 
+def test_asv_scores_of_another_partition_are_refused(capsys, shared_dir):
+    """The dev ASV scores (A01-A06) with eval CM scores (A07-A19) gave a min t-DCF off in the 5th digit."""
+    scores = shared_dir / "asvspoof2019" / "cm_scores" / "B01_CQCC-GMM_LA_primary_eval.txt"
+    asv_dev = shared_dir / "asvspoof2019" / "asv_scores" / "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt"
+    message = _error(capsys, scores, "--asv-scores", asv_dev)
+    assert "ASV scores of attacks A01–A06" in message and "scores attacks A07–A19" in message
+
+
 def test_two_column_file_with_protocol_matches_six_column(capsys, shared_dir, tmp_path):
     baseline = shared_dir / "asvspoof2019" / "cm_scores" / "B02_LFCC-GMM_LA_primary_eval.txt"
     two_col = tmp_path / "b02.txt"

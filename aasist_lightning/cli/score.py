@@ -135,6 +135,11 @@ def fit_on_dev(dev: Path) -> Calibration:
     return fit_calibration(dev_file.scores[dev_file.labels == 1], dev_file.scores[dev_file.labels == 0])
 
 
+def _span(attacks: set[str] | frozenset[str]) -> str:
+    low, high = min(attacks), max(attacks)
+    return low if low == high else f"{low}–{high}"
+
+
 def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calibration | None]:
     """The JSON-ready report of the parsed arguments, the labelled scores it was computed from, and the
     calibration fitted with --calibrate-with (or None)."""
@@ -146,6 +151,13 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], ScoreFile, Calib
     if revised:
         score_file, left_out = in_phase(score_file, args.asv_scores, phase)
     asv, cost_model = (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
+    cm_attacks = set(score_file.attacks or ()) - {"-", "bonafide"}
+    if asv is not None and asv.spoof_attacks and cm_attacks and not cm_attacks & asv.spoof_attacks:
+        raise ScoreFileError(
+            f"{args.asv_scores} holds the ASV scores of attacks {_span(asv.spoof_attacks)}, {args.scores} "
+            f"scores attacks {_span(cm_attacks)}: they are of different partitions (dev / eval). Fix: give "
+            "the ASV scores of the scores' partition (e.g. ...eval.gi.trl.scores.txt for eval scores)"
+        )
     report = score_report(score_file.scores, score_file.labels, score_file.attacks, asv, cost_model)
     report.update({"act_dcf_calibrated": None, "cllr_calibrated": None})
     labels = score_file.labels

@@ -36,6 +36,7 @@ class AsvScores:
     target: np.ndarray
     nontarget: np.ndarray
     spoof: np.ndarray
+    spoof_attacks: frozenset[str] = frozenset()  # the attacks of the spoof trials, where the file names them
 
 
 @dataclass(frozen=True)
@@ -289,4 +290,5 @@ def read_asv_scores(path: str | Path) -> AsvScores:
         raise ScoreFileError(
             f"{path}: no {' / '.join(empty)} trials; the t-DCF needs all of {', '.join(ASV_KEYS)}"
         )
-    return AsvScores(*(scores[keys == k] for k in ASV_KEYS))
+    attacks = frozenset(fields[0] for _, fields in rows if fields[1] == "spoof")
+    return AsvScores(*(scores[keys == k] for k in ASV_KEYS), spoof_attacks=attacks)
