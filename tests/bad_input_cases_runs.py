@@ -519,6 +519,19 @@ EVAL: list[Case] = [
         ("1 of 6 audio files listed in {ws}/train.csv are damaged", "{ws}/trunc.wav is truncated"),
         setup=both(checkpoint(), manifest("train.csv", [*BALANCED[:5], ("trunc.wav", "bonafide")])),
     ),
+    Case(  # refused once the model had scored it
+        "one-class-eval-manifest",
+        "eval",
+        tiny(
+            "ckpt_path={ws}/model.ckpt",
+            *MANIFESTS[:3],
+            "data.dev_manifest={ws}/eval.csv",
+            "data.eval_manifest={ws}/eval.csv",
+            "splits=[eval]",
+        ),
+        ("the eval split has 3 bona fide and 0 spoof trials listed",),
+        setup=both(checkpoint(), manifest("eval.csv", [(f"b{i}.wav", "bonafide") for i in range(3)])),
+    ),
     Case(
         "one-class-left-after-skipped-files",
         "eval",

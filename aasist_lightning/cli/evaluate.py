@@ -52,7 +52,7 @@ from aasist_lightning.cli.eval_tables import (
     _per_condition_tables,
 )
 from aasist_lightning.cli.output_checks import check_output_dir
-from aasist_lightning.data.protocols import ProtocolError
+from aasist_lightning.data.protocols import BONAFIDE, ProtocolError
 from aasist_lightning.files import atomic_outputs, atomic_write_json
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.metrics.calibration import calibration_measures
@@ -139,6 +139,14 @@ def score_split(
     )
 
 
+def _one_class(split: str, bonafide: int, spoof: int, how: str) -> ProtocolError:
+    return ProtocolError(
+        f"the {split} split has {bonafide} bona fide and {spoof} spoof trials {how}: the EER needs both "
+        f"(check data.{split}_subset, the protocol, and the files skipped as unreadable with "
+        "data.on_bad_audio=skip)"
+    )
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score the configured splits and write the outputs listed in the module docstring; returns the flat
     metrics (``"<split>/eer"`` in percent, ...). Config problems raise ``ConfigError`` before any data or
@@ -173,6 +181,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     for split in splits:  # every split is read and checked (audio present, subsets) before any is scored
         datamodule.setup(_STAGE[split])
+        bonafide = sum(t.label == BONAFIDE for t in datamodule.trials[split])
+        if bonafide in (0, len(datamodule.trials[split])):
+            raise _one_class(split, bonafide, len(datamodule.trials[split]) - bonafide, "listed")
     batch_size = cfg.get("batch_size") or datamodule.eval_batch_size
     inference = OmegaConf.to_container(cfg.model.get("inference") or {}, resolve=True)
     scorer = Scorer.from_detector(
@@ -218,11 +229,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     write_score_file(tmp, rows)
                 bona, spoof = scores[labels == 1], scores[labels == 0]
                 if not len(bona) or not len(spoof):
-                    raise ProtocolError(
-                        f"the {split} split has {len(bona)} bona fide and {len(spoof)} spoof trials scored: "
-                        f"the EER needs both (check data.{split}_subset, the protocol, and the files skipped "
-                        "as unreadable with data.on_bad_audio=skip)"
-                    )
+                    raise _one_class(split, len(bona), len(spoof), "scored")
                 tandem = datamodule.asv_scores(split)
                 asv, cost_model = (
                     (None, ASVSPOOF2019) if tandem is None else (tandem.scores, tandem.cost_model)
