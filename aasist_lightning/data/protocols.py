@@ -166,10 +166,11 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
     """Parse a CSV manifest ``path,label[,attack][,speaker]`` for custom data.
 
     A header row naming the columns (``path``, ``label`` and optionally ``attack``, ``speaker``,
-    ``utt_id``; any order, extra columns ignored) is used when present; otherwise the columns are
-    positional. Relative paths are resolved against the CSV's folder. Utterance ids come from an
-    ``utt_id`` column, else the file name without extension, else (when names repeat) the path as
-    written without extension; whitespace in ids becomes ``_`` so score files stay parseable.
+    ``utt_id``; any order, other named columns ignored) is used when present; otherwise the columns are
+    positional; a row with more cells than that is refused. Relative paths are resolved against the CSV's
+    folder. Utterance ids come from an ``utt_id`` column, else the file name without extension, else (when
+    names repeat) the path as written without extension; whitespace in ids becomes ``_`` so score files
+    stay parseable.
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -192,10 +193,18 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
             if name in first
         }
         rows = rows[1:]
+        width, layout = len(first), f"the header names {len(first)} ({','.join(first)})"
     else:
         columns = {"path": 0, "label": 1, "attack": 2, "speaker": 3}
+        width, layout = 4, "rows are 'path,label[,attack][,speaker]' without a header"
     if not rows:
         raise ProtocolError(f"{csv_path}: the manifest has a header but no rows")
+    for lineno, row in rows:  # a cell beyond the columns would be dropped without a word
+        if len(row) > width and any(c.strip() for c in row[width:]):
+            raise ProtocolError(
+                f"{csv_path}:{lineno}: {len(row)} columns, but {layout}. Fix: name every column in a header "
+                "row (path,label,attack,speaker,utt_id; others are ignored)"
+            )
 
     def cell(row: list[str], name: str) -> str:
         i = columns.get(name)
