@@ -125,6 +125,13 @@ def earlier_run(ws: Workspace) -> None:
     ws.write("old/.hydra/config.yaml", "seed: 1\n")
 
 
+def linked_folder(ws: Workspace) -> None:
+    """``a/link`` -> ``real/sub``: ``a/link/..`` is ``real`` to the system, ``a`` when read lexically."""
+    ws.path("real/sub").mkdir(parents=True)
+    ws.path("a").mkdir()
+    ws.path("a/link").symlink_to(ws.path("real/sub"))
+
+
 def both(*setups: Callable[[Workspace], None]) -> Callable[[Workspace], None]:
     def setup(ws: Workspace) -> None:
         for one in setups:
@@ -551,6 +558,13 @@ EVAL: list[Case] = [
             lambda ws: ws.write("junk.wav", b"not audio"),  # unreadable: skipped
             manifest("eval.csv", [("b0.wav", "bonafide"), ("b1.wav", "bonafide"), ("junk.wav", "spoof")]),
         ),
+    ),
+    Case(  # a traceback from Hydra's log file, which took the '..' lexically, and a folder made elsewhere
+        "run-dir-dotdot-after-a-link",
+        "eval",
+        tiny("ckpt_path={ws}/model.ckpt", "hydra.run.dir={ws}/a/link/../out"),
+        ("hydra.run.dir={ws}/a/link/../out cannot be made: its '..' follows a link",),
+        setup=both(checkpoint(), linked_folder),
     ),
     Case(
         "ckpt-is-a-folder",

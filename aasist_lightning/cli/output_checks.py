@@ -4,6 +4,7 @@ that holds an earlier run, is refused: a run there would replace or mix files.""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class OutputFolderCheck(Callback):
             message = f"{key}={folder} is inside data.root={root}: the corpus folder is never written"
             raise SystemExit(report(prog, OutputPathError(f"{message}. Fix: pass another {key}")))
         problem = folder_problem(folder)
+        if os.path.realpath(folder) != os.path.realpath(os.path.normpath(folder)):  # a link, then ..
+            problem = "its '..' follows a link, so it names two folders. Fix: write it without '..'"
         if problem:
             raise SystemExit(report(prog, OutputPathError(f"{key}={folder} cannot be made: {problem}")))
         earlier = _earlier_run(config, Path(folder), sweep=key == "hydra.sweep.dir")
