@@ -174,8 +174,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         detector = load_detector(pretrained=cfg.model.pretrained, device=device, **arch)
     with open_dict(cfg):  # config.yaml records the network that runs: a checkpoint's, not the model group's
         cfg.model.update({k: detector.config[k] for k in ARCH_KEYS if k in detector.config})
-    output_dir.mkdir(parents=True, exist_ok=True)
-    print_config_tree(cfg, output_dir=output_dir)
     log.info("evaluating %s on %s (%s)", detector.source, ", ".join(splits), device)
     datamodule = hydra.utils.instantiate(cfg.data, nb_samp=detector.nb_samp, _convert_="all")
     datamodule.prepare_data()
@@ -184,6 +182,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         bonafide = sum(t.label == BONAFIDE for t in datamodule.trials[split])
         if bonafide in (0, len(datamodule.trials[split])):
             raise _one_class(split, bonafide, len(datamodule.trials[split]) - bonafide, "listed")
+    output_dir.mkdir(parents=True, exist_ok=True)  # the config once it passed every check: errors stand out
+    print_config_tree(cfg, output_dir=output_dir)
     batch_size = cfg.get("batch_size") or datamodule.eval_batch_size
     inference = OmegaConf.to_container(cfg.model.get("inference") or {}, resolve=True)
     scorer = Scorer.from_detector(
