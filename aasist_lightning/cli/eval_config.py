@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.resume import checkpoint_file
 from aasist_lightning.models.aasist import is_integer
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,9 @@ def _ckpt_path(cfg: DictConfig) -> Path | None:
     value = cfg.get("ckpt_path")
     if value is None or str(value).strip() == "":
         return None
-    path = Path(str(value)).expanduser()
-    if path.is_dir():
-        raise ConfigError(f"ckpt_path={value!r} is a folder. Fix: give the .ckpt inside it, e.g. best.ckpt")
-    if not path.is_file():
-        raise ConfigError(
-            f"ckpt_path={value!r}: no such checkpoint file. Fix: give the .ckpt of a training run (e.g. "
-            "outputs/train/runs/<time>/checkpoints/best.ckpt), or leave ckpt_path=null and set "
-            "model.pretrained=AASIST-L to evaluate the official weights."
-        )
-    return path.resolve()
+    return checkpoint_file(
+        value, "best.ckpt", "or leave ckpt_path=null and set model.pretrained=AASIST-L (the official weights)"
+    )
 
 
 def _check(cfg: DictConfig) -> tuple[list[str], Path | None]:

@@ -51,15 +51,21 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
             "interrupted run's folder with hydra.run.dir=<run folder> (hydra.sweep.dir=<sweep folder> for a "
             "multirun), or ckpt_path=<path/to/last.ckpt>."
         )
+    return str(checkpoint_file(value, LAST_CKPT.name, "or ckpt_path=last"))
+
+
+def checkpoint_file(value: Any, example: str, otherwise: str) -> Path:
+    """``ckpt_path=value`` as an existing file, resolved; else a `ConfigError` naming the value and the fix
+    (``example``: a checkpoint's name in a run's checkpoints/; ``otherwise``: the other way to run)."""
     path = Path(str(value)).expanduser()
     if path.is_dir():
-        raise ConfigError(f"ckpt_path={value!r} is a folder. Fix: give the .ckpt inside it, e.g. last.ckpt")
+        raise ConfigError(f"ckpt_path={value!r} is a folder. Fix: give the .ckpt inside it, e.g. {example}")
     if not path.is_file():
         raise ConfigError(
-            f"ckpt_path={value!r}: no such checkpoint file. Fix: give the path of a .ckpt written by a "
-            f"training run (e.g. outputs/train/runs/<time>/{LAST_CKPT}), or ckpt_path=last."
+            f"ckpt_path={value!r}: no such checkpoint file. Fix: give the .ckpt of a training run (e.g. "
+            f"outputs/train/runs/<time>/checkpoints/{example}), {otherwise}."
         )
-    return str(path.resolve())
+    return path.resolve()
 
 
 def check_checkpoint(ckpt_path: str, model: AASISTLitModule, cfg: DictConfig) -> int:
@@ -194,4 +200,4 @@ def _override(value: Any) -> str:
     return str(value).replace(" ", "")
 
 
-__all__ = ["LAST_CKPT", "check_checkpoint", "check_trained", "resolve_ckpt_path"]
+__all__ = ["LAST_CKPT", "check_checkpoint", "check_trained", "checkpoint_file", "resolve_ckpt_path"]

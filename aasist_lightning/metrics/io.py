@@ -291,4 +291,5 @@ def read_asv_scores(path: str | Path) -> AsvScores:
             f"{path}: no {' / '.join(empty)} trials; the t-DCF needs all of {', '.join(ASV_KEYS)}"
         )
     attacks = frozenset(fields[0] for _, fields in rows if fields[1] == "spoof")
-    return AsvScores(*(scores[keys == k] for k in ASV_KEYS), spoof_attacks=attacks)
+    target, nontarget, spoof = (scores[keys == k] for k in ASV_KEYS)
+    return AsvScores(target, nontarget, spoof, attacks)
