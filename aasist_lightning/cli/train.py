@@ -116,12 +116,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
 
     # The model first: a missing pretrained-weights file stops the run before any corpus is generated, and
-    # a checkpoint that cannot continue it before the run's config replaces the resumed run's.
+    # a checkpoint that cannot continue it before any file of the resumed run is touched.
     lit = _instantiate_model(cfg.model)
     resumed_step = check_checkpoint(ckpt_path, lit, cfg) if ckpt_path is not None else None
-    if rank_zero_only.rank == 0:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        print_config_tree(cfg, output_dir=output_dir)
     # The trainer's settings too are checked by building it, before a corpus is generated or read.
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -135,6 +132,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule.prepare_data()
         for stage in ("fit",) * bool(cfg.get("train", True)) + ("test",) * bool(cfg.get("test", True)):
             datamodule.setup(stage)
+        # The config once every check passed: a check's one-line error is not buried under the tree.
+        output_dir.mkdir(parents=True, exist_ok=True)
+        print_config_tree(cfg, output_dir=output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
