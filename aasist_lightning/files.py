@@ -96,9 +96,10 @@ def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
         source = Path(source)
         if same_path(path, source):
             raise OutputPathError(f"output {path} is also an input ({source}): choose another output path")
-    if path.is_file() and not path.stat().st_mode & 0o222:  # as root too: a read-only file is kept
+    mode = _read_only_mode(path) if path.is_file() else None
+    if mode is not None:  # as root too: a read-only file is kept
         raise OutputPathError(
-            f"output {path} is read-only (mode {path.stat().st_mode & 0o777:o}): it is never replaced. Fix: "
+            f"output {path} is read-only (mode {mode:o}): it is never replaced. Fix: "
             "choose another output path (or make it writable first)"
         )
     problem = folder_problem(path.parent)
@@ -117,9 +118,16 @@ def folder_problem(folder: PathLike) -> str | None:
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot write in {existing} (permission denied)"
-    if not existing.stat().st_mode & 0o222:  # root may, but a folder marked read-only is not written
-        return f"cannot write in {existing} (a read-only folder, mode {existing.stat().st_mode & 0o777:o})"
+    mode = _read_only_mode(existing)
+    if mode is not None:  # root may, but a folder marked read-only is not written
+        return f"cannot write in {existing} (a read-only folder, mode {mode:o})"
     return None
+
+
+def _read_only_mode(path: Path) -> int | None:
+    """``path``'s permission bits when none of them allows writing (which does not stop root), else None."""
+    mode = path.stat().st_mode & 0o777
+    return None if mode & 0o222 else mode
 
 
 class Outputs:

@@ -41,6 +41,7 @@ def _plain(value: Any) -> Any:
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.arch: dict[str, Any] | None = None  # the model's architecture, once the network's checks pass it
 
     def add(self, key: str, value: Any, why: str, fix: str) -> None:
         self.problems.append(f"{key}={_plain(value)!r}: {why}. Fix: {fix}.")
@@ -90,30 +91,25 @@ def _check_arch(c: _Checker, model: DictConfig) -> None:
     from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
 
     try:
-        check_hparams(**{k: _plain(model.get(k)) for k in ARCH_KEYS})
+        c.arch = check_hparams(**{k: _plain(model.get(k)) for k in ARCH_KEYS})
     except HyperParameterError as err:
         for key, value, why in err.problems:
             c.add(f"model.{key}", value, why, ARCH_FIXES[key])
 
 
-def _check_crop(c: _Checker, model: DictConfig, data: DictConfig) -> None:
+def _check_crop(c: _Checker, data: DictConfig) -> None:
     """The data's crop length (``data.nb_samp``, the model's by default) is the network's input length too:
-    checked by the network's validator once the model's own values pass it."""
-    from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
+    checked by the network's validator once the model's own values passed it (else they are reported)."""
+    from aasist_lightning.models import HyperParameterError, check_hparams
 
-    hparams = {k: _plain(model.get(k)) for k in ARCH_KEYS}
     crop = data.get("nb_samp")
-    if crop is None or crop == hparams["nb_samp"]:
+    if c.arch is None or crop is None or crop == c.arch["nb_samp"]:
         return
     try:
-        check_hparams(**hparams)
-    except HyperParameterError:
-        return  # reported as model.* keys
-    try:
-        check_hparams(**{**hparams, "nb_samp": _plain(crop)})
+        check_hparams(**{**c.arch, "nb_samp": _plain(crop)})
     except HyperParameterError as err:
         for _, value, why in err.problems:
-            c.add("data.nb_samp", value, why, f"leave it out (it follows model.nb_samp={hparams['nb_samp']})")
+            c.add("data.nb_samp", value, why, f"leave it out (it follows model.nb_samp={c.arch['nb_samp']})")
 
 
 def _check_model(c: _Checker, model: DictConfig) -> None:
@@ -385,7 +381,6 @@ def check_config(
             c.add(section, node, "is missing", f"pick one with {section}=<option> (see conf/{section}/)")
     if isinstance(cfg.get("data"), DictConfig):
         _check_splits(c, cfg.data, splits or {})
-        if "model" in sections and isinstance(cfg.get("model"), DictConfig):
-            _check_crop(c, cfg.model, cfg.data)
+        _check_crop(c, cfg.data)
     if c.problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(c.problems))

@@ -112,30 +112,33 @@ def report(prog: str, error: BaseException) -> int:
     return EXIT_BAD_INPUT
 
 
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
 @contextmanager
-def bad_input_exits(prog: str) -> Iterator[None]:
-    """Turn a :func:`user_errors` exception into the one-line report and ``SystemExit(2)`` (unless tracebacks
-    were asked for)."""
+def interrupt_exits(prog: str) -> Iterator[None]:
+    """Ctrl-C: one line and ``SystemExit(130)`` instead of a traceback (unless tracebacks were asked for)."""
     try:
         yield
     except KeyboardInterrupt:
         if full_tracebacks():
             raise
-        raise interrupted(prog) from None
+        print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+@contextmanager
+def bad_input_exits(prog: str) -> Iterator[None]:
+    """Turn a :func:`user_errors` exception into the one-line report and ``SystemExit(2)``, and Ctrl-C into
+    one line (:func:`interrupt_exits`), unless tracebacks were asked for."""
+    try:
+        with interrupt_exits(prog):
+            yield
     except Exception as error:
         if full_tracebacks() or not is_bad_input(error):
             raise
         raise SystemExit(report(prog, error)) from None
-
-
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
-
-
-def interrupted(prog: str) -> SystemExit:
-    """Ctrl-C: one line instead of a traceback."""
-    print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
-    return SystemExit(EXIT_INTERRUPTED)
 
 
 #: A failed or interrupted multirun job's record in its folder: status, the one-line error, the traceback.
@@ -221,11 +224,8 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
             return task(cfg)
 
     try:
-        _run()
-    except KeyboardInterrupt:  # a multirun's job (recorded in its error.txt) or Hydra's own work
-        if full_tracebacks():
-            raise
-        raise interrupted(prog) from None
+        with interrupt_exits(prog):  # a multirun's job (recorded in its error.txt) or Hydra's own work
+            _run()
     except SystemExit as stop:
         if stop.code == 1 and not entered:  # Hydra's own report of a bad override / config group
             raise SystemExit(EXIT_BAD_INPUT) from None

@@ -73,27 +73,29 @@ class OutputFolderCheck(Callback):
         if root is not None:  # before Hydra writes its .hydra/ and log there
             message = f"{key}={folder} is inside data.root={root}: the corpus folder is never written"
             raise SystemExit(report(prog, OutputPathError(f"{message}. Fix: pass another {key}")))
-        problem = folder_problem(folder)
         if os.path.realpath(folder) != os.path.realpath(os.path.normpath(folder)):  # a link, then ..
             problem = "its '..' follows a link, so it names two folders. Fix: write it without '..'"
+        else:
+            problem = folder_problem(folder)
         if problem:
             raise SystemExit(report(prog, OutputPathError(f"{key}={folder} cannot be made: {problem}")))
-        earlier = _earlier_run(config, Path(folder), sweep=key == "hydra.sweep.dir")
+        training = OmegaConf.select(config, "hydra.job.config_name") == "train"
+        earlier = _earlier_run(config, Path(folder), sweep=key == "hydra.sweep.dir", training=training)
         if earlier is not None:  # before Hydra replaces its .hydra/ and log, and the run its files
             message = (
                 f"{key}={folder} holds an earlier run ({earlier}): a new run there would replace its files. "
                 f"Fix: leave {key} out (each run gets a new folder) or pass an empty folder"
             )
-            if OmegaConf.select(config, "hydra.job.config_name") == "train":
+            if training:
                 message += "; to resume that run add ckpt_path=last"
             raise SystemExit(report(prog, OutputPathError(message)))
 
 
-def _earlier_run(config: Any, folder: Path, sweep: bool) -> str | None:
+def _earlier_run(config: Any, folder: Path, sweep: bool, training: bool) -> str | None:
     """What marks ``folder`` as holding an earlier run or sweep (its results.json or checkpoints), unless
     this is a training resumed from there (``ckpt_path=last``, or a checkpoint inside ``folder``); else
     None."""
-    if OmegaConf.select(config, "hydra.job.config_name") == "train":
+    if training:
         ckpt = OmegaConf.select(config, "ckpt_path")
         if ckpt == "last" or (ckpt and folder.resolve() in Path(str(ckpt)).expanduser().resolve().parents):
             return None

@@ -145,8 +145,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             metrics: dict[str, float] = {}
             if cfg.get("train", True):
                 trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-                if ckpt_path is not None and resumed_step is not None:
-                    check_trained(ckpt_path, resumed_step, lit, trainer)
+                if resumed_step is not None:  # resumed from ckpt_path
+                    check_trained(str(ckpt_path), resumed_step, lit, trainer)
                 metrics.update(_float_metrics(trainer.callback_metrics))
                 metrics.update(lit.val_results)
             checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)), None)

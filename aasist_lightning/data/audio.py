@@ -53,11 +53,16 @@ def _missing_wav_bytes(path: Path) -> int:
             f.seek(length + (length & 1), 1)
 
 
+def _sf_name(path: Path) -> str | bytes:
+    """The name's own bytes on POSIX: soundfile encodes a str strictly, refusing names that are not UTF-8."""
+    return str(path) if os.name == "nt" else os.fsencode(path)
+
+
 def header_problem(path: Path) -> str | None:
     """What makes ``path`` unusable as far as its header tells (unreadable, no samples, a WAV cut mid-data),
     or None: a check of every file before any work; NaN / inf samples show only when a file is read."""
     try:
-        info = sf.info(str(path) if os.name == "nt" else os.fsencode(path))
+        info = sf.info(_sf_name(path))
         return "holds no samples" if info.frames == 0 else _truncation(path)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         return f"cannot be read ({' '.join(str(e).split())})"
@@ -97,9 +102,7 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn")
         kind = "a folder" if path.is_dir() else "a device, pipe or socket"
         raise AudioError(f"{path} is {kind}, not a regular audio file: give an audio file (FLAC, WAV, ...)")
     try:
-        # The name's own bytes on POSIX: soundfile encodes a str strictly, refusing names that are not UTF-8.
-        name = str(path) if os.name == "nt" else os.fsencode(path)
-        data, file_sr = sf.read(name, dtype="float32", always_2d=True)
+        data, file_sr = sf.read(_sf_name(path), dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         raise AudioError(
             f"cannot read audio file {path} ({e}); is it a valid audio file (FLAC, WAV, OGG, ...)?"

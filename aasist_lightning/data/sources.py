@@ -99,11 +99,12 @@ def check_headers(trials: list[Trial], source: Path | None) -> None:
     """Raise an ``AudioError`` naming the files of ``trials`` whose header shows them unusable (counted, the
     first few listed): before the first step, not when the run reaches them (a damaged eval clip after all of
     training). Header reads are I/O-bound, so threads hide the storage's latency."""
+    paths = [t.path for t in trials]
     with ThreadPoolExecutor(_HEADER_THREADS) as pool:
-        found = zip(trials, pool.map(header_problem, (t.path for t in trials)), strict=True)
-        problems = [(trial.path, problem) for trial, problem in found if problem]
-    if problems:
-        listed = _listing([f"{path} {problem}" for path, problem in problems], len(trials), source, "damaged")
+        found = zip(paths, pool.map(header_problem, paths), strict=True)
+        damaged = [f"{path} {problem}" for path, problem in found if problem]
+    if damaged:
+        listed = _listing(damaged, len(trials), source, "damaged")
         raise AudioError(f"{listed}\nReplace them, or set data.on_bad_audio=skip to leave them out.")
 
 

@@ -360,15 +360,16 @@ class AASISTLitModule(L.LightningModule):
         trainer.max_epochs the learning rate would rise again after the old end. The run's length wins: the
         lr moves to where a schedule planned for it stands at the restored step."""
         planned = self._planned_t_max
+        if planned is None:
+            return
         for config in self.trainer.lr_scheduler_configs:
             cosine = config.scheduler
-            cosine_class = torch.optim.lr_scheduler.CosineAnnealingLR
-            if planned is None or not isinstance(cosine, cosine_class) or cosine.T_max == planned:
+            if not isinstance(cosine, torch.optim.lr_scheduler.CosineAnnealingLR) or cosine.T_max == planned:
                 continue
-            old, cosine.T_max, done = cosine.T_max, planned, cosine.last_epoch / planned
-            for group, base in zip(cosine.optimizer.param_groups, cosine.base_lrs, strict=True):
-                group["lr"] = cosine.eta_min + (base - cosine.eta_min) * (1 + math.cos(math.pi * done)) / 2
-            cosine._last_lr = [group["lr"] for group in cosine.optimizer.param_groups]
+            old, cosine.T_max = cosine.T_max, planned
+            cosine._last_lr = cosine._get_closed_form_lr()  # torch's own closed form at the restored step
+            for group, lr in zip(cosine.optimizer.param_groups, cosine._last_lr, strict=True):
+                group["lr"] = lr
             rank_zero_warn(
                 f"resumed at {config.interval} {cosine.last_epoch}: the cosine schedule planned for {old} "
                 f"{config.interval}s now spans {planned} (the run's length); lr continues at "
