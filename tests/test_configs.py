@@ -252,6 +252,14 @@ def test_every_split_the_run_reads_needs_a_source() -> None:
     check_config(compose_cfg(*manifests), splits={"train": "train=true", "dev": "train=true"})  # test=false
 
 
+def test_zero_training_batches_is_refused_only_when_training() -> None:
+    with pytest.raises(ConfigError, match=r"trainer\.limit_train_batches=0: .*train=false to only test"):
+        check_config(compose_cfg("trainer.limit_train_batches=0"))
+    check_config(compose_cfg("trainer.limit_train_batches=0", "train=false"))  # Lightning's "skip training"
+    with pytest.raises(ConfigError, match=r"trainer\.limit_train_batches=-1"):
+        check_config(compose_cfg("trainer.limit_train_batches=-1", "train=false"))
+
+
 def test_all_problems_are_listed_at_once() -> None:
     cfg = compose_cfg(
         "model.first_conv=-3", "trainer.max_epochs=0", "data.train_subset=7", "model.optimizer.lr=0"

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
@@ -117,12 +119,14 @@ def subprocess_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def run_train_py(repo_root: Path, tmp: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_train_py(
+    repo_root: Path, tmp: Path, *args: str, timeout: int = 300, status: int = 0
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(repo_root / "train.py"), *args]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=subprocess_env(tmp), check=False
     )
-    assert proc.returncode == 0, (
+    assert proc.returncode == status, (
         f"{' '.join(cmd)}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
     )
     return proc
@@ -518,6 +522,28 @@ def test_ddp_on_two_cpu_processes_gives_the_single_process_eer(
     single = train(cfg)
     assert single["test/eer"] == pytest.approx(results["test/eer"], abs=1e-9)
     assert single["test/min_tdcf"] == pytest.approx(results["test/min_tdcf"], abs=1e-9)
+
+
+def test_ddp_process_stopped_by_bad_audio_ends_the_run_in_one_error(repo_root: Path, tmp_path: Path) -> None:
+    """A clip with a NaN sample (found only when read) stops the DDP process whose shard holds it; the
+    other, waiting for it in a collective, must not end in the backend's traceback (~10 s: two processes)."""
+    rows = []
+    for i in range(8):
+        sf.write(tmp_path / f"c{i}.wav", np.full(4000, 0.01 * (i + 1), np.float32), 16000)
+        rows.append(f"{tmp_path / f'c{i}.wav'},{'bonafide' if i % 2 else 'spoof'}\n")
+    wave = np.zeros(4000, np.float32)
+    wave[-1] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, 16000, subtype="FLOAT")
+    (tmp_path / "train.csv").write_text("".join(rows) + f"{tmp_path / 'nan.wav'},spoof\n")
+    (tmp_path / "dev.csv").write_text("".join(rows))
+    manifests = [f"data.{split}_manifest={tmp_path / 'dev.csv'}" for split in ("dev", "eval")]
+    proc = run_train_py(
+        repo_root, tmp_path, "debug=tiny", "trainer=ddp_cpu", "data=manifest", "data.train_subset=null",
+        f"data.train_manifest={tmp_path / 'train.csv'}", *manifests, "model.inference.backend=eager",
+        "logger=none", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}", status=2,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr and "Connection closed" not in proc.stderr, proc.stderr[-3000:]
+    assert f"{tmp_path / 'nan.wav'} has 1 NaN/inf samples" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------------ GPU

@@ -229,7 +229,7 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
             )
 
 
-def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
+def _check_trainer(c: _Checker, trainer: DictConfig, training: bool = True) -> None:
     max_epochs = trainer.get("max_epochs")
     max_steps = trainer.get("max_steps", -1)
     unbounded = max_epochs == -1 and is_integer(max_steps) and max_steps > 0
@@ -251,7 +251,9 @@ def _check_trainer(c: _Checker, trainer: DictConfig) -> None:
     if clip is not None and not (is_real(clip) and clip >= 0):
         c.add("trainer.gradient_clip_val", clip, "must be >= 0 or null", "null (no clipping) or e.g. 1.0")
     limit = trainer.get("limit_train_batches")
-    if limit is not None and not ((is_integer(limit) and limit >= 1) or (is_real(limit) and 0 < limit <= 1)):
+    valid = (is_integer(limit) and limit >= 1) or (is_real(limit) and 0 < limit <= 1)
+    # 0 is Lightning's way to skip training: a mistake when training, consistent with train=false.
+    if limit is not None and not valid and not (limit == 0 and not training):
         why = "must be a batch count >= 1 or a share in (0, 1] (0 trains nothing)"
         c.add("trainer.limit_train_batches", limit, why, "null for every batch; train=false to only test")
 
@@ -370,7 +372,7 @@ def check_config(
         c.add("allocator", mode, "is not an allocator mode", f"use one of {', '.join(ALLOCATOR_MODES)}")
     checks: dict[str, Callable[[_Checker, DictConfig], None]] = {
         "model": _check_model,
-        "trainer": _check_trainer,
+        "trainer": lambda checker, node: _check_trainer(checker, node, cfg.get("train") is not False),
         "data": _check_data,
     }
     for section in sections:

@@ -11,7 +11,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,9 +107,59 @@ def describe(error: BaseException) -> str:
 
 
 def report(prog: str, error: BaseException) -> int:
-    """Print ``prog: error: <message>`` (and the debug hint) on stderr; returns :data:`EXIT_BAD_INPUT`."""
-    print(f"{prog}: error: {describe(error)}\n{_HINT}", file=sys.stderr)
+    """Print ``prog: error: <message>`` (and the debug hint) on stderr; returns :data:`EXIT_BAD_INPUT`.
+    A DDP process other than rank 0 says which it is: every process prints on the same terminal."""
+    rank = _ddp_rank()
+    where = f" (DDP process {rank})" if rank else ""
+    print(f"{prog}: error{where}: {describe(error)}\n{_HINT}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+# --------------------------------------------------------------------------------------- DDP processes
+# A DDP process that stops on bad input (an unreadable clip in its shard, its loss diverging) prints its own
+# error, and the others, waiting for it in a collective, fail on the closed connection: a backend traceback
+# that would bury that error. Rank 0 (the process the user started) reports it in one line instead, exit
+# status 2 when the peer's stop was bad input (it leaves its message in the process group's store).
+_PEER_BAD_INPUT_KEY = "aasist_lightning/peer_bad_input"
+_PEER_GONE = re.compile(r"(closed|reset) by peer|broken pipe", re.IGNORECASE)
+
+
+def _ddp_rank() -> int | None:
+    """This process's rank in an initialised process group of two or more, else None."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+        return None
+    return int(dist.get_rank())
+
+
+def _peer_store() -> Any:
+    from torch.distributed import distributed_c10d
+
+    return distributed_c10d._get_default_store()  # private API: every caller falls back without it
+
+
+def _tell_rank_zero(rank: int, error: BaseException) -> None:
+    """Leave this process's bad-input message for rank 0. Best effort: rank 0 may be gone already (it has
+    reported its own error then), and without the message it reports the stop as a failure."""
+    message = f"DDP process {rank} stopped the run on bad input: {describe(error)}"
+    with suppress(Exception):
+        _peer_store().set(_PEER_BAD_INPUT_KEY, message)
+
+
+def _peer_stop_exit(prog: str, rank: int) -> int:
+    """Report, on rank 0 only, that another process stopped the run; the exit status its stop calls for."""
+    if rank != 0:
+        return 1  # rank 0 stopped first and reported why
+    try:
+        store = _peer_store()
+        message = store.get(_PEER_BAD_INPUT_KEY).decode() if store.check([_PEER_BAD_INPUT_KEY]) else None
+    except Exception:  # no store to read: report the stop without its cause
+        message = None
+    if message is not None:
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{prog}: error: another DDP process of this run failed; its error is above", file=sys.stderr)
+    return 1
 
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
@@ -136,9 +186,16 @@ def bad_input_exits(prog: str) -> Iterator[None]:
         with interrupt_exits(prog):
             yield
     except Exception as error:
-        if full_tracebacks() or not is_bad_input(error):
+        if full_tracebacks():
             raise
-        raise SystemExit(report(prog, error)) from None
+        rank = _ddp_rank()
+        if is_bad_input(error):
+            if rank:
+                _tell_rank_zero(rank, error)
+            raise SystemExit(report(prog, error)) from None
+        if rank is not None and isinstance(error, RuntimeError) and _PEER_GONE.search(str(error)):
+            raise SystemExit(_peer_stop_exit(prog, rank)) from None
+        raise
 
 
 #: A failed or interrupted multirun job's record in its folder: status, the one-line error, the traceback.

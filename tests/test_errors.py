@@ -1,0 +1,83 @@
+"""The entry points' error boundary in a DDP run (aasist_lightning.cli.errors): a process that stops on bad
+input reports it, and rank 0, whose collective then fails on the closed connection, ends with one line and
+the peer's exit status instead of the backend's traceback. A fake process group stands in for torch's."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from aasist_lightning.cli import errors
+from aasist_lightning.cli.errors import EXIT_BAD_INPUT, ConfigError, bad_input_exits
+
+PEER_GONE = RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:63203")
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value.encode()
+
+    def get(self, key: str) -> bytes:
+        return self.values[key]
+
+    def check(self, keys: list[str]) -> bool:
+        return all(key in self.values for key in keys)
+
+
+@pytest.fixture
+def process_group(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+    """A 2-process group shared by both 'processes' of a test: set ``.rank`` to play one of them."""
+    group = types.SimpleNamespace(rank=0, store=FakeStore())
+    fake = types.SimpleNamespace(
+        is_available=lambda: True,
+        is_initialized=lambda: True,
+        get_world_size=lambda: 2,
+        get_rank=lambda: group.rank,
+    )
+    monkeypatch.setitem(sys.modules, "torch.distributed", fake)
+    monkeypatch.setattr(errors, "_peer_store", lambda: group.store)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    return group
+
+
+def stop(error: BaseException) -> int:
+    with pytest.raises(SystemExit) as exit_, bad_input_exits("aasist-train"):
+        raise error
+    return exit_.value.code
+
+
+def test_a_peer_stopped_by_bad_input_ends_rank_zero_with_one_line_and_status_2(
+    process_group: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process_group.rank = 1
+    assert stop(ConfigError("clip.wav is bad. Fix: replace it")) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.startswith("aasist-train: error (DDP process 1): clip.wav is bad.")
+    process_group.rank = 0
+    assert stop(PEER_GONE) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (
+        "aasist-train: error: DDP process 1 stopped the run on bad input: clip.wav is bad. Fix: replace it\n"
+    )
+
+
+def test_a_peer_that_failed_otherwise_ends_rank_zero_with_status_1(
+    process_group: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stop(PEER_GONE) == 1  # the peer printed its own traceback
+    assert capsys.readouterr().err == (
+        "aasist-train: error: another DDP process of this run failed; its error is above\n"
+    )
+
+
+def test_other_ranks_leave_the_report_to_rank_zero_and_keep_bugs_traceback(
+    process_group: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process_group.rank = 1
+    assert stop(PEER_GONE) == 1  # rank 0 stopped first and reported why
+    assert capsys.readouterr().err == ""
+    with pytest.raises(RuntimeError, match="a bug"), bad_input_exits("aasist-train"):
+        raise RuntimeError("a bug")  # not a lost peer: the traceback stays
