@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 
@@ -16,8 +17,8 @@ def unknown_added_keys(cfg: DictConfig) -> list[tuple[str, str]]:
     if not HydraConfig.initialized():
         return []
     hydra = HydraConfig.get()
-    overrides = [o.removeprefix("+") for o in hydra.overrides.task if o.startswith("+") and o[1:2] != "+"]
-    added = [o.split("=", 1)[0] for o in overrides]
+    parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    added = [o.key_or_group for o in parsed if o.is_add() and o.package is None]
     unknown = [k for k in added if k.isidentifier() and k not in hydra.runtime.choices]
     known = [str(k) for k in cfg if k not in unknown]
     return [
