@@ -18,9 +18,9 @@ from aasist_lightning.cli.errors import ConfigError
 from aasist_lightning.cli.overrides import unknown_added_keys
 from aasist_lightning.data.corpora import CORPUS_SPLITS, SUBSET_NAMES_2021, SUBSETS_2021
 from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
-from aasist_lightning.models.aasist import is_integer, is_real
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
 from aasist_lightning.runtime.hardware import MEMORY_FORMATS
+from aasist_lightning.values import is_integer, is_real
 
 #: The largest seed NumPy (and L.seed_everything) accepts.
 MAX_SEED = 2**32 - 1

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aasist_lightning.cli.config_checks import ConfigError, check_config
 from aasist_lightning.cli.resume import checkpoint_file
-from aasist_lightning.models.aasist import is_integer
+from aasist_lightning.values import is_integer
 
 log = logging.getLogger(__name__)
 

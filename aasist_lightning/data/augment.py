@@ -12,19 +12,15 @@ is the explicit generator instead of the global ``np.random`` state.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import scipy.fft
 
 from aasist_lightning.data.audio import SAMPLE_RATE
+from aasist_lightning.values import is_integer, is_real
 
 Augmentation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _require(ok: bool, setting: str, rule: str) -> None:
@@ -35,21 +31,21 @@ def _require(ok: bool, setting: str, rule: str) -> None:
 
 def _check_range(low_name: str, low: float, high_name: str, high: float) -> None:
     _require(
-        _number(low) and _number(high), f"{low_name}={low!r}, {high_name}={high!r}", "must be finite numbers"
+        is_real(low) and is_real(high), f"{low_name}={low!r}, {high_name}={high!r}", "must be finite numbers"
     )
     _require(low <= high, f"{low_name}={low!r}", f"must be <= augment.{high_name}={high!r}")
 
 
 def _check_count(name: str, value: int, least: int) -> None:
     _require(
-        isinstance(value, int) and not isinstance(value, bool) and value >= least,
+        is_integer(value) and value >= least,
         f"{name}={value!r}",
         f"must be an integer >= {least}",
     )
 
 
 def _check_share(name: str, value: float, top: float) -> None:
-    _require(_number(value) and 0 <= value <= top, f"{name}={value!r}", f"must be a number in [0, {top:g}]")
+    _require(is_real(value) and 0 <= value <= top, f"{name}={value!r}", f"must be a number in [0, {top:g}]")
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -153,7 +149,7 @@ class RawBoost:
         ):
             _check_range(low_name, low, high_name, high)
         _check_share("p", p, 100)  # the largest share of samples ISD alters, in %
-        _require(_number(g_sd) and g_sd >= 0, f"g_sd={g_sd!r}", "must be a number >= 0")
+        _require(is_real(g_sd) and g_sd >= 0, f"g_sd={g_sd!r}", "must be a number >= 0")
         self.algo = algo
         self.n_f, self.n_bands = n_f, n_bands
         self.min_f, self.max_f, self.min_bw, self.max_bw = min_f, max_f, min_bw, max_bw

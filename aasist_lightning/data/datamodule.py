@@ -57,6 +57,7 @@ from aasist_lightning.data.sources import (
 from aasist_lightning.data.subset import balanced_subset
 from aasist_lightning.files import atomic_write_text
 from aasist_lightning.metrics.tdcf import TandemASV
+from aasist_lightning.values import is_integer
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +160,11 @@ class ASVspoofDataModule(L.LightningDataModule):
                 "data.augment must be an instantiated augmentation aug(x, rng) or null, "
                 f"got {type(augment).__name__}"
             )
-        for key, value in (
-            ("batch_size", batch_size),
-            ("eval_batch_size", eval_batch_size),
-            ("nb_samp", nb_samp),
-        ):
-            if value is not None and (not isinstance(value, int) or value < 1):
+        positive = {"batch_size": batch_size, "eval_batch_size": eval_batch_size, "nb_samp": nb_samp}
+        for key, value in positive.items():
+            if value is not None and not (is_integer(value) and value >= 1):
                 raise ValueError(f"data.{key}={value!r} must be a positive integer")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if not (is_integer(seed) and seed >= 0):
             raise ValueError(f"data.seed={seed!r} must be a non-negative integer")
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"data.num_workers={num_workers} must be >= 0 or null (auto)")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 
 from aasist_lightning.data.protocols import BONAFIDE, ProtocolError, Trial
+from aasist_lightning.values import is_integer
 
 
 def _even_split(total: int, caps: dict[Hashable, int], rng: np.random.Generator) -> dict[Hashable, int]:
@@ -61,7 +62,7 @@ def balanced_subset(
     """
     if size is None:
         return list(trials)
-    if isinstance(size, bool) or not isinstance(size, int | np.integer):
+    if not is_integer(size):
         raise ValueError(f"{name}={size!r} must be an even integer (half bona fide, half spoof) or null")
     size = int(size)
     if size <= 0:

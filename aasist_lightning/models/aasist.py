@@ -16,10 +16,8 @@ the outputs match the official implementation (see tests/test_model.py). The off
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -37,6 +35,7 @@ from aasist_lightning.models.weights import (
     official_name,
     resolve_weights,
 )
+from aasist_lightning.values import is_integer, is_real
 
 #: Total time down-sampling after the sinc convolution: one (3, 3) max-pool, then six residual blocks each
 #: max-pooling time by 3. The encoder output has ``(T - kernel_size + 1) // TIME_POOL`` temporal nodes.
@@ -531,16 +530,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [_plain(v) for v in value]
     return value
-
-
-def is_integer(value: Any) -> bool:
-    """An integer (Python or NumPy), not a bool."""
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def is_real(value: Any) -> bool:
-    """A finite real number (Python or NumPy), not a bool: NaN and inf are refused wherever this is used."""
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class HyperParameterError(ValueError):
