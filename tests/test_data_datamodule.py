@@ -366,6 +366,7 @@ def test_subset_errors_name_the_key(corpus) -> None:
         ({"root": None}, "no data given: set data.root"),
         ({"on_bad_audio": "ignore"}, "data.on_bad_audio='ignore' must be one of"),
         ({"batch_size": 0}, "data.batch_size=0 must be a positive integer"),
+        ({"batch_size": True}, "data.batch_size=True must be a positive integer"),  # a YAML bool is an int
         ({"num_workers": -1}, "data.num_workers=-1 must be >= 0"),
         ({"seed": -1}, "data.seed=-1 must be a non-negative integer"),
         ({"augment": {"_target_": "x"}}, "data.augment must be an instantiated augmentation"),
