@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError
 
 from aasist_lightning import config_dir
-from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_checks import ConfigError, check_config, unset_unread_manifests
 
 CONF = config_dir()
 
@@ -250,6 +250,18 @@ def test_every_split_the_run_reads_needs_a_source() -> None:
     with pytest.raises(ConfigError, match=r"data\.eval_manifest=None: .* test=true reads the eval split"):
         check_config(compose_cfg(*manifests), splits={"eval": "test=true"})
     check_config(compose_cfg(*manifests), splits={"train": "train=true", "dev": "train=true"})  # test=false
+
+
+def test_manifests_of_splits_the_run_does_not_read_may_stay_unset() -> None:
+    """data=manifest leaves train_manifest and dev_manifest unset (???): splits=[eval] needs neither."""
+    cfg = compose_cfg("data=manifest", "data.eval_manifest=e.csv")
+    unset_unread_manifests(cfg, ["eval"])
+    check_config(cfg, splits={"eval": "splits=[eval]"})
+    assert cfg.data.train_manifest is None and cfg.data.dev_manifest is None
+    cfg = compose_cfg("data=manifest", "data.eval_manifest=e.csv")
+    unset_unread_manifests(cfg, ["dev", "eval"])
+    with pytest.raises(ConfigError, match=r"data\.dev_manifest='\?\?\?': is not set"):
+        check_config(cfg, splits={"dev": "splits=[dev,eval]", "eval": "splits=[dev,eval]"})
 
 
 def test_zero_training_batches_is_refused_only_when_training() -> None:

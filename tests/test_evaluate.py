@@ -115,6 +115,27 @@ def test_ctrl_c_ends_a_run_with_one_line(capsys: pytest.CaptureFixture[str]) -> 
     )
 
 
+def test_own_audio_needs_only_an_eval_manifest(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """data=manifest with only data.eval_manifest (its training manifests stay unset) and splits=[eval]."""
+    import soundfile as sf
+
+    rows = []
+    for i in range(4):
+        sf.write(tmp_path / f"clip{i}.wav", np.random.default_rng(i).standard_normal(8000) * 0.1, 16000)
+        rows.append(f"clip{i}.wav,{'bonafide' if i % 2 else 'spoof'}\n")
+    (tmp_path / "own.csv").write_text("".join(rows))
+    out = tmp_path / "run"
+    ckpt = tiny_checkpoint(tmp_path_factory)
+    overrides = ("data=manifest", f"data.eval_manifest={tmp_path / 'own.csv'}", "splits=[eval]")
+    metrics = evaluate(eval_cfg(tmp_path_factory, out, f"ckpt_path={ckpt}", *overrides))
+    assert set(metrics) >= {"eval/eer"}
+    results = json.loads((out / "results.json").read_text())
+    assert results["corpus"] is None  # a manifest, not the data group's default corpus
+    assert results["config"]["data"]["train_manifest"] is None
+
+
 def test_pretrained_weights_eval_split_only(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     """model.pretrained (a .pth here: the architecture comes from the model config), no checkpoint."""
     torch.manual_seed(0)

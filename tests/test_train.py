@@ -18,9 +18,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
@@ -407,6 +405,19 @@ def write_manifest(folder: Path, name: str, n: int, nan_last: bool = False) -> P
     return path
 
 
+def test_testing_own_audio_needs_no_training_manifests(work: Path, tiny_corpus: Path, main_run) -> None:
+    """data=manifest leaves the training manifests unset (???): train=false tests without them."""
+    eval_csv = write_manifest(work / "own_eval", "eval", 6)
+    best = main_run[0] / "checkpoints" / "best.ckpt"
+    cfg = lean_cfg(
+        work, tiny_corpus, "own_eval", "data=manifest", f"data.eval_manifest={eval_csv}", "train=false",
+        f"ckpt_path={best}", "model.inference.backend=eager",
+    )  # fmt: skip
+    metrics = train(cfg)
+    assert 0 <= metrics["test/eer"] <= 100
+    assert cfg.data.train_manifest is None and cfg.data.dev_manifest is None
+
+
 def test_a_failing_validation_keeps_the_trained_epoch(work: Path, tiny_corpus: Path) -> None:
     from aasist_lightning.data import AudioError
 
@@ -527,23 +538,16 @@ def test_ddp_on_two_cpu_processes_gives_the_single_process_eer(
 def test_ddp_process_stopped_by_bad_audio_ends_the_run_in_one_error(repo_root: Path, tmp_path: Path) -> None:
     """A clip with a NaN sample (found only when read) stops the DDP process whose shard holds it; the
     other, waiting for it in a collective, must not end in the backend's traceback (~10 s: two processes)."""
-    rows = []
-    for i in range(8):
-        sf.write(tmp_path / f"c{i}.wav", np.full(4000, 0.01 * (i + 1), np.float32), 16000)
-        rows.append(f"{tmp_path / f'c{i}.wav'},{'bonafide' if i % 2 else 'spoof'}\n")
-    wave = np.zeros(4000, np.float32)
-    wave[-1] = np.nan
-    sf.write(tmp_path / "nan.wav", wave, 16000, subtype="FLOAT")
-    (tmp_path / "train.csv").write_text("".join(rows) + f"{tmp_path / 'nan.wav'},spoof\n")
-    (tmp_path / "dev.csv").write_text("".join(rows))
-    manifests = [f"data.{split}_manifest={tmp_path / 'dev.csv'}" for split in ("dev", "eval")]
+    train_csv = write_manifest(tmp_path, "train", 9, nan_last=True)
+    dev_csv = write_manifest(tmp_path, "dev", 8)
     proc = run_train_py(
         repo_root, tmp_path, "debug=tiny", "trainer=ddp_cpu", "data=manifest", "data.train_subset=null",
-        f"data.train_manifest={tmp_path / 'train.csv'}", *manifests, "model.inference.backend=eager",
-        "logger=none", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}", status=2,
+        f"data.train_manifest={train_csv}", f"data.dev_manifest={dev_csv}", "test=false", "logger=none",
+        "model.inference.backend=eager", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}",
+        status=2,
     )  # fmt: skip
     assert "Traceback" not in proc.stderr and "Connection closed" not in proc.stderr, proc.stderr[-3000:]
-    assert f"{tmp_path / 'nan.wav'} has 1 NaN/inf samples" in proc.stderr
+    assert f"{tmp_path / 'train8.wav'} has 1 NaN/inf samples" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------------ GPU

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from aasist_lightning.cli.errors import ConfigError
 from aasist_lightning.cli.overrides import unknown_added_keys
@@ -343,6 +343,17 @@ def _check_splits(c: _Checker, data: DictConfig, splits: Mapping[str, str]) -> N
                 f"pass data.{split}_manifest=<csv> or data.root=/path/to/LA"
                 + (", or test=false" if why == "test=true" else ""),
             )
+
+
+def unset_unread_manifests(cfg: DictConfig, splits: Iterable[str]) -> None:
+    """Set the data group's unset (``???``) manifests of splits the run does not read to null: eval.py and
+    ``train=false`` with ``data=manifest`` need no training CSV."""
+    data = cfg.get("data")
+    unread = [f"{s}_manifest" for s in ("train", "dev", "eval") if s not in splits]
+    if isinstance(data, DictConfig):
+        with open_dict(data):
+            for key in [k for k in data if k in unread and OmegaConf.is_missing(data, k)]:
+                data[key] = None
 
 
 def check_config(

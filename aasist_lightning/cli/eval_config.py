@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from aasist_lightning.cli.config_checks import ConfigError, check_config
+from aasist_lightning.cli.config_checks import ConfigError, check_config, unset_unread_manifests
 from aasist_lightning.cli.resume import checkpoint_file
 from aasist_lightning.values import is_integer
 
@@ -71,6 +71,7 @@ def _check(cfg: DictConfig) -> tuple[list[str], Path | None]:
             f"hop={hop!r}: must be a number of samples in 1..nb_samp ({nb_samp}) or null (= nb_samp). Fix: "
             "e.g. hop=32300 (half-overlapping windows)"
         )
+    unset_unread_manifests(cfg, splits)
     check_config(cfg, sections=("model", "data"), splits={s: f"splits=[{','.join(splits)}]" for s in splits})
     return splits, ckpt
 

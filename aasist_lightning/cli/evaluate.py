@@ -122,7 +122,9 @@ def score_split(
     labels: list[int] = []
     logits: list[np.ndarray] = []
     total = len(datamodule.trials[split])
-    description = f"{datamodule.corpus} {split}"  # the corpus too: a matrix run scores several
+    # Where the split comes from too: a matrix run scores several corpora, and a manifest is no corpus.
+    manifest = datamodule.manifests.get(split)
+    description = f"{manifest.name if manifest is not None else datamodule.corpus} {split}"
     for batch, out in iterate_batches(loader, run, total=total, description=description, progress=progress):
         utt_ids.extend(batch[2])
         attacks.extend(batch[3])
@@ -281,7 +283,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     "device": device,
                     "inference": scorer.backend,
                     "batch_size": batch_size,
-                    "corpus": datamodule.corpus,
+                    "corpus": datamodule.corpus if datamodule.root is not None else None,  # manifests
                     "crop": crop,
                     "hop": (hop or detector.nb_samp) if crop == "windows" else None,
                     "splits": {

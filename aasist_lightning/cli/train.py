@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from aasist_lightning.cli.config_checks import check_config
+from aasist_lightning.cli.config_checks import check_config, unset_unread_manifests
 from aasist_lightning.cli.config_tree import print_config_tree
 from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.cli.output_checks import check_output_dir
@@ -108,6 +109,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     started = time.perf_counter()
     _single_console_log()
+    # Lightning 2.6's CombinedLoader builds torch's deprecated LeafSpec: a warning on every run that users
+    # can do nothing about.
+    warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+    unset_unread_manifests(cfg, _splits(cfg))
     check_config(cfg, splits=_splits(cfg))
     resolve_auto(cfg)
     output_dir = check_output_dir(cfg)
