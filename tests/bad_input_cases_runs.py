@@ -420,6 +420,29 @@ TRAIN: list[Case] = [
         ("paths.output_dir={ws}/LA/run is inside data.root={ws}/LA",),
         setup=lambda ws: ws.path("LA").mkdir(),
     ),
+    Case(  # its train_subset.txt would replace the training manifest of the same name
+        "output-dir-holds-a-manifest",
+        "train",
+        train(
+            *MANIFESTS[:2],
+            "data.train_manifest={ws}/man/train_subset.txt",
+            "data.dev_manifest={ws}/dev.csv",
+            "test=false",
+            "paths.output_dir={ws}/man",
+        ),
+        ("paths.output_dir={ws}/man holds data.train_manifest={ws}/man/train_subset.txt",),
+        setup=both(manifest("man/train_subset.txt", BALANCED), manifest("dev.csv", BALANCED)),
+    ),
+    Case(  # score files would replace the dev manifest (checkpoints an input checkpoint, an earlier run's)
+        "callback-and-logger-folders-outside-the-run",
+        "train",
+        train("logger=csv", "callbacks.score_files.dirpath={ws}", "logger.csv.name=../../escape"),
+        (
+            "callbacks.score_files.dirpath={ws}, logger.csv.name=../../escape: outside the run folder",
+            "hydra.run.dir=<folder>",
+        ),
+        setup=manifest("dev.txt", BALANCED),
+    ),
 ]
 
 EVAL: list[Case] = [
@@ -615,6 +638,13 @@ FOLDERS: list[Case] = [
         tiny("data=folder", "data.root={ws}/corpus", "hydra.run.dir={ws}/corpus/out"),
         ("hydra.run.dir={ws}/corpus/out is inside data.root={ws}/corpus", "Fix: pass another hydra.run.dir"),
         setup=lambda ws: ws.path("corpus").mkdir(),
+    ),
+    Case(
+        "run-folder-holds-a-manifest",
+        "train",
+        train(*MANIFESTS, "hydra.run.dir={ws}"),
+        ("hydra.run.dir={ws} holds data.train_manifest={ws}/train.csv", "Fix: pass another hydra.run.dir"),
+        setup=manifest("train.csv", BALANCED),
     ),
     Case(
         "sweep-folder-under-a-file",

@@ -1,6 +1,7 @@
 """The output folders of train.py / eval.py, checked before any work: the run's or sweep's folder (a Hydra
-callback, before Hydra makes it) and ``paths.output_dir`` (inside the task). A folder in the corpus, or one
-that holds an earlier run, is refused: a run there would replace or mix files."""
+callback, before Hydra makes it) and ``paths.output_dir`` (inside the task). A folder in the corpus, one that
+holds a manifest or an earlier run, is refused: a run there would replace or mix files; and the callbacks and
+loggers write inside the run folder, so that these checks cover them."""
 
 from __future__ import annotations
 
@@ -17,31 +18,67 @@ from aasist_lightning.cli.errors import ConfigError, report
 from aasist_lightning.files import OutputPathError, check_output, folder_problem
 
 
-def _data_root_holding(cfg: DictConfig, folder: Path) -> str | None:
-    """``data.root`` when ``folder`` is that corpus folder or lies inside it (never written), else None."""
+def _input_in(cfg: DictConfig, folder: Path) -> str | None:
+    """Why ``folder`` cannot take a run's outputs: it is (or lies inside) the corpus folder ``data.root``,
+    or it holds a manifest the run reads (its train_subset.txt could replace it); else None."""
     data = cfg.get("data")
-    if not isinstance(data, DictConfig) or OmegaConf.is_missing(data, "root") or data.get("root") is None:
+    if not isinstance(data, DictConfig):
         return None
-    root = str(data.get("root"))
     resolved = folder.expanduser().resolve()
-    root_path = Path(root).expanduser().resolve()
-    return root if root_path == resolved or root_path in resolved.parents else None
+    root = None if OmegaConf.is_missing(data, "root") else data.get("root")
+    if root is not None:
+        root_path = Path(str(root)).expanduser().resolve()
+        if root_path == resolved or root_path in resolved.parents:
+            return f"is inside data.root={root}: the corpus folder is never written"
+    for key in ("train_manifest", "dev_manifest", "eval_manifest"):
+        manifest = None if OmegaConf.is_missing(data, key) else data.get(key)
+        if manifest is not None and resolved in Path(str(manifest)).expanduser().resolve().parents:
+            return f"holds data.{key}={manifest}: input folders are never written"
+    return None
+
+
+def _outside(cfg: DictConfig, output_dir: Path) -> list[str]:
+    """The callbacks' and loggers' output folders (``dirpath``, ``save_dir``; a CSV or TensorBoard logger
+    writes in ``save_dir/name/version``) that are not inside the run folder, as ``key=value``."""
+    run = output_dir.expanduser().resolve()
+    outside = []
+    for group, key in (("callbacks", "dirpath"), ("logger", "save_dir")):
+        nodes = cfg.get(group)
+        for name, node in nodes.items() if isinstance(nodes, DictConfig) else ():
+            if not isinstance(node, DictConfig) or node.get(key) is None:
+                continue
+            keys = [key]
+            if str(node.get("_target_", "")).endswith(("CSVLogger", "TensorBoardLogger")):
+                keys += [k for k in ("name", "version") if node.get(k)]
+            folder = Path()
+            for part in keys:  # the first key that leads out of the run folder is named
+                folder = (folder / str(node.get(part))).expanduser().resolve()
+                if folder != run and run not in folder.parents:
+                    outside.append(f"{group}.{name}.{part}={node.get(part)}")
+                    break
+    return outside
 
 
 def check_output_dir(cfg: DictConfig) -> Path:
-    """``paths.output_dir``, checked before any work: results.json can be written there, and it is not in the
-    corpus folder (``data.root`` is never written)."""
+    """``paths.output_dir``, checked before any work: results.json can be written there, it is not in the
+    corpus folder (``data.root`` is never written) nor a manifest's, and every callback and logger writes
+    inside it."""
     value = cfg.paths.get("output_dir")
     if not value:
         raise ConfigError(
             "paths.output_dir is not set. Fix: run through train.py / eval.py (Hydra sets it) or pass one."
         )
     output_dir = Path(str(value)).expanduser()
-    root = _data_root_holding(cfg, output_dir)
-    if root is not None:
+    problem = _input_in(cfg, output_dir)
+    if problem is not None:
         raise ConfigError(
-            f"paths.output_dir={output_dir} is inside data.root={root}: the corpus folder is never "
-            "written. Fix: pass another paths.output_dir (or hydra.run.dir)"
+            f"paths.output_dir={output_dir} {problem}. Fix: pass another paths.output_dir (or hydra.run.dir)"
+        )
+    outside = _outside(cfg, output_dir)
+    if outside:
+        raise ConfigError(
+            f"{', '.join(outside)}: outside the run folder {output_dir}, which is checked to hold no data "
+            "and no earlier run. Fix: leave it at its default, or move the whole run: hydra.run.dir=<folder>"
         )
     try:
         check_output(output_dir / "results.json")
@@ -69,10 +106,11 @@ class OutputFolderCheck(Callback):
         HydraConfig.instance().set_config(config)
         folder = OmegaConf.select(config, key)
         prog = Path(sys.argv[0]).stem
-        root = _data_root_holding(config, Path(folder))
-        if root is not None:  # before Hydra writes its .hydra/ and log there
-            message = f"{key}={folder} is inside data.root={root}: the corpus folder is never written"
-            raise SystemExit(report(prog, OutputPathError(f"{message}. Fix: pass another {key}")))
+        problem = _input_in(config, Path(folder))
+        if problem is not None:  # before Hydra writes its .hydra/ and log there
+            raise SystemExit(
+                report(prog, OutputPathError(f"{key}={folder} {problem}. Fix: pass another {key}"))
+            )
         if os.path.realpath(folder) != os.path.realpath(os.path.normpath(folder)):  # a link, then ..
             problem = "its '..' follows a link, so it names two folders. Fix: write it without '..'"
         else:
