@@ -148,6 +148,7 @@ def test_slurm_launcher_composes(launcher: str) -> None:
         more = compose_cfg("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4")
         assert more.hydra.launcher.tasks_per_node == 4
     assert cfg.trainer.strategy.startswith("ddp") and cfg.trainer.num_nodes == 1
+    assert lc.name == cfg.hydra.job.name == "train"  # SLURM's job name (not the module of hydra.main)
 
 
 def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
@@ -270,6 +271,23 @@ def test_zero_training_batches_is_refused_only_when_training() -> None:
     check_config(compose_cfg("trainer.limit_train_batches=0", "train=false"))  # Lightning's "skip training"
     with pytest.raises(ConfigError, match=r"trainer\.limit_train_batches=-1"):
         check_config(compose_cfg("trainer.limit_train_batches=-1", "train=false"))
+
+
+def test_settings_that_fail_only_mid_run_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "NODE_RANK", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(variable, raising=False)
+    cfg = compose_cfg(
+        "trainer=ddp_cpu", "trainer.strategy=ddp", "trainer.num_nodes=2", "optimized_metric=val/eerr"
+    )
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    for needle in (
+        "trainer.strategy='ddp': stops mid-training", "trainer.strategy=ddp_find_unused_parameters_true",
+        "trainer.num_nodes=2: needs a cluster", "optimized_metric='val/eerr'", "did you mean val/eer?",
+    ):  # fmt: skip
+        assert needle in str(err.value), (needle, str(err.value))
+    monkeypatch.setenv("SLURM_NTASKS", "8")  # a SLURM job provides the nodes
+    check_config(compose_cfg("trainer=ddp_cpu", "trainer.num_nodes=2", "optimized_metric=test/eer_A17"))
 
 
 def test_all_problems_are_listed_at_once() -> None:

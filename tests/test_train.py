@@ -27,8 +27,8 @@ from logging_guard import root_logging_restored
 from omegaconf import DictConfig, open_dict
 
 from aasist_lightning import config_dir
-from aasist_lightning.cli.config_checks import MONITORABLE
 from aasist_lightning.cli.train import train
+from aasist_lightning.cli.trainer_checks import MONITORABLE
 from aasist_lightning.metrics import compute_eer, read_score_file
 
 CONF = config_dir()

@@ -12,10 +12,12 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from aasist_lightning.cli.checker import Checker, plain
 from aasist_lightning.cli.errors import ConfigError
 from aasist_lightning.cli.overrides import unknown_added_keys
+from aasist_lightning.cli.trainer_checks import check_callbacks, check_optimized_metric, check_trainer
 from aasist_lightning.data.corpora import CORPUS_SPLITS, SUBSET_NAMES_2021, SUBSETS_2021
 from aasist_lightning.data.dataset import BAD_AUDIO_POLICIES
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES
@@ -24,33 +26,6 @@ from aasist_lightning.values import is_integer, is_real
 
 #: The largest seed NumPy (and L.seed_everything) accepts.
 MAX_SEED = 2**32 - 1
-#: What a callback may ``monitor``: the training module's logged metrics (tests/test_train.py checks them
-#: against a run's results) and Lightning's own epoch and step.
-MONITORABLE = (
-    *("val/eer", "val/eer_best", "val/loss", "val/acc", "val/act_dcf", "val/cllr", "val/min_cllr"),
-    *("val/act_dcf_calibrated", "val/cllr_calibrated", "train/loss", "train/acc", "lr", "epoch", "step"),
-)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.arch: dict[str, Any] | None = None  # the model's architecture, once the network's checks pass it
-
-    def add(self, key: str, value: Any, why: str, fix: str) -> None:
-        self.problems.append(f"{key}={_plain(value)!r}: {why}. Fix: {fix}.")
-
-    def int_at_least(self, key: str, value: Any, low: int, fix: str) -> bool:
-        if not is_integer(value) or value < low:
-            self.add(key, value, f"must be an integer >= {low}", fix)
-            return False
-        return True
 
 
 def _model_keys() -> list[str]:
@@ -65,7 +40,7 @@ def _data_keys() -> list[str]:
     return [name for name in inspect.signature(ASVspoofDataModule.__init__).parameters if name != "self"]
 
 
-def _unknown_keys(c: _Checker, section: str, given: Iterable[str], known: list[str]) -> None:
+def _unknown_keys(c: Checker, section: str, given: Iterable[str], known: list[str]) -> None:
     for key in given:
         if key in known or key.startswith("_"):
             continue
@@ -86,18 +61,18 @@ ARCH_FIXES = {
 }
 
 
-def _check_arch(c: _Checker, model: DictConfig) -> None:
+def _check_arch(c: Checker, model: DictConfig) -> None:
     """The network's own validator, without building it; its problems are relabelled with the config keys."""
     from aasist_lightning.models import ARCH_KEYS, HyperParameterError, check_hparams
 
     try:
-        c.arch = check_hparams(**{k: _plain(model.get(k)) for k in ARCH_KEYS})
+        c.arch = check_hparams(**{k: plain(model.get(k)) for k in ARCH_KEYS})
     except HyperParameterError as err:
         for key, value, why in err.problems:
             c.add(f"model.{key}", value, why, ARCH_FIXES[key])
 
 
-def _check_crop(c: _Checker, data: DictConfig) -> None:
+def _check_crop(c: Checker, data: DictConfig) -> None:
     """The data's crop length (``data.nb_samp``, the model's by default) is the network's input length too:
     checked by the network's validator once the model's own values passed it (else they are reported)."""
     from aasist_lightning.models import HyperParameterError, check_hparams
@@ -106,16 +81,16 @@ def _check_crop(c: _Checker, data: DictConfig) -> None:
     if c.arch is None or crop is None or crop == c.arch["nb_samp"]:
         return
     try:
-        check_hparams(**{**c.arch, "nb_samp": _plain(crop)})
+        check_hparams(**{**c.arch, "nb_samp": plain(crop)})
     except HyperParameterError as err:
         for _, value, why in err.problems:
             c.add("data.nb_samp", value, why, f"leave it out (it follows model.nb_samp={c.arch['nb_samp']})")
 
 
-def _check_model(c: _Checker, model: DictConfig) -> None:
+def _check_model(c: Checker, model: DictConfig) -> None:
     _unknown_keys(c, "model", model.keys(), _model_keys())
     _check_arch(c, model)
-    weights = _plain(model.get("class_weights"))
+    weights = plain(model.get("class_weights"))
     if weights is not None and (
         not isinstance(weights, list)
         or len(weights) != 2
@@ -142,24 +117,24 @@ def _check_model(c: _Checker, model: DictConfig) -> None:
     _check_optim(c, model)
 
 
-def _check_inference(c: _Checker, key: str, inference: Any) -> None:
+def _check_inference(c: Checker, key: str, inference: Any) -> None:
     from aasist_lightning.runtime.options import BACKENDS, PRECISIONS
 
-    plain = _plain(inference)
-    if plain is None:
+    given = plain(inference)
+    if given is None:
         return
-    if not isinstance(plain, dict):
-        c.add(key, plain, "must be {backend: ..., precision: ...}", f"e.g. {key}.backend=auto")
+    if not isinstance(given, dict):
+        c.add(key, given, "must be {backend: ..., precision: ...}", f"e.g. {key}.backend=auto")
         return
     for name, allowed in (("backend", BACKENDS), ("precision", PRECISIONS)):
-        value = plain.get(name, "auto")
+        value = given.get(name, "auto")
         if value not in allowed:
             c.add(f"{key}.{name}", value, f"is not one of {', '.join(allowed)}", f"e.g. {key}.{name}=auto")
-    _unknown_keys(c, key, plain.keys(), ["backend", "precision"])
+    _unknown_keys(c, key, given.keys(), ["backend", "precision"])
 
 
 def _check_arguments(
-    c: _Checker, key: str, node: DictConfig, given_later: tuple[str, ...], own: tuple[str, ...]
+    c: Checker, key: str, node: DictConfig, given_later: tuple[str, ...], own: tuple[str, ...]
 ) -> None:
     """``node``'s keys must be arguments of its ``_target_`` (the optimizer / scheduler is built only once
     training starts: a stray key was a traceback then). ``given_later``: arguments the module passes itself;
@@ -183,7 +158,7 @@ _KNOWN_TARGETS = {
 }
 
 
-def _check_optim(c: _Checker, model: DictConfig) -> None:
+def _check_optim(c: Checker, model: DictConfig) -> None:
     optimizer = model.get("optimizer")
     if not isinstance(optimizer, DictConfig) or not optimizer.get("_target_"):
         c.add("model.optimizer", optimizer, "must name an optimizer (_target_)", "use model/optimizer=adam")
@@ -200,7 +175,7 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
     wd = optimizer.get("weight_decay", 0.0)
     if not is_real(wd) or wd < 0:
         c.add("model.optimizer.weight_decay", wd, "must be a finite number >= 0", "e.g. 5e-5, or 0 for none")
-    betas = _plain(optimizer.get("betas"))
+    betas = plain(optimizer.get("betas"))
     if betas is not None and (
         not isinstance(betas, list) or len(betas) != 2 or not all(is_real(b) and 0 <= b < 1 for b in betas)
     ):
@@ -229,45 +204,7 @@ def _check_optim(c: _Checker, model: DictConfig) -> None:
             )
 
 
-def _check_trainer(c: _Checker, trainer: DictConfig, training: bool = True) -> None:
-    max_epochs = trainer.get("max_epochs")
-    max_steps = trainer.get("max_steps", -1)
-    unbounded = max_epochs == -1 and is_integer(max_steps) and max_steps > 0
-    if not unbounded:
-        fix = "train at least one epoch, e.g. trainer.max_epochs=5 (the paper's)"
-        if c.int_at_least("trainer.max_epochs", max_epochs, 1, fix):
-            min_epochs = trainer.get("min_epochs")
-            if min_epochs is not None and is_integer(min_epochs) and min_epochs > max_epochs:
-                c.add(
-                    "trainer.min_epochs", min_epochs, f"exceeds trainer.max_epochs={max_epochs}", "lower it"
-                )
-    # Lightning takes these and fails on them only once training runs (or trains nothing at all).
-    every = trainer.get("check_val_every_n_epoch", 1)
-    if every is not None:
-        c.int_at_least("trainer.check_val_every_n_epoch", every, 1, "1 (best.ckpt is chosen on validation)")
-    accumulate = trainer.get("accumulate_grad_batches", 1)
-    c.int_at_least("trainer.accumulate_grad_batches", accumulate, 1, "1 (a step per batch) or more")
-    clip = trainer.get("gradient_clip_val")
-    if clip is not None and not (is_real(clip) and clip >= 0):
-        c.add("trainer.gradient_clip_val", clip, "must be >= 0 or null", "null (no clipping) or e.g. 1.0")
-    limit = trainer.get("limit_train_batches")
-    valid = (is_integer(limit) and limit >= 1) or (is_real(limit) and 0 < limit <= 1)
-    # 0 is Lightning's way to skip training: a mistake when training, consistent with train=false.
-    if limit is not None and not valid and not (limit == 0 and not training):
-        why = "must be a batch count >= 1 or a share in (0, 1] (0 trains nothing)"
-        c.add("trainer.limit_train_batches", limit, why, "null for every batch; train=false to only test")
-
-
-def _check_callbacks(c: _Checker, callbacks: DictConfig) -> None:
-    for name, node in callbacks.items():
-        monitor = node.get("monitor") if isinstance(node, DictConfig) else None
-        if monitor is not None and monitor not in MONITORABLE:
-            close = difflib.get_close_matches(str(monitor), MONITORABLE, n=1)
-            fix = f"rename it (did you mean {close[0]}?)" if close else f"one of {', '.join(MONITORABLE)}"
-            c.add(f"callbacks.{name}.monitor", monitor, "is not a metric the training logs", fix)
-
-
-def _check_data(c: _Checker, data: DictConfig) -> None:
+def _check_data(c: Checker, data: DictConfig) -> None:
     if str(data.get("_target_", "")).endswith(".ASVspoofDataModule"):  # not a user's own data module
         _unknown_keys(c, "data", data.keys(), _data_keys())
     # The data module validates these too, but its errors would come wrapped in Hydra's instantiation error.
@@ -304,7 +241,7 @@ def _check_data(c: _Checker, data: DictConfig) -> None:
             f"is not one of {', '.join(corpora)}",
             "pick the group, e.g. data=in_the_wild",
         )
-    subsets = _plain(data.get("subsets"))
+    subsets = plain(data.get("subsets"))
     if subsets is not None and (
         not str(corpus).startswith("asvspoof2021")
         or not isinstance(subsets, list)
@@ -319,7 +256,7 @@ def _check_data(c: _Checker, data: DictConfig) -> None:
         )
 
 
-def _check_splits(c: _Checker, data: DictConfig, splits: Mapping[str, str]) -> None:
+def _check_splits(c: Checker, data: DictConfig, splits: Mapping[str, str]) -> None:
     """Each split the run reads needs its manifest or data.root: otherwise the run fails after the work."""
     if any(OmegaConf.is_missing(data, k) for k in data):
         return  # reported by _check_data
@@ -364,7 +301,7 @@ def check_config(
     """Raise a `ConfigError` listing every invalid value of `cfg` (a composed train or eval config).
     ``splits``: the data splits the run will read ('train', 'dev', 'eval'), each with the setting that reads
     it (e.g. ``{"eval": "test=true"}``): each must have a manifest or data.root."""
-    c = _Checker()
+    c = Checker()
     seed = cfg.get("seed")
     if seed is not None and not (is_integer(seed) and 0 <= seed <= MAX_SEED):
         c.add("seed", seed, f"must be an integer in [0, {MAX_SEED}] (NumPy's seeds) or null", "e.g. seed=42")
@@ -375,15 +312,16 @@ def check_config(
     if flags.get("train") is False and flags.get("test") is False:
         c.add("train", False, "with test=false the run does nothing", "train=true, test=true or both")
     if isinstance(cfg.get("callbacks"), DictConfig):
-        _check_callbacks(c, cfg.callbacks)
+        check_callbacks(c, cfg.callbacks)
+    check_optimized_metric(c, cfg.get("optimized_metric"))
     for key, fix in unknown_added_keys(cfg):
         c.add(f"+{key}", cfg.get(key), "is not a key of this config (added with +)", fix)
     mode = cfg.get("allocator", "system")
     if mode not in ALLOCATOR_MODES:
         c.add("allocator", mode, "is not an allocator mode", f"use one of {', '.join(ALLOCATOR_MODES)}")
-    checks: dict[str, Callable[[_Checker, DictConfig], None]] = {
+    checks: dict[str, Callable[[Checker, DictConfig], None]] = {
         "model": _check_model,
-        "trainer": lambda checker, node: _check_trainer(checker, node, cfg.get("train") is not False),
+        "trainer": lambda checker, node: check_trainer(checker, node, cfg.get("train") is not False),
         "data": _check_data,
     }
     for section in sections:

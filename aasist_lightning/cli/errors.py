@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -223,13 +224,28 @@ def read_job_error(job_dir: str | os.PathLike[str]) -> tuple[str, str] | None:
 
 @dataclass
 class _Failures:
-    """The failed jobs of this process's multirun: (job folder, error)."""
+    """The failed jobs of a multirun: (job folder, whether it failed on bad input)."""
 
-    jobs: list[tuple[str, BaseException]] = field(default_factory=list)
+    jobs: list[tuple[str, bool]] = field(default_factory=list)
 
     def exit_status(self) -> int:
         """2 when every failure was bad input, else 1 (a bug in some job)."""
-        return EXIT_BAD_INPUT if all(is_bad_input(e) for _, e in self.jobs) else 1
+        return EXIT_BAD_INPUT if all(bad for _, bad in self.jobs) else 1
+
+    def read_records(self, since: float) -> None:
+        """The failures recorded in the job folders (error.txt written after ``since``) of the multirun that
+        just ended: jobs that ran in other processes (the submitit launchers), which this one never saw."""
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        config = HydraConfig.instance().cfg
+        if self.jobs or config is None or config.hydra.mode != RunMode.MULTIRUN:
+            return
+        bad_types = {t.__name__ for t in user_errors()}
+        for record in sorted(Path(config.hydra.sweep.dir).glob(f"*/{JOB_ERROR_FILE}")):
+            stopped = read_job_error(record.parent)
+            if record.stat().st_mtime >= since and stopped is not None and stopped[0] == "failed":
+                self.jobs.append((str(record.parent), stopped[1].split(":")[0] in bad_types))
 
 
 def _multirun_job(
@@ -249,7 +265,7 @@ def _multirun_job(
         else:
             log.error("%s: job %s failed: %s", prog, job_dir, describe(error))
         write_job_error(job_dir, "failed", error)
-        failures.jobs.append((job_dir, error))
+        failures.jobs.append((job_dir, is_bad_input(error)))
         return None
     except (KeyboardInterrupt, SystemExit) as stop:
         write_job_error(job_dir, "interrupted", stop)
@@ -270,6 +286,7 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
     sys.argv = take_debug_flag(sys.argv)
     entered = False
     failures = _Failures()
+    started = time.time()
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
     def _run(cfg: Any) -> float | None:
@@ -287,6 +304,7 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
         if stop.code == 1 and not entered:  # Hydra's own report of a bad override / config group
             raise SystemExit(EXIT_BAD_INPUT) from None
         raise
+    failures.read_records(since=started)
     if failures.jobs:
         names = ", ".join(Path(d).name for d, _ in failures.jobs)
         print(

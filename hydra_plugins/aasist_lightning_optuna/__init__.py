@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as PluginSweeper
+from omegaconf import ListConfig
 
+from aasist_lightning.cli.checker import Checker
 from aasist_lightning.cli.errors import JOB_ERROR_FILE, ConfigError, report
+from aasist_lightning.cli.trainer_checks import check_optimized_metric
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +27,20 @@ class OptunaSweeper(PluginSweeper):
         super().setup(config=config, **kwargs)
 
     def sweep(self, arguments: list[str]) -> None:
+        prog = Path(sys.argv[0]).stem
+        problems = self._problems()
+        if problems:
+            raise SystemExit(report(prog, ConfigError("invalid search:\n  - " + "\n  - ".join(problems))))
         try:
             super().sweep(arguments)
         except ValueError as error:
             if "No trials are completed" not in str(error):
-                raise
+                # Raised by the sweeper itself, before any trial (a trial's own errors fail its job):
+                # the search space (Optuna's distributions) or the sampler's settings.
+                fix = (
+                    "Fix: check hydra.sweeper.params, e.g. model.optimizer.lr: tag(log, interval(1e-5, 5e-4))"
+                )
+                raise SystemExit(report(prog, ConfigError(f"hydra.sweeper: {error}. {fix}"))) from None
             if any(Path(self._config.hydra.sweep.dir).glob(f"*/{JOB_ERROR_FILE}")):
                 log.error("no trial of the search completed: no best parameters (optimization_results.yaml)")
                 return  # the failed jobs are reported at the end of the multirun
@@ -37,7 +49,27 @@ class OptunaSweeper(PluginSweeper):
                 f"optimized_metric={metric!r}: no trial returned it, so the search has nothing to minimise. "
                 "Fix: optimized_metric=val/eer_best (or another metric train.py logs), with train=true"
             )
-            raise SystemExit(report(Path(sys.argv[0]).stem, why)) from None
+            raise SystemExit(report(prog, why)) from None
+
+    def _problems(self) -> list[str]:
+        """The search's settings that Optuna would fail on with a traceback (or after a trial trained)."""
+        import optuna
+
+        checker = Checker()
+        impl = self.sweeper
+        checker.int_at_least("hydra.sweeper.n_trials", impl.n_trials, 1, "e.g. hydra.sweeper.n_trials=20")
+        checker.int_at_least("hydra.sweeper.n_jobs", impl.n_jobs, 1, "1 (trials one after the other) or more")
+        directions = impl.direction if isinstance(impl.direction, list | ListConfig) else [impl.direction]
+        for direction in directions:
+            if str(getattr(direction, "name", direction)) not in ("minimize", "maximize"):
+                checker.add("hydra.sweeper.direction", direction, "is not minimize or maximize", "minimize")
+        check_optimized_metric(checker, self._config.get("optimized_metric"))
+        try:
+            optuna.storages.get_storage(impl.storage)
+        except Exception as error:  # a database URL that cannot be opened: SQLAlchemy's many errors
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            checker.add("hydra.sweeper.storage", impl.storage, reason, "null, or e.g. sqlite:///optuna.db")
+        return checker.problems
 
 
 __all__ = ["OptunaSweeper"]

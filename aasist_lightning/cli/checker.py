@@ -1,0 +1,35 @@
+"""The collector of config problems that the checks share: each problem names the key, the value and the
+fix, and a check reports all of a config's problems at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from aasist_lightning.values import is_integer
+
+
+def plain(value: Any) -> Any:
+    """A config node as plain Python (lists, dicts), for messages; anything else as it is."""
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+class Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.arch: dict[str, Any] | None = None  # the model's architecture, once the network's checks pass it
+
+    def add(self, key: str, value: Any, why: str, fix: str) -> None:
+        self.problems.append(f"{key}={plain(value)!r}: {why}. Fix: {fix}.")
+
+    def int_at_least(self, key: str, value: Any, low: int, fix: str) -> bool:
+        if not is_integer(value) or value < low:
+            self.add(key, value, f"must be an integer >= {low}", fix)
+            return False
+        return True
+
+
+__all__ = ["Checker", "plain"]

@@ -1,0 +1,91 @@
+"""The checks of the trainer's, the callbacks' and the sweep's settings: values that Lightning or a sweeper
+takes and fails on only mid-run (or that make a run train nothing, or wait forever)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+
+from omegaconf import DictConfig
+
+from aasist_lightning.cli.checker import Checker
+from aasist_lightning.values import is_integer, is_real
+
+#: What a callback may ``monitor``: the training module's logged metrics (tests/test_train.py checks them
+#: against a run's results) and Lightning's own epoch and step.
+MONITORABLE = (
+    *("val/eer", "val/eer_best", "val/loss", "val/acc", "val/act_dcf", "val/cllr", "val/min_cllr"),
+    *("val/act_dcf_calibrated", "val/cllr_calibrated", "train/loss", "train/acc", "lr", "epoch", "step"),
+)
+
+
+def check_trainer(c: Checker, trainer: DictConfig, training: bool = True) -> None:
+    max_epochs = trainer.get("max_epochs")
+    max_steps = trainer.get("max_steps", -1)
+    unbounded = max_epochs == -1 and is_integer(max_steps) and max_steps > 0
+    if not unbounded:
+        fix = "train at least one epoch, e.g. trainer.max_epochs=5 (the paper's)"
+        if c.int_at_least("trainer.max_epochs", max_epochs, 1, fix):
+            min_epochs = trainer.get("min_epochs")
+            if min_epochs is not None and is_integer(min_epochs) and min_epochs > max_epochs:
+                c.add(
+                    "trainer.min_epochs", min_epochs, f"exceeds trainer.max_epochs={max_epochs}", "lower it"
+                )
+    # Lightning takes these and fails on them only once training runs (or trains nothing at all).
+    every = trainer.get("check_val_every_n_epoch", 1)
+    if every is not None:
+        c.int_at_least("trainer.check_val_every_n_epoch", every, 1, "1 (best.ckpt is chosen on validation)")
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    c.int_at_least("trainer.accumulate_grad_batches", accumulate, 1, "1 (a step per batch) or more")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and not (is_real(clip) and clip >= 0):
+        c.add("trainer.gradient_clip_val", clip, "must be >= 0 or null", "null (no clipping) or e.g. 1.0")
+    limit = trainer.get("limit_train_batches")
+    valid = (is_integer(limit) and limit >= 1) or (is_real(limit) and 0 < limit <= 1)
+    # 0 is Lightning's way to skip training: a mistake when training, consistent with train=false.
+    if limit is not None and not valid and not (limit == 0 and not training):
+        why = "must be a batch count >= 1 or a share in (0, 1] (0 trains nothing)"
+        c.add("trainer.limit_train_batches", limit, why, "null for every batch; train=false to only test")
+    check_ddp(c, trainer)
+
+
+def check_callbacks(c: Checker, callbacks: DictConfig) -> None:
+    for name, node in callbacks.items():
+        monitor = node.get("monitor") if isinstance(node, DictConfig) else None
+        if monitor is not None and monitor not in MONITORABLE:
+            close = difflib.get_close_matches(str(monitor), MONITORABLE, n=1)
+            fix = f"rename it (did you mean {close[0]}?)" if close else f"one of {', '.join(MONITORABLE)}"
+            c.add(f"callbacks.{name}.monitor", monitor, "is not a metric the training logs", fix)
+
+
+#: The environment variables of the cluster environments Lightning runs a multi-node job in (SLURM, torchrun,
+#: LSF, MPI, or NODE_RANK set by hand on each node): without one, the nodes would be waited for forever.
+_CLUSTER_VARIABLES = ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "NODE_RANK", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE")
+
+
+def check_ddp(c: Checker, trainer: DictConfig) -> None:
+    nodes = trainer.get("num_nodes", 1)
+    valid = c.int_at_least("trainer.num_nodes", nodes, 1, "1, or the nodes of a SLURM job (trainer=ddp)")
+    if valid and nodes > 1 and not any(v in os.environ for v in _CLUSTER_VARIABLES):
+        why = "needs a cluster (SLURM, torchrun, or NODE_RANK and MASTER_ADDR on each node), else the run"
+        fix = "1 here, or hydra/launcher=slurm"
+        c.add("trainer.num_nodes", nodes, f"{why} waits for nodes that never come", fix)
+    strategy = trainer.get("strategy")
+    ddp = isinstance(strategy, str) and strategy.startswith("ddp")
+    if ddp and not strategy.endswith("find_unused_parameters_true"):
+        why = "stops mid-training: AASIST's residual blocks leave bn1's weights unused (an official quirk)"
+        fixed = strategy.replace("_find_unused_parameters_false", "") + "_find_unused_parameters_true"
+        c.add("trainer.strategy", strategy, why, f"trainer.strategy={fixed} (as trainer=ddp, ddp_cpu set it)")
+
+
+def check_optimized_metric(c: Checker, metric: object) -> None:
+    """What train.py returns to a sweeper: a metric the training logs, or a test metric (``test/...``; the
+    per-attack ones depend on the corpus), checked before the first trial trains."""
+    if metric is None or str(metric).startswith("test/") or metric in MONITORABLE:
+        return
+    close = difflib.get_close_matches(str(metric), MONITORABLE, n=1)
+    fix = f"rename it (did you mean {close[0]}?)" if close else "e.g. optimized_metric=val/eer_best"
+    c.add("optimized_metric", metric, "is not a metric train.py returns", fix)
+
+
+__all__ = ["MONITORABLE", "check_callbacks", "check_ddp", "check_optimized_metric", "check_trainer"]
