@@ -256,6 +256,18 @@ TRAIN: list[Case] = [
         train("logger=wandb", "logger.wandb.offline=maybe"),
         ("logger.wandb", "offline='maybe' must be auto, true or false"),
     ),
+    Case(  # EarlyStopping took it and stopped after the first validation
+        "negative-patience",
+        "train",
+        train("callbacks=with_early_stopping", "callbacks.early_stopping.patience=-1"),
+        ("callbacks.early_stopping.patience=-1: must be an integer >= 0",),
+    ),
+    Case(  # blamed on offline mode ("model checkpoints cannot be uploaded in offline mode")
+        "wandb-log-model-nonsense",
+        "train",
+        train("logger=wandb", "logger.wandb.log_model=sometimes"),
+        ("logger.wandb", "log_model='sometimes' must be auto, all, true or false"),
+    ),
     Case(
         "run-folder-holds-a-run",  # its last.ckpt, config and log were replaced (by NaN weights, say)
         "train",

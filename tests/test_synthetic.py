@@ -243,3 +243,17 @@ def test_shortcut_baseline_runs(corpus_root: Path) -> None:
     for out in results.values():
         assert {"dev", "eval", "dev/A01", "eval/A19"} <= set(out)
         assert all(0.0 <= v <= 1.0 for v in out.values())
+
+
+def test_the_training_hint_pastes_as_one_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """aasist-synth prints how to train on the corpus: a folder with a space stays one argument."""
+    import shlex
+
+    from aasist_lightning.cli.synth import main
+
+    out = tmp_path / "my corpora" / "LA"
+    counts = ["--train-bonafide", "2", "--dev-bonafide", "2", "--eval-bonafide", "2"]
+    spoof = ["--train-spoof-per-attack", "1", "--dev-spoof-per-attack", "1", "--eval-spoof-per-attack", "1"]
+    assert main(["--out", str(out), *counts, *spoof]) == 0
+    hint = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("train on it: "))
+    assert shlex.split(hint.removeprefix("train on it: "))[-1] == f"data.root={out.absolute()}"

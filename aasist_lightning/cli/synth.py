@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         f"  audio {manifest['flac_bytes'] / 1e6:.1f} MB; this call took "
         f"{time.perf_counter() - start_wall:.1f} s wall, {_cpu_seconds() - start_cpu:.1f} s CPU"
     )
-    print(f"train on it: python train.py data=asvspoof2019_la data.root={args.out.absolute()}")
+    root = shlex.quote(f"data.root={args.out.absolute()}")  # pasteable with spaces in the path
+    print(f"train on it: python train.py data=asvspoof2019_la {root}")
     return 0
 
 

@@ -51,6 +51,9 @@ def check_trainer(c: Checker, trainer: DictConfig, training: bool = True) -> Non
 
 def check_callbacks(c: Checker, callbacks: DictConfig) -> None:
     for name, node in callbacks.items():
+        patience = node.get("patience") if isinstance(node, DictConfig) else None
+        if patience is not None:  # EarlyStopping takes a negative one and stops after the first validation
+            c.int_at_least(f"callbacks.{name}.patience", patience, 0, "validations to wait, e.g. 5")
         monitor = node.get("monitor") if isinstance(node, DictConfig) else None
         if monitor is not None and monitor not in MONITORABLE:
             close = difflib.get_close_matches(str(monitor), MONITORABLE, n=1)

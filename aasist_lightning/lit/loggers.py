@@ -83,6 +83,8 @@ def wandb_logger(
     the checkpoint into the offline run folder).
     """
     mode = _mode(offline)
+    if log_model not in ("auto", "all", True, False):
+        raise ValueError(f"log_model={log_model!r} must be auto, all, true or false")
     if _in_multirun():  # one group per multirun: its jobs side by side, apart from other sweeps'
         kwargs["group"] = multirun_group(kwargs.get("group"), HydraConfig.get().sweep.dir)
     if log_model == "auto":
