@@ -82,6 +82,15 @@ def audio_checkpoint_and_earlier_csv(ws: Workspace) -> None:
     _earlier(ws, "old.csv", "path,score,prob_bonafide,decision,duration_s\nold.wav,1,0.7,bonafide,1\n")
 
 
+def audio_folders_and_checkpoint(ws: Workspace) -> None:
+    """clips/{a,b}/clip.wav, the checkpoint, and an earlier picture clips/clip.png that attention maps
+    written into clips/ would replace."""
+    audio_and_checkpoint(ws)
+    ws.wav("clips/a/clip.wav")
+    ws.wav("clips/b/clip.wav", seed=1)
+    _earlier(ws, "clips/clip.png", b"\x89PNG earlier")
+
+
 def audio_and_links(ws: Workspace) -> None:
     audio_and_checkpoint(ws)
     ws.path("link.wav").symlink_to(ws.path("clip.wav"))
@@ -355,6 +364,48 @@ PREDICT: list[Case] = [
         lambda ws: predict(_p(ws, "clip.wav"), "--explain", _p(ws, "old.csv")),
         ("--explain {ws}/old.csv is a file",),
         setup=audio_checkpoint_and_earlier_csv,
+    ),
+    Case(  # the pictures went into a folder out.csv/, then -o failed: "Is a directory" after the work
+        "explain-folder-is-the-output",
+        "predict",
+        lambda ws: predict(_p(ws, "clip.wav"), "-o", _p(ws, "out.csv"), "--explain", _p(ws, "out.csv")),
+        ("--explain {ws}/out.csv is also the -o output {ws}/out.csv", "a folder of their own"),
+        setup=audio_and_checkpoint,
+    ),
+    Case(
+        "explain-folder-inside-the-output",
+        "predict",
+        lambda ws: predict(_p(ws, "clip.wav"), "-o", _p(ws, "out.csv"), "--explain", _p(ws, "out.csv/maps")),
+        ("--explain {ws}/out.csv/maps lies inside the -o output {ws}/out.csv",),
+        setup=audio_and_checkpoint,
+    ),
+    Case(  # the -o file and a picture had one destination: the CSV replaced the picture without a word
+        "output-named-like-an-explain-png",
+        "predict",
+        lambda ws: predict(_p(ws, "clip.wav"), "-o", _p(ws, "maps/clip.png"), "--explain", _p(ws, "maps")),
+        ("-o {ws}/maps/clip.png is in --explain {ws}/maps", "name it otherwise"),
+        setup=audio_and_checkpoint,
+    ),
+    Case(  # the pictures went into the input folder (exit 0), over the earlier clips/clip.png
+        "explain-folder-is-the-input-folder",
+        "predict",
+        lambda ws: predict(_p(ws, "clips"), "--explain", _p(ws, "clips")),
+        ("--explain {ws}/clips is also the input {ws}/clips", "a folder outside the inputs"),
+        setup=audio_folders_and_checkpoint,
+    ),
+    Case(
+        "explain-folder-holds-the-input",
+        "predict",
+        lambda ws: predict(_p(ws, "clips/a/clip.wav"), "--explain", _p(ws, "clips")),
+        ("--explain {ws}/clips holds the input {ws}/clips/a/clip.wav",),
+        setup=audio_folders_and_checkpoint,
+    ),
+    Case(
+        "explain-folder-holds-audio-of-an-input-folder",
+        "predict",
+        lambda ws: predict(_p(ws, "clips"), "--explain", _p(ws, "clips/b")),
+        ("--explain {ws}/clips/b holds the input {ws}/clips/b/clip.wav",),
+        setup=audio_folders_and_checkpoint,
     ),
     Case(
         "dev-zero-as-audio",

@@ -251,10 +251,39 @@ def test_rawboost_matches_the_original(speech: np.ndarray, algo: int) -> None:
         (lambda: RawBoost(p=200), r"augment\.p=200 must be a number in \[0, 100\]"),
         (lambda: RawBoost(n_bands=0), r"augment\.n_bands=0 must be an integer >= 1"),
         (lambda: RawBoost(snr_min=40, snr_max=10), r"augment\.snr_min=40 must be <= augment\.snr_max=10"),
+        # An empty FIR filter ("a cannot be empty") in the first training step before.
+        (lambda: RawBoost(min_coeff=-20, max_coeff=-10), r"augment\.min_coeff=-20 must be an integer >= 1"),
+        (lambda: RawBoost(min_coeff=0), r"augment\.min_coeff=0 must be an integer >= 1"),
+        (lambda: RawBoost(min_coeff=10.5), r"augment\.min_coeff=10\.5 must be an integer >= 1"),
+        (
+            lambda: RawBoost(min_coeff=50, max_coeff=20),
+            r"augment\.min_coeff=50 must be <= augment\.max_coeff",
+        ),
+        # A ZeroDivisionError mid-training before.
+        (lambda: RawBoost(sr=0), r"augment\.sr=0 must be an integer >= 1"),
+        (lambda: RawBoost(sr=16000.0), r"augment\.sr=16000\.0 must be an integer >= 1"),
+        # Silently no notch filter at all before: centres past Nyquist, negative widths.
+        (
+            lambda: RawBoost(algo=3, min_f=12000, max_f=20000),
+            r"augment\.max_f=20000 must be <= augment\.sr/2 = 8000 \(the Nyquist frequency of "
+            r"augment\.sr=16000\)",
+        ),
+        (lambda: RawBoost(max_f=4000, sr=8000), None),  # the Nyquist frequency itself is a valid centre
+        (lambda: RawBoost(max_f=4001, sr=8000), r"augment\.max_f=4001 must be <= augment\.sr/2 = 4000"),
+        (lambda: RawBoost(min_f=-20), r"augment\.min_f=-20 must be >= 0"),
+        (lambda: RawBoost(algo=1, min_bw=-5000, max_bw=-4000), r"augment\.min_bw=-5000 must be >= 0"),
+        (lambda: RawBoost(min_bw=0, max_bw=0, min_f=0, min_coeff=1, max_coeff=1), None),  # the edges
+        (lambda: RawBoost(algo=True), r"augment\.algo=True must be 0-8"),
     ],
 )
-def test_nonsense_settings_are_refused_when_built(build: Callable[[], object], message: str) -> None:
-    """Accepted silently before (a probability of 5, negative masks), or a traceback during training
-    (RawBoost p=200: more altered samples than there are)."""
+def test_nonsense_settings_are_refused_when_built(build: Callable[[], object], message: str | None) -> None:
+    """Accepted silently before (a probability of 5, negative masks, notches past Nyquist), or a traceback
+    during training (RawBoost p=200: more altered samples than there are; no FIR taps; sr=0). ``None``: a
+    valid edge value, accepted and usable."""
+    if message is None:
+        aug = build()
+        x = np.random.default_rng(0).standard_normal(N).astype(np.float32)
+        assert np.all(np.isfinite(aug(x, np.random.default_rng(1))))  # type: ignore[operator]
+        return
     with pytest.raises(ValueError, match=message):
         build()

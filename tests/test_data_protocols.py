@@ -131,6 +131,36 @@ def test_manifest_bad_rows(tmp_path: Path, content: str, line: int, message: str
     assert f"{csv}:{line}" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "second",
+    [
+        "{root}/audio/LA_x.flac",  # absolute: two utterance ids, both scored (the EER moved) before
+        "audio/../audio/LA_x.flac",
+        "linked/LA_x.flac",  # a link to the folder audio/
+        "./audio/LA_x.flac",  # caught before too, by its utterance id
+    ],
+)
+def test_manifest_one_file_under_two_spellings(tmp_path: Path, second: str) -> None:
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "audio")
+    csv = tmp_path / "m.csv"
+    second = second.format(root=tmp_path)
+    csv.write_text(f"path,label\naudio/LA_x.flac,bonafide\naudio/LA_y.flac,spoof\n{second},spoof\n")
+    with pytest.raises(ProtocolError) as err:
+        read_manifest(csv)
+    message = str(err.value)
+    assert message.startswith(f"{csv}:4: ") and "already" in message and "line 2" in message
+    if not second.startswith("./"):
+        assert f"file {second!r} already listed on line 2 as 'audio/LA_x.flac'" in message
+        assert f"(both are {tmp_path.resolve() / 'audio/LA_x.flac'}); list each file once" in message
+    # The audio need not exist, and different files under one name in two folders stay two trials.
+    csv.write_text(f"audio/LA_x.flac,bonafide\n{tmp_path}/other/LA_x.flac,spoof\n")
+    assert [t.path for t in read_manifest(csv)] == [
+        tmp_path / "audio/LA_x.flac",
+        tmp_path / "other/LA_x.flac",
+    ]
+
+
 def test_manifest_missing_or_empty(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"none\.csv"):
         read_manifest(tmp_path / "none.csv")

@@ -351,6 +351,33 @@ def test_explain_to_a_file_is_refused_before_any_work(
     assert taken.read_text() == "a file"
 
 
+def test_explain_over_the_output_or_the_inputs_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--explain the -o path left a folder out.csv/ holding the pictures (the CSV then failed, "Is a
+    directory"); --explain an input folder wrote the pictures among the audio (exit 0). Both are refused
+    before the model is read (it does not exist here), and nothing is written."""
+    clips = tmp_path / "clips"
+    (clips / "a").mkdir(parents=True)
+    sf.write(clips / "a" / "x.wav", tone(16000, 16000), 16000)
+    before = sorted(tmp_path.rglob("*"))
+    never = ["--ckpt", str(tmp_path / "never-read.ckpt"), "--no-progress"]
+    out = tmp_path / "e3" / "out.csv"
+    for argv, message in [
+        (
+            [str(clips / "a" / "x.wav"), "-o", str(out), "--explain", str(out)],
+            f"--explain {out} is also the -o",
+        ),
+        ([str(clips), "--explain", str(clips)], f"--explain {clips} is also the input {clips}"),
+        ([str(clips / "a" / "x.wav"), "--explain", str(clips)], f"--explain {clips} holds the input"),
+        ([str(clips), "--explain", str(clips / "a")], f"--explain {clips / 'a'} holds the input"),
+    ]:
+        assert main([*argv, *never]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "never-read" not in err
+        assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_a_failed_explain_replaces_no_earlier_output(
     audio_dir: Path, ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:

@@ -47,7 +47,7 @@ from aasist_lightning.cli.predict_output import (
     _threshold_arg,
 )
 from aasist_lightning.console import progress_bar
-from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs, folder_problem
+from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs, folder_problem, same_path
 from aasist_lightning.metrics.calibration import DEFAULT_PRIOR
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
@@ -217,8 +217,17 @@ def _explain_png(
         explain_file(model, result.path, tmp, threshold)
 
 
-def _explain_dir(value: str | None) -> Path | None:
-    """The --explain folder, checked before any work: a folder, or a path where one can be made."""
+def _within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, links resolved (either may not exist yet)."""
+    return same_path(path, folder) or folder.resolve() in path.resolve().parents
+
+
+def _explain_dir(
+    value: str | None, output: str | None, inputs: Sequence[str], found: Sequence[Path]
+) -> Path | None:
+    """The --explain folder, checked before any work: a folder, or a path where one can be made; neither the
+    -o output nor inside it, holding no input (``inputs`` as given, ``found`` the audio files), and no -o
+    PNG in it that a picture could replace."""
     if value is None:
         return None
     path = Path(value)
@@ -226,6 +235,25 @@ def _explain_dir(value: str | None) -> Path | None:
         raise OutputPathError(
             f"--explain {path} is a file: give a folder for the attention-map PNGs (it is made if missing)"
         )
+    if output is not None and _within(path, Path(output)):
+        how = "is also" if same_path(path, output) else "lies inside"
+        raise OutputPathError(
+            f"--explain {path} {how} the -o output {output}: give the PNGs a folder of their own"
+        )
+    if output is not None and Path(output).suffix.lower() == ".png" and same_path(Path(output).parent, path):
+        raise OutputPathError(
+            f"-o {output} is in --explain {path}, among the attention-map PNGs: name it otherwise"
+        )
+    folders: dict[Path, Path] = {}  # the folders of the audio files, each with its first file
+    for audio in found:
+        folders.setdefault(audio.parent, audio)
+    named = [(Path(i).expanduser(),) * 2 for i in inputs]
+    for where, source in (*named, *folders.items()):
+        if _within(where, path):
+            what = "is also the input" if same_path(source, path) else "holds the input"
+            raise OutputPathError(
+                f"--explain {path} {what} {source}: give the attention-map PNGs a folder outside the inputs"
+            )
     problem = folder_problem(path)
     if problem:
         raise OutputPathError(f"--explain {path}: {problem}")
@@ -254,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
             file=err,
         )
         return EXIT_ERROR
-    explain_dir = _explain_dir(args.explain)
+    explain_dir = _explain_dir(args.explain, args.output, args.inputs, paths)
     models = [*(m for m in (args.ckpt, args.onnx, args.program) if m), *_official_weights(args)]
     # Checked before any work (never over an input: an audio file or the model); committed together.
     with atomic_outputs([args.output], [*paths, *models]) as outputs:

@@ -133,12 +133,16 @@ class RawBoost:
         snr_max: float = 40,
         sr: int = SAMPLE_RATE,
     ) -> None:
-        if algo not in range(9):
+        if not (is_integer(algo) and 0 <= algo <= 8):
             raise ValueError(
                 f"augment.algo={algo!r} must be 0-8 (the RawBoost algorithms, see conf/augment/rawboost.yaml)"
             )
         _check_count("n_f", n_f, 1)
         _check_count("n_bands", n_bands, 1)
+        _check_count("sr", sr, 1)  # the notch filters' sampling rate, Hz
+        # FIR taps: int(uniform(min, max)) made odd; a negative count makes an empty filter.
+        _check_count("min_coeff", min_coeff, 1)
+        _check_count("max_coeff", max_coeff, 1)
         for low_name, low, high_name, high in (
             ("min_f", min_f, "max_f", max_f),
             ("min_bw", min_bw, "max_bw", max_bw),
@@ -148,6 +152,15 @@ class RawBoost:
             ("snr_min", snr_min, "snr_max", snr_max),
         ):
             _check_range(low_name, low, high_name, high)
+        # Notch centres lie in [0, sr/2] (past Nyquist the band edges cross and the filter is no notch);
+        # a negative width swaps the edges likewise.
+        _require(min_f >= 0, f"min_f={min_f!r}", "must be >= 0 (a notch centre frequency, Hz)")
+        _require(
+            max_f <= sr / 2,
+            f"max_f={max_f!r}",
+            f"must be <= augment.sr/2 = {sr / 2:g} (the Nyquist frequency of augment.sr={sr!r})",
+        )
+        _require(min_bw >= 0, f"min_bw={min_bw!r}", "must be >= 0 (a notch bandwidth, Hz)")
         _check_share("p", p, 100)  # the largest share of samples ISD alters, in %
         _require(is_real(g_sd) and g_sd >= 0, f"g_sd={g_sd!r}", "must be a number >= 0")
         self.algo = algo

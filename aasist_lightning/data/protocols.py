@@ -168,9 +168,10 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
     A header row naming the columns (``path``, ``label`` and optionally ``attack``, ``speaker``,
     ``utt_id``; any order, other named columns ignored) is used when present; otherwise the columns are
     positional; a row with more cells than that is refused. Relative paths are resolved against the CSV's
-    folder. Utterance ids come from an ``utt_id`` column, else the file name without extension, else (when
-    names repeat) the path as written without extension; whitespace in ids becomes ``_`` so score files
-    stay parseable.
+    folder; a file listed twice is refused, also under two spellings (relative and absolute, ``..``, a
+    linked folder). Utterance ids come from an ``utt_id`` column, else the file name without extension,
+    else (when names repeat) the path as written without extension; whitespace in ids becomes ``_`` so
+    score files stay parseable.
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -229,6 +230,8 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
     stems_unique = len(set(stems)) == len(stems)
     trials: list[Trial] = []
     seen: dict[str, int] = {}
+    files: dict[Path, tuple[int, str]] = {}  # resolved path -> (line, path as written)
+    folders: dict[Path, Path] = {}  # each folder resolved once (links, '..'); the audio need not exist
     for (lineno, raw_path, path, label, attack, speaker, utt_id), stem in zip(parsed, stems, strict=True):
         if not utt_id:
             utt_id = stem if stems_unique else str(Path(raw_path).with_suffix("").as_posix())
@@ -239,5 +242,15 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
                 "list each file once or add a unique 'utt_id' column"
             )
         seen[utt_id] = lineno
+        if path.parent not in folders:
+            folders[path.parent] = path.parent.resolve()
+        real = folders[path.parent] / path.name
+        if real in files:  # one file under two spellings, e.g. relative and absolute
+            first, written = files[real]
+            raise ProtocolError(
+                f"{csv_path}:{lineno}: file {raw_path!r} already listed on line {first} as {written!r} (both "
+                f"are {real}); list each file once"
+            )
+        files[real] = (lineno, raw_path)
         trials.append(Trial(utt_id, path, label, "_".join(attack.split()), "_".join(speaker.split())))
     return trials
