@@ -194,25 +194,36 @@ def test_bad_arguments_are_reported(
     assert message in capsys.readouterr().err
 
 
-def test_eer_check_compares_paths_on_an_eval_split(tmp_path: Path) -> None:
+def _eval_split(root: Path, bonafide: list[bool], audio: bool = True) -> Path:
+    """An eval split in the official LA layout under ``root``, a trial per entry (its class), with noise clips
+    when ``audio``; returns its protocol file."""
     import numpy as np
     import soundfile as sf
-    import torch
 
     from aasist_lightning.data.datamodule import audio_dir, protocol_path
-    from aasist_lightning.models import AASIST
 
-    root = tmp_path / "LA"
     flac = audio_dir(root, "eval")
     flac.mkdir(parents=True)
     rng = np.random.default_rng(0)
     lines = []
-    for i in range(6):
-        utt, bona = f"LA_E_{i:07d}", i % 2 == 0
-        sf.write(flac / f"{utt}.flac", (0.1 * rng.standard_normal(3200)).astype(np.float32), 16000)
+    for i, bona in enumerate(bonafide):
+        utt = f"LA_E_{i:07d}"
+        if audio:
+            sf.write(flac / f"{utt}.flac", (0.1 * rng.standard_normal(3200)).astype(np.float32), 16000)
         lines.append(f"LA_0001 {utt} - {'-' if bona else 'A07'} {'bonafide' if bona else 'spoof'}")
-    protocol_path(root, "eval").parent.mkdir(parents=True)
-    protocol_path(root, "eval").write_text("\n".join(lines) + "\n")
+    protocol = protocol_path(root, "eval")
+    protocol.parent.mkdir(parents=True)
+    protocol.write_text("\n".join(lines) + "\n")
+    return protocol
+
+
+def test_eer_check_compares_paths_on_an_eval_split(tmp_path: Path) -> None:
+    import torch
+
+    from aasist_lightning.models import AASIST
+
+    root = tmp_path / "LA"
+    _eval_split(root, [i % 2 == 0 for i in range(6)])
     torch.manual_seed(0)
     model = AASIST(**TINY, nb_samp=4000)
     res = eer_check(root, model, ["eager", "bf16-emulated"], limit=5, batch=4, log=lambda _: None)
@@ -299,6 +310,119 @@ def test_bad_recipe_arguments_fail_before_the_benchmark_runs(
     monkeypatch.setattr("aasist_lightning.bench.cli.run", no_run)
     assert main(["--archs", "tiny", "--no-train", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def _refusal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """What ``main(argv)`` says on stderr, asserting it refused the arguments (exit status 2, one line and its
+    hint, no traceback) before the benchmark ran."""
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr("aasist_lightning.bench.cli.run", no_run)
+    try:
+        status = main(argv)
+    except SystemExit as stop:  # argparse's refusal of an option's value
+        status = stop.code  # type: ignore[assignment]
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 2 and "Traceback" not in err, err
+    return err.splitlines()[0]
+
+
+#: The cheapest run: nothing but the inference of the tiny model at batch 1.
+CHEAP = ["--archs", "tiny", "--length", "4000", "--repeats", "1", "--batch-sizes", "1", "--paths", "eager"]
+CHEAP += ["--no-train", "--memory-epochs", "0", "--recipe-clips", "0"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--threads", "-3"], "argument --threads: -3 is out of range (accepted: >= 0)"),
+        (["--memory-epochs", "-2"], "argument --memory-epochs: -2 is out of range (accepted: >= 0)"),
+        (["--loss-curve", "-1"], "argument --loss-curve: -1 is out of range (accepted: >= 0)"),
+        (["--train-repeats", "0", "--train-batch", "2"], "argument --train-repeats: 0 is out of range"),
+        (["--batch-sizes", "1", "0"], "argument --batch-sizes: 0 is out of range (accepted: >= 1)"),
+        (["--repeats", "0"], "argument --repeats: 0 is out of range (accepted: >= 1)"),
+        (["--length", "-1"], "argument --length: -1 is out of range"),
+        (["--train-batch", "-2"], "argument --train-batch: -2 is out of range (accepted: >= 0)"),
+        (["--loss-curve-batch", "0"], "argument --loss-curve-batch: 0 is out of range"),
+        (["--recipe-clips", "-4"], "argument --recipe-clips: -4 is out of range"),
+        (["--eer-limit", "0"], "argument --eer-limit: 0 is out of range (accepted: >= 2)"),
+        (["--eer-limit", "-5"], "argument --eer-limit: -5 is out of range"),
+        (["--repeats", "two"], "argument --repeats: 'two' is not an integer"),
+        (["--device", "banana"], "--device: unknown device 'banana'"),
+        (["--length", "100"], "--length 100 is shorter than tiny takes: use --length 2315 or more"),
+        (["--archs", "tiny", "ResNet"], "--archs: unknown model 'ResNet'"),  # refused before tiny runs
+        (["--eer-paths", "eager", "fp8"], "--eer-paths: unknown EER-check path 'fp8'"),
+        (["--eer-root", "/nonexistent"], "--eer-root /nonexistent does not exist: give a corpus root"),
+        (["--json", "."], "--json: output . is a folder"),
+        # --quick's presets fill in the options not given; an explicit one wins and is checked.
+        (["--quick", "--archs", "foo"], "--archs: unknown model 'foo'"),
+        (["--quick", "--batch-sizes", "0"], "argument --batch-sizes: 0 is out of range"),
+    ],
+)
+def test_nonsense_options_are_refused_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    assert message in _refusal(monkeypatch, capsys, [*CHEAP, *arguments])
+
+
+def test_the_eer_check_refuses_a_wrong_root_and_a_json_that_is_an_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "LA"
+    protocol = _eval_split(root, [i == 0 for i in range(10)], audio=False)
+    model = tmp_path / "model.ckpt"
+    eer = [*CHEAP, "--eer-model", str(model), "--eer-root"]
+
+    def refusal(*argv: str) -> str:
+        return _refusal(monkeypatch, capsys, [*eer, *argv])
+
+    wrong = root / "ASVspoof2019_LA_eval"  # the eval split's folder instead of the corpus root
+    assert f"--eer-root {wrong} has no eval protocol" in refusal(str(wrong), "--eer-limit", "6")
+    assert f"did you mean --eer-root {root}?" in refusal(str(wrong))
+    # The seeded subset of 2 holds spoofs only: no EER, so nothing is scored.
+    assert "trials scored are all spoof" in refusal(str(root), "--eer-limit", "2")
+    audio = root / "ASVspoof2019_LA_eval" / "flac" / "LA_E_0000003.flac"
+    for output in (protocol, model, audio):
+        message = refusal(str(root), "--json", str(output))
+        assert f"--json: output {output} is also an input" in message
+    assert protocol.read_text().startswith("LA_0001 LA_E_0000000 - - bonafide")
+
+
+def test_a_gpu_the_machine_lacks_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from aasist_lightning.bench.cli import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert (check_device("auto"), check_device("cuda:1"), check_device("GPU")) == ("cuda", "cuda:1", "cuda")
+    for name in ("cuda:2", "cuda:x", "cudax"):
+        with pytest.raises(ValueError, match=f"--device {name}: this machine has 2 GPU.* cuda:0 to cuda:1"):
+            check_device(name)
+
+
+def test_explicit_options_win_over_quick_presets(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, object]] = []
+
+    def record(args: object, log: object = None) -> dict[str, object]:
+        seen.append(dict(vars(args)))
+        return {"hardware": {"name": "x", "device": "cpu"}, "inference": [], "training": []}
+
+    monkeypatch.setattr("aasist_lightning.bench.cli.run", record)
+    monkeypatch.setattr("aasist_lightning.bench.cli.print_table", lambda result: None)
+    assert (
+        main(["--quick", "--archs", "tiny", "--batch-sizes", "2", "--repeats", "1", "--memory-epochs", "1"])
+        == 0
+    )
+    assert main(["--quick", "--archs", "tiny"]) == 0
+    assert main(["--archs", "tiny", "--recipe-clips", "0"]) == 0
+    explicit, quick, full = seen
+    assert (explicit["archs"], explicit["batch_sizes"], explicit["repeats"]) == (["tiny"], [2], 1)
+    assert (explicit["train_repeats"], explicit["memory_epochs"], explicit["recipe_clips"]) == (2, 1, 0)
+    assert (quick["batch_sizes"], quick["repeats"], quick["memory_epochs"]) == ([1, 16], 3, 0)
+    assert (full["batch_sizes"], full["repeats"], full["memory_epochs"]) == ([1, 16, 64], 5, 3)
 
 
 def test_report_keeps_prose_lines_whole_whatever_the_cpu_name(capsys: pytest.CaptureFixture[str]) -> None:

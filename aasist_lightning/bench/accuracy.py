@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -16,6 +16,9 @@ from torch import nn
 from aasist_lightning.bench.training import train_step, training_copy
 from aasist_lightning.bench.workload import INFERENCE_PATHS, eager_first
 from aasist_lightning.runtime.fast import Fp32Head, emulated_bf16, prepare_inference
+
+if TYPE_CHECKING:
+    from aasist_lightning.data.protocols import Trial
 
 
 def loss_curves(
@@ -50,6 +53,53 @@ def loss_curves(
     }
 
 
+#: The EER check's paths: the inference paths, and ``bf16-emulated`` (``runtime.fast.emulated_bf16``).
+EER_PATHS = (*INFERENCE_PATHS, "bf16-emulated")
+
+
+def check_eer_paths(paths: Sequence[str]) -> None:
+    """ValueError naming the first of ``paths`` that is not an EER-check path."""
+    for name in paths:
+        if name not in EER_PATHS:
+            raise ValueError(f"unknown EER-check path {name!r}: use some of {list(EER_PATHS)}")
+
+
+def eer_trials(root: str | os.PathLike[str], limit: int | None = None) -> list[Trial]:
+    """The trials the EER check scores: the eval split of the corpus at ``root`` (official LA layout), or a
+    seeded random subset of ``limit`` of them. Reads the protocol only, never the audio: FileNotFoundError
+    when ``root`` has no eval protocol, ProtocolError when it does not parse or the trials lack a class (an
+    EER needs both)."""
+    import numpy as np
+
+    from aasist_lightning.data import read_protocol
+    from aasist_lightning.data.protocols import BONAFIDE, ProtocolError, audio_dir, protocol_path
+
+    protocol = protocol_path(root, "eval")
+    if not protocol.is_file():
+        folder = Path(root)
+        what = "is not a folder" if folder.exists() else "does not exist"
+        what = f"has no eval protocol {protocol}" if folder.is_dir() else what
+        guess = next((c for c in (folder / "LA", folder.parent) if protocol_path(c, "eval").is_file()), None)
+        hint = f"; did you mean --eer-root {guess}?" if guess else ""
+        raise FileNotFoundError(
+            f"--eer-root {root} {what}: give a corpus root in the official LA layout (the folder of "
+            f"{protocol.parent.name}/ and {audio_dir(root, 'eval').parent.name}/flac/){hint}"
+        )
+    trials = read_protocol(protocol, audio_dir(root, "eval"))
+    subset = limit is not None and limit < len(trials)
+    if subset:
+        pick = np.random.default_rng(0).choice(len(trials), size=limit, replace=False)
+        trials = [trials[i] for i in sorted(pick)]
+    bonafide = sum(t.label == BONAFIDE for t in trials)
+    if bonafide in (0, len(trials)):
+        fix = "score more of them (a larger --eer-limit)" if subset else "list trials of both classes"
+        raise ProtocolError(
+            f"{protocol}: the {len(trials)} trials scored are all {'bona fide' if bonafide else 'spoof'}, "
+            f"and an EER needs both classes: {fix}"
+        )
+    return trials
+
+
 def eer_check(
     root: str | os.PathLike[str],
     model: str | nn.Module = "AASIST-L",
@@ -67,26 +117,18 @@ def eer_check(
     threshold."""
     import numpy as np
 
-    from aasist_lightning.data import load_audio, pad_or_crop, read_protocol
-    from aasist_lightning.data.protocols import audio_dir, protocol_path
+    from aasist_lightning.data import load_audio, pad_or_crop
     from aasist_lightning.metrics import compute_eer
     from aasist_lightning.runtime.scorer import load_detector
 
-    for name in paths:
-        if name not in INFERENCE_PATHS and name != "bf16-emulated":
-            raise ValueError(
-                f"unknown EER-check path {name!r}: use some of {[*INFERENCE_PATHS, 'bf16-emulated']}"
-            )
+    check_eer_paths(paths)
+    trials = eer_trials(root, limit)  # before the model: a wrong root is reported first
     if isinstance(model, nn.Module):
         net, nb_samp, origin = model.eval(), int(model.nb_samp), type(model).__name__
     else:
         is_file = Path(model).is_file()
         detector = load_detector(ckpt_path=model) if is_file else load_detector(pretrained=model)
         net, nb_samp, origin = detector.model, detector.nb_samp, detector.source
-    trials = read_protocol(protocol_path(root, "eval"), audio_dir(root, "eval"))
-    if limit is not None and limit < len(trials):
-        pick = np.random.default_rng(0).choice(len(trials), size=limit, replace=False)
-        trials = [trials[i] for i in sorted(pick)]
     labels = np.array([t.label for t in trials])
     log(f"  EER check: {len(trials)} trials from {root}")
     waves = torch.from_numpy(np.stack([pad_or_crop(load_audio(t.path), nb_samp) for t in trials]))

@@ -30,15 +30,17 @@ machine the absolute numbers move, the ratios much less.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from aasist_lightning.bench.accuracy import eer_check, loss_curves
+from aasist_lightning.bench.accuracy import EER_PATHS, check_eer_paths, eer_check, eer_trials, loss_curves
 from aasist_lightning.bench.flops import work_per_utt
 from aasist_lightning.bench.inference import bench_inference
 from aasist_lightning.bench.measure import load_average
@@ -51,28 +53,35 @@ from aasist_lightning.bench.workload import (
     TRAINING_PATHS,
     build_model,
     default_paths,
+    min_length,
     split_path,
 )
+from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.files import check_output
 from aasist_lightning.runtime.allocator import allocator
-from aasist_lightning.runtime.hardware import detect_hardware, resolve
+from aasist_lightning.runtime.hardware import detect_hardware, resolve, resolve_device
 
+PROG = "python -m aasist_lightning.bench"
 #: Batches of this size or more get half the repeats (a call takes a minute on a small CPU).
 BIG_BATCH = 64
+#: What a run measures by default, and with ``--quick``; an option given on the command line wins over both.
+PRESETS = {
+    "archs": (["AASIST-L", "AASIST"], ["AASIST-L"]),
+    "batch_sizes": ([1, 16, 64], [1, 16]),
+    "repeats": (5, 3),
+    "train_repeats": (3, 2),
+    "memory_epochs": (3, 0),
+    "recipe_clips": (160, 0),
+}
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every measurement ``args`` (of :func:`parser`) asks for, as the dict the table and the JSON show."""
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    device = "cpu" if device == "auto" else device
+    device = check_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     inference_paths = args.paths or default_paths(device, "inference")
     training_paths = args.train_paths or default_paths(device, "training")
-    for name in inference_paths:
-        split_path(name, "inference")
-    for name in training_paths:
-        split_path(name, "training")
     auto = resolve("auto", "auto", device)
     result: dict[str, Any] = {
         "hardware": detect_hardware(device).as_dict(),
@@ -146,13 +155,81 @@ def _measure_speed(
             row["gflop_per_s"] = row["utt_per_s"] * result["gflop_per_utt"][row["model"]][row["mode"]]
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command's options (``--help``)."""
-    p = argparse.ArgumentParser(
-        prog="python -m aasist_lightning.bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+@contextlib.contextmanager
+def _for_option(option: str) -> Iterator[None]:
+    """A ValueError of the block (an unknown name) raised again with its message after ``option``."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{option}: {error}") from None
+
+
+def check_device(name: str) -> str:
+    """The torch device ``--device`` names (``auto``: the GPU when there is one); ValueError naming the
+    option when it is not one this machine has."""
+    with _for_option("--device"):
+        device = resolve_device(name)
+    count, index = torch.cuda.device_count(), device.removeprefix("cuda:")
+    if device.startswith("cuda") and device != "cuda" and not (index.isdigit() and int(index) < count):
+        last = f" to cuda:{count - 1}" if count > 1 else ""
+        raise ValueError(
+            f"--device {name}: this machine has {count} GPU(s): use cuda (the first) or cuda:0{last}"
+        )
+    return device
+
+
+def check_arguments(args: argparse.Namespace) -> list[Path]:
+    """Refuse what the run cannot do before any of its work (an error naming the option, the value and the
+    fix); returns the run's input files, which ``--json`` may not replace."""
+    from aasist_lightning.models import weights_locations
+
+    check_device(args.device)
+    with _for_option("--paths"):
+        for name in args.paths or ():
+            split_path(name, "inference")
+    with _for_option("--train-paths"):
+        for name in args.train_paths or ():
+            split_path(name, "training")
+    with _for_option("--eer-paths"):
+        check_eer_paths(args.eer_paths)
+    inputs: list[Path] = []
+    for arch in args.archs:
+        with _for_option("--archs"):
+            shortest = min_length(arch)  # ValueError: an unknown model
+        if args.length < shortest:
+            raise ValueError(
+                f"--length {args.length} is shorter than {arch} takes: use --length {shortest} or more"
+            )
+        inputs += weights_locations(arch) if arch != "tiny" else []
+    if args.eer_root:  # the EER check replaces the speed benchmark: its files are the inputs
+        from aasist_lightning.data.protocols import protocol_path
+
+        trials = eer_trials(args.eer_root, args.eer_limit)
+        inputs = [protocol_path(args.eer_root, "eval"), *weights_locations(args.eer_model)]
+        inputs += [t.path for t in trials]
+    elif args.recipe_clips:
+        from aasist_lightning.bench.recipe import check_recipe_arguments
+
+        check_recipe_arguments(args.recipe_clips, args.recipe_overrides)
+    if args.json:
+        with _for_option("--json"):
+            check_output(args.json, inputs)
+    return inputs
+
+
+def parser() -> ToolParser:
+    """The command's options (``--help``); those of :data:`PRESETS` default to None (see :func:`main`)."""
+    p = ToolParser(prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None)
+
+    def preset(key: str) -> str:
+        full, quick = (" ".join(map(str, v)) if isinstance(v, list) else v for v in PRESETS[key])
+        return f"(default: {full}; {quick} with --quick)"
+
+    count, count_or_0 = number(int, 1), number(int, 0)  # >= 1; >= 0 where 0 skips the measurement
+    p.add_argument("--archs", nargs="+", help=f"AASIST-L, AASIST and/or tiny {preset('archs')}")
+    p.add_argument(
+        "--batch-sizes", nargs="+", type=count, help=f"inference batch sizes, >= 1 {preset('batch_sizes')}"
     )
-    p.add_argument("--archs", nargs="+", default=["AASIST-L", "AASIST"], help="AASIST-L, AASIST and/or tiny")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64], help="inference batch sizes")
     p.add_argument(
         "--paths",
         nargs="+",
@@ -165,28 +242,38 @@ def parser() -> argparse.ArgumentParser:
         help=f"training paths (default: all): {list(TRAINING_PATHS)}, each also with "
         f"{' or '.join(ALLOCATOR_SUFFIXES)}",
     )
-    p.add_argument("--train-batch", type=int, default=16, help="training batch size; 0 skips training")
+    p.add_argument("--train-batch", type=count_or_0, default=16, help="training batch size; 0 skips training")
     p.add_argument("--no-train", dest="train_batch", action="store_const", const=0, help="skip training")
     p.add_argument(
-        "--repeats", type=int, default=5, help=f"timed calls per path (half at batch >= {BIG_BATCH})"
-    )
-    p.add_argument("--train-repeats", type=int, default=3, help="timed training steps per path")
-    p.add_argument("--length", type=int, default=64600, help="input length in samples")
-    p.add_argument(
-        "--loss-curve", type=int, default=0, metavar="STEPS", help="seeded loss curves of each training path"
+        "--repeats",
+        type=count,
+        help=f"timed calls per path (half at batch >= {BIG_BATCH}) {preset('repeats')}",
     )
     p.add_argument(
-        "--loss-curve-batch", type=int, default=8, metavar="N", help="batch size of the loss-curve runs"
+        "--train-repeats", type=count, help=f"timed training steps per path {preset('train_repeats')}"
+    )
+    p.add_argument("--length", type=count, default=64600, help="input length in samples (default: 64600)")
+    p.add_argument(
+        "--loss-curve",
+        type=count_or_0,
+        default=0,
+        metavar="STEPS",
+        help="seeded loss curves of each training path",
     )
     p.add_argument(
-        "--memory-epochs", type=int, default=3, help="epochs of the RSS flatness check; 0 skips it"
+        "--loss-curve-batch", type=count, default=8, metavar="N", help="batch size of the loss-curve runs"
+    )
+    p.add_argument(
+        "--memory-epochs",
+        type=count_or_0,
+        help=f"epochs of the RSS flatness check; 0 skips it {preset('memory_epochs')}",
     )
     p.add_argument(
         "--recipe-clips",
-        type=int,
-        default=160,
+        type=count_or_0,
         metavar="N",
-        help="profile the default recipe on 1 epoch of N clips (a multiple of 4); 0 skips it",
+        help="profile the default recipe on 1 epoch of N clips (a multiple of 4); 0 skips it "
+        + preset("recipe_clips"),
     )
     p.add_argument(
         "--recipe-overrides",
@@ -198,12 +285,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda, cuda:<i>")
     p.add_argument(
-        "--threads", type=int, default=0, help="torch / ONNX Runtime threads (default: one per core)"
+        "--threads",
+        type=count_or_0,
+        default=0,
+        help="torch / ONNX Runtime threads (default: 0, one per core)",
     )
     p.add_argument(
         "--quick",
         action="store_true",
-        help="AASIST-L, batch 1 and 16, 3 repeats, 2 training steps, no memory check or recipe profile",
+        help="AASIST-L, batch 1 and 16, 3 repeats, 2 training steps, no memory check or recipe profile "
+        "(options given explicitly win)",
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     eer = p.add_argument_group(
@@ -214,36 +305,31 @@ def parser() -> argparse.ArgumentParser:
     )
     eer.add_argument("--eer-model", default="AASIST-L", help="AASIST-L / AASIST / a .pth / a training .ckpt")
     eer.add_argument(
-        "--eer-paths", nargs="+", default=["eager", "bf16-emulated"], help="reference path first"
+        "--eer-paths",
+        nargs="+",
+        default=["eager", "bf16-emulated"],
+        help=f"some of {list(EER_PATHS)}, reference path first",
     )
-    eer.add_argument("--eer-limit", type=int, help="score a seeded random subset of this many trials")
+    eer.add_argument(
+        "--eer-limit", type=number(int, 2), help="score a seeded random subset of this many trials, >= 2"
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command: run the benchmark, print its table, write the JSON; 2 on a bad argument."""
-    cli = parser()
-    args = cli.parse_args(argv)
-    if args.quick:
-        args.archs, args.batch_sizes, args.repeats, args.train_repeats = ["AASIST-L"], [1, 16], 3, 2
-        args.memory_epochs = args.recipe_clips = 0
-    for key in ("repeats", "length"):
-        if getattr(args, key) < 1:
-            cli.error(f"--{key} must be >= 1, got {getattr(args, key)}")
-    if any(b < 1 for b in args.batch_sizes) or args.train_batch < 0:
-        cli.error("batch sizes must be >= 1")
-    try:
-        if args.json:
-            check_output(args.json)  # before the run, not after it
-        if args.recipe_clips:
-            from aasist_lightning.bench.recipe import check_recipe_arguments
+    """The command: check every option, run the benchmark, print its table, write the JSON; 2 on bad input
+    (one line)."""
+    args = parser().parse_args(argv)
+    for key, (full, quick) in PRESETS.items():  # --quick's presets for the options not given
+        if getattr(args, key) is None:
+            setattr(args, key, quick if args.quick else full)
+    return run_tool(PROG, args, _bench, also=(ValueError,))
 
-            check_recipe_arguments(args.recipe_clips, args.recipe_overrides)
-        result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+def _bench(args: argparse.Namespace) -> int:
+    inputs = check_arguments(args)  # before any work
+    result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print_table(result)
     if args.json:
-        print(f"wrote {write_json(result, args.json)}")
+        print(f"wrote {write_json(result, args.json, inputs)}")
     return 0

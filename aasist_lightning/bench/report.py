@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``result`` to ``path`` atomically as strict JSON (NaN and inf as null)."""
-    return atomic_write_json(path, _json_safe(result))
+def write_json(
+    result: dict[str, Any], path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Path:
+    """Write ``result`` to ``path`` atomically as strict JSON (NaN and inf as null); ``path`` may not be one
+    of the run's ``inputs``."""
+    return atomic_write_json(path, _json_safe(result), inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,21 +42,39 @@ TRAINING_PATHS: dict[str, tuple[bool, bool, bool]] = {
 ALLOCATOR_SUFFIXES = {"+pool": "pool", "+retain": "retain"}
 
 
+def arch_kwargs(arch: str) -> dict[str, Any]:
+    """The hyper-parameters of the benchmark's model ``arch`` (an official name or ``tiny``); ValueError if
+    unknown."""
+    from aasist_lightning.models import OFFICIAL_ARCHS
+
+    if arch == "tiny":
+        return dict(TINY)
+    if arch not in OFFICIAL_ARCHS:
+        raise ValueError(f"unknown model {arch!r} for the benchmark: use one of {[*OFFICIAL_ARCHS, 'tiny']}")
+    return dict(OFFICIAL_ARCHS[arch])
+
+
+def min_length(arch: str) -> int:
+    """The shortest input (samples) model ``arch`` takes; ValueError if unknown."""
+    from aasist_lightning.models import AASIST
+
+    return int(AASIST(**arch_kwargs(arch)).min_length)  # a few ms: the network without its weights
+
+
 def build_model(arch: str, seed: int = 0) -> tuple[nn.Module, str]:
     """(model in eval mode, where its weights came from): official weights when they can be found, else a
     seeded random initialisation (speed does not depend on the weights)."""
-    from aasist_lightning.models import AASIST, OFFICIAL_ARCHS
+    from aasist_lightning.models import AASIST
 
+    kwargs = arch_kwargs(arch)
     if arch == "tiny":
         torch.manual_seed(seed)
-        return AASIST(**TINY).eval(), "random (tiny)"
-    if arch not in OFFICIAL_ARCHS:
-        raise ValueError(f"unknown model {arch!r} for the benchmark: use one of {[*OFFICIAL_ARCHS, 'tiny']}")
+        return AASIST(**kwargs).eval(), "random (tiny)"
     try:
         return AASIST.from_pretrained(arch).eval(), f"official {arch} weights"
     except FileNotFoundError:
         torch.manual_seed(seed)
-        return AASIST(**OFFICIAL_ARCHS[arch]).eval(), "random (official weights not found)"
+        return AASIST(**kwargs).eval(), "random (official weights not found)"
 
 
 def split_path(name: str, kind: str) -> tuple[str, str]:
