@@ -349,6 +349,19 @@ TRAIN: list[Case] = [
         ],
         ("data.train_subset=13: must be even", "1 job(s) of the multirun failed (jobs: 0)"),
     ),
+    Case(  # reached sbatch as "#SBATCH --nodes=-2", or a job's traceback
+        "launcher-counts",
+        "train",
+        lambda ws: [
+            "-m",
+            *TRAIN_TINY,
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=-1",
+            "hydra.launcher.gpus_per_node=-4",
+            f"hydra.sweep.dir={ws.root}/sweep",
+        ],
+        ("hydra.launcher.timeout_min=-1: must be an integer >= 1", "hydra.launcher.gpus_per_node=-4"),
+    ),
     Case(
         "optuna-search-space",
         "train",

@@ -151,6 +151,18 @@ def test_slurm_launcher_composes(launcher: str) -> None:
     assert lc.name == cfg.hydra.job.name == "train"  # SLURM's job name (not the module of hydra.main)
 
 
+def test_slurm_needs_sbatch_and_sane_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aasist_lightning.cli import launcher_checks
+
+    launcher = compose_cfg("hydra/launcher=slurm", "hydra.launcher.nodes=-2").hydra.launcher
+    monkeypatch.setattr(launcher_checks.shutil, "which", lambda name: None)
+    problems = launcher_checks.launcher_problems(launcher)
+    assert len(problems) == 2 and "hydra.launcher.nodes=-2: must be an integer >= 1" in problems[0]
+    assert "needs SLURM's sbatch" in problems[1]
+    monkeypatch.setattr(launcher_checks.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert launcher_checks.launcher_problems(compose_cfg("hydra/launcher=slurm").hydra.launcher) == []
+
+
 def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
     import hydra
     import lightning as L
