@@ -25,8 +25,9 @@ class FakeStore:
     def get(self, key: str) -> bytes:
         return self.values[key]
 
-    def check(self, keys: list[str]) -> bool:
-        return all(key in self.values for key in keys)
+    def wait(self, keys: list[str], timeout: object) -> None:
+        if not all(key in self.values for key in keys):
+            raise RuntimeError("Wait timeout")  # torch's store, after the timeout
 
 
 @pytest.fixture
@@ -81,3 +82,35 @@ def test_other_ranks_leave_the_report_to_rank_zero_and_keep_bugs_traceback(
     assert capsys.readouterr().err == ""
     with pytest.raises(RuntimeError, match="a bug"), bad_input_exits("aasist-train"):
         raise RuntimeError("a bug")  # not a lost peer: the traceback stays
+
+
+def test_a_ddp_job_of_a_sweep_is_recorded_once_with_the_peers_error(
+    process_group: types.SimpleNamespace, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a multirun each DDP process runs the job: only rank 0 writes its error.txt, with the bad input a
+    peer stopped on rather than the closed connection."""
+    from hydra.core.hydra_config import HydraConfig
+
+    monkeypatch.setattr(
+        HydraConfig,
+        "get",
+        lambda: types.SimpleNamespace(runtime=types.SimpleNamespace(output_dir=str(tmp_path))),
+    )
+    failures = errors._Failures()
+
+    def fails(error: BaseException):
+        def task(cfg: object) -> float:
+            raise error
+
+        return task
+
+    process_group.rank = 1
+    assert errors._multirun_job("aasist-train", fails(ConfigError("clip.wav is bad")), None, failures) is None
+    assert not (tmp_path / errors.JOB_ERROR_FILE).exists() and failures.jobs == []
+    process_group.rank = 0
+    errors._multirun_job("aasist-train", fails(PEER_GONE), None, failures)
+    assert errors.read_job_error(tmp_path) == (
+        "failed",
+        "ConfigError: DDP process 1 stopped the run on bad input: clip.wav is bad",
+    )
+    assert failures.jobs == [(str(tmp_path), True)] and failures.exit_status() == EXIT_BAD_INPUT

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,15 +148,27 @@ def _tell_rank_zero(rank: int, error: BaseException) -> None:
         _peer_store().set(_PEER_BAD_INPUT_KEY, message)
 
 
+def _peer_gone(error: BaseException) -> bool:
+    """Whether ``error`` is gloo's report of a DDP peer process that stopped (the connection closed)."""
+    return isinstance(error, RuntimeError) and _PEER_GONE.search(str(error)) is not None
+
+
+def _peer_message() -> str | None:
+    """The bad-input message another DDP process left (:func:`_tell_rank_zero`), or None. Waits a moment:
+    its connection can close before the store has taken the message."""
+    try:
+        store = _peer_store()
+        store.wait([_PEER_BAD_INPUT_KEY], timedelta(seconds=2))
+        return str(store.get(_PEER_BAD_INPUT_KEY).decode())
+    except Exception:  # none left, or no store to read: the stop is reported without its cause
+        return None
+
+
 def _peer_stop_exit(prog: str, rank: int) -> int:
     """Report, on rank 0 only, that another process stopped the run; the exit status its stop calls for."""
     if rank != 0:
         return 1  # rank 0 stopped first and reported why
-    try:
-        store = _peer_store()
-        message = store.get(_PEER_BAD_INPUT_KEY).decode() if store.check([_PEER_BAD_INPUT_KEY]) else None
-    except Exception:  # no store to read: report the stop without its cause
-        message = None
+    message = _peer_message()
     if message is not None:
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -194,13 +207,15 @@ def bad_input_exits(prog: str) -> Iterator[None]:
             if rank:
                 _tell_rank_zero(rank, error)
             raise SystemExit(report(prog, error)) from None
-        if rank is not None and isinstance(error, RuntimeError) and _PEER_GONE.search(str(error)):
+        if rank is not None and _peer_gone(error):
             raise SystemExit(_peer_stop_exit(prog, rank)) from None
         raise
 
 
-#: A failed or interrupted multirun job's record in its folder: status, the one-line error, the traceback.
+#: A failed or interrupted multirun job's record in its folder: status, the one-line error, whether it was
+#: bad input, the traceback.
 JOB_ERROR_FILE = "error.txt"
+_BAD_INPUT_MARK = "bad input"
 
 
 def write_job_error(job_dir: str | os.PathLike[str], status: str, error: BaseException) -> Path:
@@ -210,14 +225,21 @@ def write_job_error(job_dir: str | os.PathLike[str], status: str, error: BaseExc
     message = " ".join(describe(error).split())
     line = f"{type(error).__name__}: {message}" if message else type(error).__name__
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return atomic_write_text(Path(job_dir) / JOB_ERROR_FILE, f"{status}\n{line}\n\n{trace}")
+    verdict = _BAD_INPUT_MARK if is_bad_input(error) else ""
+    return atomic_write_text(Path(job_dir) / JOB_ERROR_FILE, f"{status}\n{line}\n{verdict}\n\n{trace}")
+
+
+def _record_lines(job_dir: str | os.PathLike[str]) -> list[str] | None:
+    try:
+        return (Path(job_dir) / JOB_ERROR_FILE).read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError:
+        return None
 
 
 def read_job_error(job_dir: str | os.PathLike[str]) -> tuple[str, str] | None:
     """(status, one-line error) of :func:`write_job_error`, or None when the job left no record."""
-    try:
-        lines = (Path(job_dir) / JOB_ERROR_FILE).read_text(encoding="utf-8", errors="replace").split("\n")
-    except OSError:
+    lines = _record_lines(job_dir)
+    if lines is None:
         return None
     return lines[0].strip() or "failed", lines[1].strip() if len(lines) > 1 else ""
 
@@ -241,11 +263,10 @@ class _Failures:
         config = HydraConfig.instance().cfg
         if self.jobs or config is None or config.hydra.mode != RunMode.MULTIRUN:
             return
-        bad_types = {t.__name__ for t in user_errors()}
         for record in sorted(Path(config.hydra.sweep.dir).glob(f"*/{JOB_ERROR_FILE}")):
-            stopped = read_job_error(record.parent)
-            if record.stat().st_mtime >= since and stopped is not None and stopped[0] == "failed":
-                self.jobs.append((str(record.parent), stopped[1].split(":")[0] in bad_types))
+            lines = _record_lines(record.parent)
+            if record.stat().st_mtime >= since and lines:  # failed or interrupted (a SLURM time limit)
+                self.jobs.append((str(record.parent), len(lines) > 2 and lines[2].strip() == _BAD_INPUT_MARK))
 
 
 def _multirun_job(
@@ -260,6 +281,15 @@ def _multirun_job(
     try:
         return task(cfg)
     except Exception as error:
+        rank = _ddp_rank()
+        if rank:  # another process of a DDP job (e.g. a SLURM task): rank 0 records why the job stopped
+            log.error("%s: DDP process %d of job %s stopped: %s", prog, rank, job_dir, describe(error))
+            if is_bad_input(error):
+                _tell_rank_zero(rank, error)
+            return None
+        if rank == 0 and _peer_gone(error):
+            message = _peer_message()
+            error = ConfigError(message) if message is not None else error
         if full_tracebacks():
             log.exception("%s: job %s failed", prog, job_dir)
         else:
