@@ -69,6 +69,12 @@ def same_path(a: PathLike, b: PathLike) -> bool:
     return _same_file(a, b) or a.resolve() == b.resolve()
 
 
+def is_within(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, links and ``..`` resolved (neither need exist)."""
+    path, folder = Path(path).expanduser(), Path(folder).expanduser()
+    return same_path(path, folder) or folder.resolve() in path.resolve().parents
+
+
 class InputPathError(OSError):
     """An input path that is a folder, a pipe or a device where a file is read; the message names it."""
 
@@ -290,5 +296,6 @@ __all__ = [
     "check_output",
     "check_outputs",
     "folder_problem",
+    "is_within",
     "same_path",
 ]

@@ -324,16 +324,20 @@ TRAIN: list[Case] = [
             "hydra.sweeper.n_trials=0",
             "hydra.sweeper.n_jobs=0",
             "hydra.sweeper.direction=maximise",
-            "hydra.sweeper.storage=sqlite:///{ws}/train.csv",
             "optimized_metric=val/eeer",
         ),
         (
             "hydra.sweeper.n_trials=0: must be an integer >= 1",
             "hydra.sweeper.n_jobs=0",
             "hydra.sweeper.direction='maximise': is not minimize or maximize",
-            "hydra.sweeper.storage='sqlite:///{ws}/train.csv'",
             "optimized_metric='val/eeer'",
         ),
+    ),
+    Case(  # SQLAlchemy's 130-line traceback; the CSV is left as it was
+        "optuna-storage-not-a-database",
+        "train",
+        train("hparams_search=optuna_eer", "hydra.sweeper.storage=sqlite:///{ws}/train.csv"),
+        ("hydra.sweeper.storage='sqlite:///{ws}/train.csv'", "Fix: null, or e.g. sqlite:///optuna.db"),
         setup=manifest("train.csv", BALANCED),
     ),
     Case(  # the jobs run in processes of their own: the sweep exited 0 without a word
@@ -360,15 +364,15 @@ TRAIN: list[Case] = [
             "hydra.launcher.gpus_per_node=-4",
             f"hydra.sweep.dir={ws.root}/sweep",
         ],
-        ("hydra.launcher.timeout_min=-1: must be an integer >= 1", "hydra.launcher.gpus_per_node=-4"),
+        ("hydra.launcher.timeout_min=-1: must be an integer >= 0", "hydra.launcher.gpus_per_node=-4"),
     ),
     Case(
         "optuna-search-space",
         "train",
         train("hparams_search=optuna_eer", "model.optimizer.lr=tag(log,interval(-1,5e-4))"),
         (
-            "hydra.sweeper: The `low` value must be larger than 0 for a log distribution",
-            "hydra.sweeper.params",
+            "search space: The `low` value must be larger than 0 for a log distribution",
+            "hydra.sweeper.params or the command line",
         ),
     ),
     Case(
@@ -503,12 +507,18 @@ TRAIN: list[Case] = [
     Case(  # score files would replace the dev manifest (checkpoints an input checkpoint, an earlier run's)
         "callback-and-logger-folders-outside-the-run",
         "train",
-        train("logger=csv", "callbacks.score_files.dirpath={ws}", "logger.csv.name=../../escape"),
+        train(
+            "logger=csv",
+            "callbacks.score_files.dirpath={ws}",
+            "logger.csv.save_dir={ws}/old",
+            "logger.csv.name=checkpoints",
+        ),
         (
-            "callbacks.score_files.dirpath={ws}, logger.csv.name=../../escape: outside the run folder",
+            "callbacks.score_files.dirpath={ws}: leads out of the run folder into {ws}, which holds files",
+            "logger.csv.save_dir={ws}/old: leads out of the run folder into {ws}/old/checkpoints",
             "hydra.run.dir=<folder>",
         ),
-        setup=manifest("dev.txt", BALANCED),
+        setup=both(manifest("dev.txt", BALANCED), earlier_run),
     ),
 ]
 

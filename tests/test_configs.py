@@ -3,6 +3,7 @@ matches clovaai/aasist, the SLURM launcher composes, and config errors are repor
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,9 +159,28 @@ def test_slurm_needs_sbatch_and_sane_counts(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(launcher_checks.shutil, "which", lambda name: None)
     problems = launcher_checks.launcher_problems(launcher)
     assert len(problems) == 2 and "hydra.launcher.nodes=-2: must be an integer >= 1" in problems[0]
-    assert "needs SLURM's sbatch" in problems[1]
+    assert "needs SLURM's sbatch and srun" in problems[1]
     monkeypatch.setattr(launcher_checks.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert launcher_checks.launcher_problems(compose_cfg("hydra/launcher=slurm").hydra.launcher) == []
+
+
+def test_writers_may_leave_the_run_folder_for_new_or_per_run_folders(tmp_path: Path) -> None:
+    """Checkpoints on a scratch disk, W&B's and auto-versioned logs beside earlier ones lose nothing; a data
+    folder or one holding files takes none, whatever the writer."""
+    from aasist_lightning.cli.output_checks import check_output_dir
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "best.ckpt").write_text("an earlier run's")
+    run = ("logger=many", "data.root=" + str(tmp_path / "LA"))
+    fine = (f"callbacks.model_checkpoint.dirpath={tmp_path / 'scratch'}", f"logger.wandb.save_dir={busy}",
+            f"logger.csv.save_dir={busy}", "logger.csv.version=null")  # fmt: skip
+    check_output_dir(compose_cfg(*run, *fine, output_dir=tmp_path / "run"))
+    bad = (f"callbacks.model_checkpoint.dirpath={busy}", f"logger.wandb.save_dir={tmp_path / 'LA' / 'w'}")
+    with pytest.raises(ConfigError) as err:
+        check_output_dir(compose_cfg(*run, *bad, output_dir=tmp_path / "run"))
+    assert f"callbacks.model_checkpoint.dirpath={busy}: leads out of the run folder" in str(err.value)
+    assert f"logger.wandb.save_dir={tmp_path / 'LA' / 'w'}: is inside data.root" in str(err.value)
 
 
 def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
@@ -286,8 +306,9 @@ def test_zero_training_batches_is_refused_only_when_training() -> None:
 
 
 def test_settings_that_fail_only_mid_run_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "NODE_RANK", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE"):
-        monkeypatch.delenv(variable, raising=False)
+    from aasist_lightning.cli import trainer_checks
+
+    monkeypatch.setattr(trainer_checks, "cluster_detected", lambda: False)
     cfg = compose_cfg(
         "trainer=ddp_cpu", "trainer.strategy=ddp", "trainer.num_nodes=2", "optimized_metric=val/eerr"
     )
@@ -298,8 +319,23 @@ def test_settings_that_fail_only_mid_run_are_config_errors(monkeypatch: pytest.M
         "trainer.num_nodes=2: needs a cluster", "optimized_metric='val/eerr'", "did you mean val/eer?",
     ):  # fmt: skip
         assert needle in str(err.value), (needle, str(err.value))
-    monkeypatch.setenv("SLURM_NTASKS", "8")  # a SLURM job provides the nodes
+    with pytest.raises(ConfigError, match=r"optimized_metric='step': is not a metric train.py returns"):
+        check_config(compose_cfg("optimized_metric=step"))  # logged, never returned
+    monkeypatch.setattr(trainer_checks, "cluster_detected", lambda: True)  # e.g. a SLURM job's nodes
     check_config(compose_cfg("trainer=ddp_cpu", "trainer.num_nodes=2", "optimized_metric=test/eer_A17"))
+    check_config(compose_cfg("trainer.strategy=ddp", "train=false"))  # testing has no backward pass
+
+
+def test_a_cluster_is_detected_from_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aasist_lightning.cli.trainer_checks import cluster_detected
+
+    for name in [n for n in os.environ if n.startswith(("SLURM_", "TORCHELASTIC_", "LSB_", "OMPI_", "PMI_"))]:
+        monkeypatch.delenv(name)
+    for name in ("NODE_RANK", "WORLD_SIZE", "RANK", "GROUP_RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert not cluster_detected()
+    monkeypatch.setenv("NODE_RANK", "1")  # Lightning's manual multi-node setup
+    assert cluster_detected()
 
 
 def test_all_problems_are_listed_at_once() -> None:

@@ -117,7 +117,7 @@ def test_manifest_utt_id_column(tmp_path: Path) -> None:
             3,
             "utterance id 'X' already used on line 2",
         ),
-        ("a.wav,spoof\na.wav,bonafide\n", 2, "utterance id 'a' already used on line 1"),
+        ("a.wav,spoof\na.wav,bonafide\n", 2, "file 'a.wav' already listed on line 1"),  # not "add a utt_id"
         # cells beyond the columns were dropped without a word (the attack under a 'path,label' header)
         ("a.wav,spoof,A01,p1,x\n", 1, "5 columns, but rows are 'path,label"),
         ("path,label\na.wav,spoof,A01\n", 2, r"3 columns, but the header names 2 \(path,label\)"),

@@ -57,6 +57,7 @@ from aasist_lightning.bench.workload import (
     split_path,
 )
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
+from aasist_lightning.cli.errors import ConfigError
 from aasist_lightning.files import check_output
 from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import detect_hardware, resolve, resolve_device
@@ -323,11 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, (full, quick) in PRESETS.items():  # --quick's presets for the options not given
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
-    return run_tool(PROG, args, _bench, also=(ValueError,))
+    return run_tool(PROG, args, _bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    inputs = check_arguments(args)  # before any work
+    try:
+        inputs = check_arguments(args)  # before any work
+    except ValueError as error:  # bad input here; a ValueError of the benchmark itself is a bug
+        raise ConfigError(str(error)) from None
     result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print_table(result)
     if args.json:

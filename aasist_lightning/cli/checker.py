@@ -18,14 +18,18 @@ def plain(value: Any) -> Any:
 
 
 class Checker:
+    """The problems found so far (``problems``), each ``key=value: why. Fix: fix.``"""
+
     def __init__(self) -> None:
         self.problems: list[str] = []
         self.arch: dict[str, Any] | None = None  # the model's architecture, once the network's checks pass it
 
     def add(self, key: str, value: Any, why: str, fix: str) -> None:
+        """Note that ``key`` (set to ``value``) is wrong: ``why``, and how to fix it."""
         self.problems.append(f"{key}={plain(value)!r}: {why}. Fix: {fix}.")
 
     def int_at_least(self, key: str, value: Any, low: int, fix: str) -> bool:
+        """Whether ``value`` is an integer >= ``low``; notes the problem when not."""
         if not is_integer(value) or value < low:
             self.add(key, value, f"must be an integer >= {low}", fix)
             return False

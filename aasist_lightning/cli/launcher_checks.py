@@ -1,6 +1,6 @@
 """The submitit launchers' settings (``hydra/launcher=slurm``, ``submitit_local``), checked before any job is
 submitted: a nonsense value would otherwise reach ``sbatch`` (``#SBATCH --nodes=-2``) or fail in a job with a
-traceback, and SLURM's tools must be there to submit at all."""
+traceback, and SLURM's tools (sbatch, srun) must be there to submit at all."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from aasist_lightning.cli.checker import Checker
 from aasist_lightning.cli.errors import ConfigError, report
 
-#: The launchers' counts and the least value each may take (null leaves it to the cluster).
+#: The launchers' counts and the least value each may take (null leaves it to the cluster; a time limit of 0
+#: is SLURM's "none").
 _LEAST = {
-    "timeout_min": 1,
+    "timeout_min": 0,
     "nodes": 1,
     "tasks_per_node": 1,
     "cpus_per_task": 1,
@@ -32,12 +33,16 @@ def launcher_problems(launcher: DictConfig) -> list[str]:
     checker = Checker()
     for key, least in _LEAST.items():
         value = launcher.get(key)
+        fix = f"e.g. {max(least, 1)}, or null"
+        if key == "tasks_per_node":  # hydra/launcher=slurm: one task per GPU, so 0 for a CPU-only job
+            fix = "hydra.launcher.tasks_per_node=1 for a job without GPUs (it follows gpus_per_node)"
         if value is not None:
-            checker.int_at_least(f"hydra.launcher.{key}", value, least, f"e.g. {max(least, 1)}, or null")
+            checker.int_at_least(f"hydra.launcher.{key}", value, least, fix)
     target = str(launcher.get("_target_", ""))
-    if target.endswith("SlurmLauncher") and shutil.which("sbatch") is None:
+    missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+    if target.endswith("SlurmLauncher") and missing:
         checker.add(
-            "hydra/launcher", "slurm", "needs SLURM's sbatch, which is not on this machine's PATH",
+            "hydra/launcher", "slurm", f"needs SLURM's {' and '.join(missing)}, not on this machine's PATH",
             "submit from the cluster's login node, or hydra/launcher=submitit_local to try it here",
         )  # fmt: skip
     return checker.problems

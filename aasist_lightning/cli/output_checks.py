@@ -15,7 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from aasist_lightning.cli.errors import ConfigError, report
-from aasist_lightning.files import OutputPathError, check_output, folder_problem
+from aasist_lightning.files import OutputPathError, check_output, folder_problem, is_within
 
 
 def _input_in(cfg: DictConfig, folder: Path) -> str | None:
@@ -24,39 +24,58 @@ def _input_in(cfg: DictConfig, folder: Path) -> str | None:
     data = cfg.get("data")
     if not isinstance(data, DictConfig):
         return None
-    resolved = folder.expanduser().resolve()
     root = None if OmegaConf.is_missing(data, "root") else data.get("root")
-    if root is not None:
-        root_path = Path(str(root)).expanduser().resolve()
-        if root_path == resolved or root_path in resolved.parents:
-            return f"is inside data.root={root}: the corpus folder is never written"
+    if root is not None and is_within(folder, str(root)):
+        return f"is inside data.root={root}: the corpus folder is never written"
     for key in ("train_manifest", "dev_manifest", "eval_manifest"):
         manifest = None if OmegaConf.is_missing(data, key) else data.get(key)
-        if manifest is not None and resolved in Path(str(manifest)).expanduser().resolve().parents:
+        if manifest is not None and is_within(Path(str(manifest)).expanduser().parent, folder):
             return f"holds data.{key}={manifest}: input folders are never written"
     return None
 
 
-def _outside(cfg: DictConfig, output_dir: Path) -> list[str]:
-    """The callbacks' and loggers' output folders (``dirpath``, ``save_dir``; a CSV or TensorBoard logger
-    writes in ``save_dir/name/version``) that are not inside the run folder, as ``key=value``."""
-    run = output_dir.expanduser().resolve()
-    outside = []
+#: Loggers that write in a new subfolder of ``save_dir`` for every run (a CSV or TensorBoard logger does so
+#: with ``version: null``, as ``version_<n>``).
+_FRESH_FOLDER_PER_RUN = ("wandb_logger", "WandbLogger")
+
+
+def _leaving_key(node: DictConfig, parts: list[str], output_dir: Path) -> str:
+    """The first of ``parts`` (e.g. save_dir, name, version) whose folder, joined so far, leaves the run
+    folder: the key a message names (``logger.csv.name=../..``)."""
+    folder = Path()
+    for part in parts:
+        folder = folder / str(node.get(part))
+        if not is_within(folder, output_dir):
+            return part
+    return parts[-1]
+
+
+def _writer_problems(cfg: DictConfig, output_dir: Path) -> list[str]:
+    """The callbacks' and loggers' output folders (``dirpath``; a logger's ``save_dir``, for a CSV or
+    TensorBoard logger ``save_dir/name/version``) that could lose files, as ``key=value: why``. Inside the run
+    folder (checked itself) they are fine; outside it one must be new or empty, unless the writer makes a
+    fresh subfolder per run, and never a data folder."""
+    problems = []
     for group, key in (("callbacks", "dirpath"), ("logger", "save_dir")):
         nodes = cfg.get(group)
         for name, node in nodes.items() if isinstance(nodes, DictConfig) else ():
             if not isinstance(node, DictConfig) or node.get(key) is None:
                 continue
-            keys = [key]
-            if str(node.get("_target_", "")).endswith(("CSVLogger", "TensorBoardLogger")):
-                keys += [k for k in ("name", "version") if node.get(k)]
-            folder = Path()
-            for part in keys:  # the first key that leads out of the run folder is named
-                folder = (folder / str(node.get(part))).expanduser().resolve()
-                if folder != run and run not in folder.parents:
-                    outside.append(f"{group}.{name}.{part}={node.get(part)}")
-                    break
-    return outside
+            target = str(node.get("_target_", ""))
+            versioned = target.endswith(("CSVLogger", "TensorBoardLogger"))
+            parts = [key, *(k for k in ("name", "version") if versioned and node.get(k))]
+            folder = Path(*(str(node.get(part)) for part in parts)).expanduser()
+            if is_within(folder, output_dir):
+                continue
+            culprit = _leaving_key(node, parts, output_dir)
+            where = f"{group}.{name}.{culprit}={node.get(culprit)}"
+            why = _input_in(cfg, folder)
+            fresh = target.endswith(_FRESH_FOLDER_PER_RUN) or (versioned and node.get("version") is None)
+            if why is None and not fresh and folder.is_dir() and any(folder.iterdir()):
+                why = f"leads out of the run folder into {folder}, which holds files a run would replace"
+            if why is not None:
+                problems.append(f"{where}: {why}")
+    return problems
 
 
 def check_output_dir(cfg: DictConfig) -> Path:
@@ -74,11 +93,12 @@ def check_output_dir(cfg: DictConfig) -> Path:
         raise ConfigError(
             f"paths.output_dir={output_dir} {problem}. Fix: pass another paths.output_dir (or hydra.run.dir)"
         )
-    outside = _outside(cfg, output_dir)
-    if outside:
+    problems = _writer_problems(cfg, output_dir)
+    if problems:
         raise ConfigError(
-            f"{', '.join(outside)}: outside the run folder {output_dir}, which is checked to hold no data "
-            "and no earlier run. Fix: leave it at its default, or move the whole run: hydra.run.dir=<folder>"
+            "; ".join(problems)
+            + ". Fix: leave it at its default (inside the run folder), give a new or empty"
+            " folder, or move the whole run: hydra.run.dir=<folder>"
         )
     try:
         check_output(output_dir / "results.json")
@@ -135,7 +155,7 @@ def _earlier_run(config: Any, folder: Path, sweep: bool, training: bool) -> str 
     None."""
     if training:
         ckpt = OmegaConf.select(config, "ckpt_path")
-        if ckpt == "last" or (ckpt and folder.resolve() in Path(str(ckpt)).expanduser().resolve().parents):
+        if ckpt == "last" or (ckpt and is_within(Path(str(ckpt)).parent, folder)):
             return None
     jobs = "*/" if sweep else ""
     for pattern in (f"{jobs}results.json", f"{jobs}checkpoints/*.ckpt"):

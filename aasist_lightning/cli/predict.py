@@ -47,7 +47,14 @@ from aasist_lightning.cli.predict_output import (
     _threshold_arg,
 )
 from aasist_lightning.console import progress_bar
-from aasist_lightning.files import OutputPathError, Outputs, atomic_outputs, folder_problem, same_path
+from aasist_lightning.files import (
+    OutputPathError,
+    Outputs,
+    atomic_outputs,
+    folder_problem,
+    is_within,
+    same_path,
+)
 from aasist_lightning.metrics.calibration import DEFAULT_PRIOR
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
 from aasist_lightning.runtime.audio_files import FileError, FileScore, find_audio, score_files
@@ -217,11 +224,6 @@ def _explain_png(
         explain_file(model, result.path, tmp, threshold)
 
 
-def _within(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies inside it, links resolved (either may not exist yet)."""
-    return same_path(path, folder) or folder.resolve() in path.resolve().parents
-
-
 def _explain_dir(
     value: str | None, output: str | None, inputs: Sequence[str], found: Sequence[Path]
 ) -> Path | None:
@@ -235,7 +237,7 @@ def _explain_dir(
         raise OutputPathError(
             f"--explain {path} is a file: give a folder for the attention-map PNGs (it is made if missing)"
         )
-    if output is not None and _within(path, Path(output)):
+    if output is not None and is_within(path, Path(output)):
         how = "is also" if same_path(path, output) else "lies inside"
         raise OutputPathError(
             f"--explain {path} {how} the -o output {output}: give the PNGs a folder of their own"
@@ -249,7 +251,7 @@ def _explain_dir(
         folders.setdefault(audio.parent, audio)
     named = [(Path(i).expanduser(),) * 2 for i in inputs]
     for where, source in (*named, *folders.items()):
-        if _within(where, path):
+        if is_within(where, path):
             what = "is also the input" if same_path(source, path) else "holds the input"
             raise OutputPathError(
                 f"--explain {path} {what} {source}: give the attention-map PNGs a folder outside the inputs"

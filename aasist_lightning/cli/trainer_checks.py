@@ -20,6 +20,7 @@ MONITORABLE = (
 
 
 def check_trainer(c: Checker, trainer: DictConfig, training: bool = True) -> None:
+    """The trainer's epochs, validation cadence, accumulation, clipping, batch limit and DDP settings."""
     max_epochs = trainer.get("max_epochs")
     max_steps = trainer.get("max_steps", -1)
     unbounded = max_epochs == -1 and is_integer(max_steps) and max_steps > 0
@@ -46,10 +47,11 @@ def check_trainer(c: Checker, trainer: DictConfig, training: bool = True) -> Non
     if limit is not None and not valid and not (limit == 0 and not training):
         why = "must be a batch count >= 1 or a share in (0, 1] (0 trains nothing)"
         c.add("trainer.limit_train_batches", limit, why, "null for every batch; train=false to only test")
-    check_ddp(c, trainer)
+    check_ddp(c, trainer, training)
 
 
 def check_callbacks(c: Checker, callbacks: DictConfig) -> None:
+    """Each callback's ``patience`` and ``monitor`` (a metric the training logs, with a "did you mean")."""
     for name, node in callbacks.items():
         patience = node.get("patience") if isinstance(node, DictConfig) else None
         if patience is not None:  # EarlyStopping takes a negative one and stops after the first validation
@@ -61,34 +63,50 @@ def check_callbacks(c: Checker, callbacks: DictConfig) -> None:
             c.add(f"callbacks.{name}.monitor", monitor, "is not a metric the training logs", fix)
 
 
-#: The environment variables of the cluster environments Lightning runs a multi-node job in (SLURM, torchrun,
-#: LSF, MPI, or NODE_RANK set by hand on each node): without one, the nodes would be waited for forever.
-_CLUSTER_VARIABLES = ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "NODE_RANK", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE")
+def cluster_detected() -> bool:
+    """Whether this process runs where a multi-node job's processes find each other: a cluster environment
+    Lightning detects (SLURM, torchrun, LSF, MPI), or ranks set by hand or by Kubeflow (NODE_RANK, or
+    WORLD_SIZE and RANK). Elsewhere Lightning waits forever for the other nodes."""
+    from lightning.fabric.plugins.environments import LSFEnvironment, MPIEnvironment, TorchElasticEnvironment
+
+    manual = "NODE_RANK" in os.environ or {"WORLD_SIZE", "RANK"} <= os.environ.keys()
+    detected = (env.detect() for env in (LSFEnvironment, MPIEnvironment, TorchElasticEnvironment))
+    return manual or "SLURM_NTASKS" in os.environ or any(detected)
 
 
-def check_ddp(c: Checker, trainer: DictConfig) -> None:
+def check_ddp(c: Checker, trainer: DictConfig, training: bool = True) -> None:
+    """``trainer.num_nodes`` beyond one node without a cluster, and a DDP strategy that would stop at the
+    first backward pass (only when the run trains)."""
     nodes = trainer.get("num_nodes", 1)
     valid = c.int_at_least("trainer.num_nodes", nodes, 1, "1, or the nodes of a SLURM job (trainer=ddp)")
-    if valid and nodes > 1 and not any(v in os.environ for v in _CLUSTER_VARIABLES):
+    if valid and nodes > 1 and not cluster_detected():
         why = "needs a cluster (SLURM, torchrun, or NODE_RANK and MASTER_ADDR on each node), else the run"
-        fix = "1 here, or hydra/launcher=slurm"
+        fix = "1 here, or submit: -m hydra/launcher=slurm hydra.launcher.nodes=<n>"
         c.add("trainer.num_nodes", nodes, f"{why} waits for nodes that never come", fix)
     strategy = trainer.get("strategy")
     ddp = isinstance(strategy, str) and strategy.startswith("ddp")
-    if ddp and not strategy.endswith("find_unused_parameters_true"):
+    if training and ddp and not strategy.endswith("find_unused_parameters_true"):
         why = "stops mid-training: AASIST's residual blocks leave bn1's weights unused (an official quirk)"
         fixed = strategy.replace("_find_unused_parameters_false", "") + "_find_unused_parameters_true"
         c.add("trainer.strategy", strategy, why, f"trainer.strategy={fixed} (as trainer=ddp, ddp_cpu set it)")
 
 
 def check_optimized_metric(c: Checker, metric: object) -> None:
-    """What train.py returns to a sweeper: a metric the training logs, or a test metric (``test/...``; the
-    per-attack ones depend on the corpus), checked before the first trial trains."""
-    if metric is None or str(metric).startswith("test/") or metric in MONITORABLE:
+    """What train.py returns to a sweeper: a metric the training logs (not Lightning's epoch or step), or a
+    test metric (``test/...``; the per-attack ones depend on the corpus), checked before the first trial."""
+    returned = [m for m in MONITORABLE if m not in ("epoch", "step")]
+    if metric is None or str(metric).startswith("test/") or metric in returned:
         return
-    close = difflib.get_close_matches(str(metric), MONITORABLE, n=1)
+    close = difflib.get_close_matches(str(metric), returned, n=1)
     fix = f"rename it (did you mean {close[0]}?)" if close else "e.g. optimized_metric=val/eer_best"
     c.add("optimized_metric", metric, "is not a metric train.py returns", fix)
 
 
-__all__ = ["MONITORABLE", "check_callbacks", "check_ddp", "check_optimized_metric", "check_trainer"]
+__all__ = [
+    "MONITORABLE",
+    "check_callbacks",
+    "check_ddp",
+    "check_optimized_metric",
+    "check_trainer",
+    "cluster_detected",
+]

@@ -236,21 +236,21 @@ def read_manifest(csv_path: str | Path) -> list[Trial]:
         if not utt_id:
             utt_id = stem if stems_unique else str(Path(raw_path).with_suffix("").as_posix())
         utt_id = "_".join(utt_id.split())
-        if utt_id in seen:
-            raise ProtocolError(
-                f"{csv_path}:{lineno}: utterance id {utt_id!r} already used on line {seen[utt_id]}; "
-                "list each file once or add a unique 'utt_id' column"
-            )
-        seen[utt_id] = lineno
         if path.parent not in folders:
             folders[path.parent] = path.parent.resolve()
         real = folders[path.parent] / path.name
-        if real in files:  # one file under two spellings, e.g. relative and absolute
+        if real in files:  # one file twice, also under two spellings (before the ids: a unique id won't do)
             first, written = files[real]
             raise ProtocolError(
                 f"{csv_path}:{lineno}: file {raw_path!r} already listed on line {first} as {written!r} (both "
                 f"are {real}); list each file once"
             )
         files[real] = (lineno, raw_path)
+        if utt_id in seen:
+            raise ProtocolError(
+                f"{csv_path}:{lineno}: utterance id {utt_id!r} already used on line {seen[utt_id]}; "
+                "list each file once or add a unique 'utt_id' column"
+            )
+        seen[utt_id] = lineno
         trials.append(Trial(utt_id, path, label, "_".join(attack.split()), "_".join(speaker.split())))
     return trials

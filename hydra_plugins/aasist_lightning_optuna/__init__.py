@@ -28,19 +28,14 @@ class OptunaSweeper(PluginSweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         prog = Path(sys.argv[0]).stem
-        problems = self._problems()
+        problems = self._problems(arguments)
         if problems:
             raise SystemExit(report(prog, ConfigError("invalid search:\n  - " + "\n  - ".join(problems))))
         try:
             super().sweep(arguments)
         except ValueError as error:
             if "No trials are completed" not in str(error):
-                # Raised by the sweeper itself, before any trial (a trial's own errors fail its job):
-                # the search space (Optuna's distributions) or the sampler's settings.
-                fix = (
-                    "Fix: check hydra.sweeper.params, e.g. model.optimizer.lr: tag(log, interval(1e-5, 5e-4))"
-                )
-                raise SystemExit(report(prog, ConfigError(f"hydra.sweeper: {error}. {fix}"))) from None
+                raise
             if any(Path(self._config.hydra.sweep.dir).glob(f"*/{JOB_ERROR_FILE}")):
                 log.error("no trial of the search completed: no best parameters (optimization_results.yaml)")
                 return  # the failed jobs are reported at the end of the multirun
@@ -51,9 +46,10 @@ class OptunaSweeper(PluginSweeper):
             )
             raise SystemExit(report(prog, why)) from None
 
-    def _problems(self) -> list[str]:
+    def _problems(self, arguments: list[str]) -> list[str]:
         """The search's settings that Optuna would fail on with a traceback (or after a trial trained)."""
         import optuna
+        from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
 
         checker = Checker()
         impl = self.sweeper
@@ -64,11 +60,20 @@ class OptunaSweeper(PluginSweeper):
             if str(getattr(direction, "name", direction)) not in ("minimize", "maximize"):
                 checker.add("hydra.sweeper.direction", direction, "is not minimize or maximize", "minimize")
         check_optimized_metric(checker, self._config.get("optimized_metric"))
-        try:
-            optuna.storages.get_storage(impl.storage)
-        except Exception as error:  # a database URL that cannot be opened: SQLAlchemy's many errors
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            checker.add("hydra.sweeper.storage", impl.storage, reason, "null, or e.g. sqlite:///optuna.db")
+        try:  # the search space as the sweeper reads it: hydra.sweeper.params, then the command line's ranges
+            create_params_from_overrides([*impl._parse_sweeper_params_config(), *arguments])
+        except ValueError as error:
+            fix = "e.g. model.optimizer.lr=tag(log, interval(1e-5, 5e-4))"
+            where = "hydra.sweeper.params or the command line"
+            checker.problems.append(f"search space: {str(error).rstrip('.')}. Fix: {fix} ({where}).")
+        if not checker.problems:  # opening a database may create it: only for a search that will run
+            try:
+                optuna.storages.get_storage(impl.storage)
+            except Exception as error:  # a database URL that cannot be opened: SQLAlchemy's many errors
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                checker.add(
+                    "hydra.sweeper.storage", impl.storage, reason, "null, or e.g. sqlite:///optuna.db"
+                )
         return checker.problems
 
 
