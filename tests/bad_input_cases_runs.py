@@ -325,8 +325,10 @@ TRAIN: list[Case] = [
             "hydra.sweeper.n_jobs=0",
             "hydra.sweeper.direction=maximise",
             "optimized_metric=val/eeer",
+            "hydra.sweeper.sampler.n_startup_trials=-1",
         ),
         (
+            "hydra.sweeper.sampler.n_startup_trials=-1: must be an integer >= 0",
             "hydra.sweeper.n_trials=0: must be an integer >= 1",
             "hydra.sweeper.n_jobs=0",
             "hydra.sweeper.direction='maximise': is not minimize or maximize",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as PluginSweeper
-from omegaconf import ListConfig
+from omegaconf import ListConfig, OmegaConf
 
 from aasist_lightning.cli.checker import Checker
 from aasist_lightning.cli.errors import JOB_ERROR_FILE, ConfigError, report
@@ -60,6 +60,9 @@ class OptunaSweeper(PluginSweeper):
             if str(getattr(direction, "name", direction)) not in ("minimize", "maximize"):
                 checker.add("hydra.sweeper.direction", direction, "is not minimize or maximize", "minimize")
         check_optimized_metric(checker, self._config.get("optimized_metric"))
+        startup = OmegaConf.select(self._config, "hydra.sweeper.sampler.n_startup_trials")
+        if startup is not None:  # TPE treats a negative count as none, silently
+            checker.int_at_least("hydra.sweeper.sampler.n_startup_trials", startup, 0, "e.g. 5 random trials")
         try:  # the search space as the sweeper reads it: hydra.sweeper.params, then the command line's ranges
             create_params_from_overrides([*impl._parse_sweeper_params_config(), *arguments])
         except ValueError as error:
