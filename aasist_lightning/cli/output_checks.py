@@ -1,7 +1,7 @@
 """The output folders of train.py / eval.py, checked before any work: the run's or sweep's folder (a Hydra
 callback, before Hydra makes it) and ``paths.output_dir`` (inside the task). A folder in the corpus, one that
 holds a manifest or an earlier run, is refused: a run there would replace or mix files; and the callbacks and
-loggers write inside the run folder, so that these checks cover them."""
+loggers write inside the run folder, or outside it only where they replace nothing."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def _writer_problems(cfg: DictConfig, output_dir: Path) -> list[str]:
 
 def check_output_dir(cfg: DictConfig) -> Path:
     """``paths.output_dir``, checked before any work: results.json can be written there, it is not in the
-    corpus folder (``data.root`` is never written) nor a manifest's, and every callback and logger writes
-    inside it."""
+    corpus folder (``data.root`` is never written) nor a manifest's, and the callbacks and loggers write
+    inside it or where they lose nothing (:func:`_writer_problems`)."""
     value = cfg.paths.get("output_dir")
     if not value:
         raise ConfigError(
