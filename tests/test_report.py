@@ -293,4 +293,7 @@ def test_an_eval_py_sweep_is_picked_by_its_eer_and_compared_on_its_score_files(t
         and "best job by eval/eer (the test set itself)" in (folder / "report.md").read_text()
     )
     assert all(job["test/eer_ci"] is not None for job in data["jobs"])  # the score files were found
+    # The columns computed from the score files are named as the jobs name their metrics (no test/*).
+    header = next(ln for ln in (folder / "report.md").read_text().splitlines() if ln.startswith("| job"))
+    assert "eval/min_dcf" in header and "eval/eer 95% CI" in header and "test/" not in header, header
     assert "EER(A) - EER(B) = +23.000 points" in compare(folder, "0", "1", n_boot=100)

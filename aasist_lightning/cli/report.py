@@ -24,7 +24,15 @@ from rich.table import Table
 
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.cli.report_compare import compare
-from aasist_lightning.cli.report_jobs import OK, Job, ReportError, Sweep, read_sweep, short_names
+from aasist_lightning.cli.report_jobs import (
+    OK,
+    Job,
+    ReportError,
+    Sweep,
+    eval_split_name,
+    read_sweep,
+    short_names,
+)
 from aasist_lightning.files import atomic_write_json, atomic_write_text
 
 PROG = "aasist-report"
@@ -55,18 +63,24 @@ def _ci(job: Job) -> str:
     return "" if ci is None else f"[{ci.low:.3g}, {ci.high:.3g}]"
 
 
+def _ci_split(sweep: Sweep) -> str:
+    """The name the sweep's jobs give their eval split (``test`` or ``eval``), for the interval's column."""
+    return next((eval_split_name(j) for j in sweep.jobs if j.eer_ci), "test")
+
+
 def table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
     """The report's table as text: header and one row per job (the best job marked ★)."""
     names = short_names(sweep.params)
     header = ["job", *(names[p] for p in sweep.params), *sweep.metrics]
-    header += ["test/eer 95% CI"] if any(j.eer_ci for j in sweep.jobs) else []
+    ci_label = f"{_ci_split(sweep)}/eer 95% CI"
+    header += [ci_label] if any(j.eer_ci for j in sweep.jobs) else []
     header += ["wall time (s)", "status", "error"]
     rows = []
     for job in sweep.jobs:
         row = [job.name + (" ★" if job.name == sweep.best else "")]
         row += [_value(job.overrides.get(p, "")) for p in sweep.params]
         row += [_fmt(job.metrics.get(m)) for m in sweep.metrics]
-        row += [_ci(job)] if "test/eer 95% CI" in header else []
+        row += [_ci(job)] if ci_label in header else []
         row += [_fmt(job.wall_time_s), job.status, _error_cell(job.error or "")]
         rows.append(row)
     return header, rows
@@ -126,9 +140,9 @@ def markdown(sweep: Sweep, plots: list[Path]) -> str:
             else "trials, bona fide and spoof separately"
         )
         parts += [
-            f"test/eer 95% CI: percentile bootstrap of the eval trials ({ci.n_boot} replicates resampling "
-            f"{how}). Cllr reads the scores (bona fide logits) as log-likelihood ratios: it is only "
-            "meaningful for calibrated scores.",
+            f"{_ci_split(sweep)}/eer 95% CI: percentile bootstrap of the eval trials ({ci.n_boot} replicates "
+            f"resampling {how}). Cllr reads the scores (bona fide logits) as log-likelihood ratios: it is "
+            "only meaningful for calibrated scores.",
             "",
         ]
     if sweep.groups:

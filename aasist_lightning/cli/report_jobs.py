@@ -192,15 +192,22 @@ def read_job(path: Path, n_boot: int) -> Job:
     return job
 
 
+def eval_split_name(job: Job) -> str:
+    """How ``job`` names its eval split's metrics: ``eval`` for an eval.py job, else train.py's ``test``."""
+    return "eval" if "eval/eer" in job.metrics and "test/eer" not in job.metrics else "test"
+
+
 def _score_measures(job: Job, n_boot: int) -> None:
     assert job.eval_scores is not None
     scores = read_score_file(job.eval_scores)
     if scores.labels is None or len(np.unique(scores.labels)) < 2:
         return
     bona, spoof = scores.scores[scores.labels == 1], scores.scores[scores.labels == 0]
-    # The scores are bona fide logits read as natural-log LLRs, as the training module's own test/cllr.
-    job.metrics.setdefault("test/min_dcf", min_dcf(bona, spoof))
-    job.metrics.setdefault("test/cllr", cllr(bona, spoof))
+    # The scores are bona fide logits read as natural-log LLRs, as the training module's own test/cllr;
+    # named as the job names its eval split's metrics (train.py test/..., eval.py eval/...).
+    split = eval_split_name(job)
+    job.metrics.setdefault(f"{split}/min_dcf", min_dcf(bona, spoof))
+    job.metrics.setdefault(f"{split}/cllr", cllr(bona, spoof))
     if n_boot > 0:
         speakers = eval_speakers(job.config, scores.utt_ids)
         interval = bootstrap_eer(scores.scores, scores.labels, speakers, n_boot=n_boot)
