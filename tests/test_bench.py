@@ -406,7 +406,7 @@ def test_a_gpu_the_machine_lacks_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 def test_explicit_options_win_over_quick_presets(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[dict[str, object]] = []
 
-    def record(args: object, log: object = None) -> dict[str, object]:
+    def record(args: object, log: object = None, trials: object = None) -> dict[str, object]:
         seen.append(dict(vars(args)))
         return {"hardware": {"name": "x", "device": "cpu"}, "inference": [], "training": []}
 

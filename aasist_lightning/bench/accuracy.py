@@ -107,12 +107,14 @@ def eer_check(
     limit: int | None = None,
     batch: int = 16,
     log: Callable[[str], None] = print,
+    trials: Sequence[Trial] | None = None,
 ) -> dict[str, Any]:
     """EER (percent) of each inference path on the eval split of the corpus at ``root`` (official layout,
     e.g. the embedded synthetic corpus), head-cropped as the official evaluation. ``model``: an AASIST, or
     what ``aasist_lightning.runtime.scorer.load_detector`` loads (official name, .pth, training .ckpt).
     ``paths``: names of ``INFERENCE_PATHS`` plus ``bf16-emulated`` (``runtime.fast.emulated_bf16``).
-    ``limit``: score a seeded random subset of that many trials. Reports each path's EER, its difference to
+    ``limit``: score a seeded random subset of that many trials; ``trials``: those of :func:`eer_trials`
+    when the caller has read them already. Reports each path's EER, its difference to
     the first path's, the max abs score difference and how many trials change side of the first path's EER
     threshold."""
     import numpy as np
@@ -122,7 +124,8 @@ def eer_check(
     from aasist_lightning.runtime.scorer import load_detector
 
     check_eer_paths(paths)
-    trials = eer_trials(root, limit)  # before the model: a wrong root is reported first
+    if trials is None:
+        trials = eer_trials(root, limit)  # before the model: a wrong root is reported first
     if isinstance(model, nn.Module):
         net, nb_samp, origin = model.eval(), int(model.nb_samp), type(model).__name__
     else:

@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -62,6 +62,9 @@ from aasist_lightning.files import check_output
 from aasist_lightning.runtime.allocator import allocator
 from aasist_lightning.runtime.hardware import detect_hardware, resolve, resolve_device
 
+if TYPE_CHECKING:
+    from aasist_lightning.data.protocols import Trial
+
 PROG = "python -m aasist_lightning.bench"
 #: Batches of this size or more get half the repeats (a call takes a minute on a small CPU).
 BIG_BATCH = 64
@@ -76,8 +79,11 @@ PRESETS = {
 }
 
 
-def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every measurement ``args`` (of :func:`parser`) asks for, as the dict the table and the JSON show."""
+def run(
+    args: argparse.Namespace, log: Callable[[str], None] = print, trials: Sequence[Trial] | None = None
+) -> dict[str, Any]:
+    """Every measurement ``args`` (of :func:`parser`) asks for, as the dict the table and the JSON show;
+    ``trials``: the EER check's, when :func:`check_arguments` has read them."""
     device = check_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     if args.eer_root:
         with allocator("pool"):  # speed only: the scores do not depend on it
             result["eer_check"] = eer_check(
-                args.eer_root, args.eer_model, args.eer_paths, args.eer_limit, log=log
+                args.eer_root, args.eer_model, args.eer_paths, args.eer_limit, log=log, trials=trials
             )
     else:
         _measure_speed(args, device, inference_paths, training_paths, result, log)
@@ -179,9 +185,9 @@ def check_device(name: str) -> str:
     return device
 
 
-def check_arguments(args: argparse.Namespace) -> list[Path]:
+def check_arguments(args: argparse.Namespace) -> tuple[list[Path], list[Trial] | None]:
     """Refuse what the run cannot do before any of its work (an error naming the option, the value and the
-    fix); returns the run's input files, which ``--json`` may not replace."""
+    fix); returns the run's input files, which ``--json`` may not replace, and the EER check's trials."""
     from aasist_lightning.models import weights_locations
 
     check_device(args.device)
@@ -194,6 +200,7 @@ def check_arguments(args: argparse.Namespace) -> list[Path]:
     with _for_option("--eer-paths"):
         check_eer_paths(args.eer_paths)
     inputs: list[Path] = []
+    trials = None
     for arch in args.archs:
         with _for_option("--archs"):
             shortest = min_length(arch)  # ValueError: an unknown model
@@ -215,7 +222,7 @@ def check_arguments(args: argparse.Namespace) -> list[Path]:
     if args.json:
         with _for_option("--json"):
             check_output(args.json, inputs)
-    return inputs
+    return inputs, trials
 
 
 def parser() -> ToolParser:
@@ -329,10 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     try:
-        inputs = check_arguments(args)  # before any work
+        inputs, trials = check_arguments(args)  # before any work
     except ValueError as error:  # bad input here; a ValueError of the benchmark itself is a bug
         raise ConfigError(str(error)) from None
-    result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = run(args, log=lambda msg: print(msg, file=sys.stderr, flush=True), trials=trials)
     print_table(result)
     if args.json:
         print(f"wrote {write_json(result, args.json, inputs)}")

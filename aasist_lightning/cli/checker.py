@@ -3,10 +3,13 @@ fix, and a check reports all of a config's problems at once."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from aasist_lightning.cli.errors import ConfigError
 from aasist_lightning.values import is_integer
 
 
@@ -36,4 +39,15 @@ class Checker:
         return True
 
 
-__all__ = ["Checker", "plain"]
+def rename_hint(name: object, choices: Iterable[str]) -> str | None:
+    """``rename it (did you mean <the closest choice>?)``, or None when no choice is close to ``name``."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f"rename it (did you mean {close[0]}?)" if close else None
+
+
+def config_error(title: str, problems: list[str]) -> ConfigError:
+    """One error listing every problem under ``title`` (e.g. "invalid configuration")."""
+    return ConfigError(f"{title}:\n  - " + "\n  - ".join(problems))
+
+
+__all__ = ["Checker", "config_error", "plain", "rename_hint"]

@@ -14,8 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from aasist_lightning.cli.checker import Checker, plain
-from aasist_lightning.cli.errors import ConfigError
+from aasist_lightning.cli.checker import Checker, config_error, plain
+from aasist_lightning.cli.errors import ConfigError as ConfigError  # what the checks raise, for their callers
 from aasist_lightning.cli.overrides import unknown_added_keys
 from aasist_lightning.cli.trainer_checks import check_callbacks, check_optimized_metric, check_trainer
 from aasist_lightning.data.corpora import CORPUS_SPLITS, SUBSET_NAMES_2021, SUBSETS_2021
@@ -334,4 +334,4 @@ def check_config(
         _check_splits(c, cfg.data, splits or {})
         _check_crop(c, cfg.data)
     if c.problems:
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(c.problems))
+        raise config_error("invalid configuration", c.problems)

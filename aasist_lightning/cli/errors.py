@@ -140,9 +140,11 @@ def _peer_store() -> Any:
     return distributed_c10d._get_default_store()  # private API: every caller falls back without it
 
 
-def _tell_rank_zero(rank: int, error: BaseException) -> None:
-    """Leave this process's bad-input message for rank 0. Best effort: rank 0 may be gone already (it has
-    reported its own error then), and without the message it reports the stop as a failure."""
+def _tell_rank_zero(rank: int | None, error: BaseException) -> None:
+    """On a DDP process other than rank 0, leave its bad-input message for rank 0. Best effort: rank 0 may be
+    gone already (it has reported its own error then), and without the message it reports a failure."""
+    if not rank or not is_bad_input(error):
+        return
     message = f"DDP process {rank} stopped the run on bad input: {describe(error)}"
     with suppress(Exception):
         _peer_store().set(_PEER_BAD_INPUT_KEY, message)
@@ -204,8 +206,7 @@ def bad_input_exits(prog: str) -> Iterator[None]:
             raise
         rank = _ddp_rank()
         if is_bad_input(error):
-            if rank:
-                _tell_rank_zero(rank, error)
+            _tell_rank_zero(rank, error)
             raise SystemExit(report(prog, error)) from None
         if rank is not None and _peer_gone(error):
             raise SystemExit(_peer_stop_exit(prog, rank)) from None
@@ -264,8 +265,10 @@ class _Failures:
         if self.jobs or config is None or config.hydra.mode != RunMode.MULTIRUN:
             return
         for record in sorted(Path(config.hydra.sweep.dir).glob(f"*/{JOB_ERROR_FILE}")):
+            if record.stat().st_mtime < since:  # an earlier sweep's
+                continue
             lines = _record_lines(record.parent)
-            if record.stat().st_mtime >= since and lines:  # failed or interrupted (a SLURM time limit)
+            if lines:  # failed or interrupted (a SLURM time limit)
                 self.jobs.append((str(record.parent), len(lines) > 2 and lines[2].strip() == _BAD_INPUT_MARK))
 
 
@@ -284,8 +287,7 @@ def _multirun_job(
         rank = _ddp_rank()
         if rank:  # another process of a DDP job (e.g. a SLURM task): rank 0 records why the job stopped
             log.error("%s: DDP process %d of job %s stopped: %s", prog, rank, job_dir, describe(error))
-            if is_bad_input(error):
-                _tell_rank_zero(rank, error)
+            _tell_rank_zero(rank, error)
             return None
         if rank == 0 and _peer_gone(error):
             message = _peer_message()

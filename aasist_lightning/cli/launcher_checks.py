@@ -12,8 +12,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from aasist_lightning.cli.checker import Checker
-from aasist_lightning.cli.errors import ConfigError, report
+from aasist_lightning.cli.checker import Checker, config_error
+from aasist_lightning.cli.errors import report
 
 #: The launchers' counts and the least value each may take (null leaves it to the cluster; a time limit of 0
 #: is SLURM's "none").
@@ -57,8 +57,9 @@ class LauncherCheck(Callback):
             return
         problems = launcher_problems(launcher)
         if problems:
-            error = ConfigError("invalid launcher settings:\n  - " + "\n  - ".join(problems))
-            raise SystemExit(report(Path(sys.argv[0]).stem, error))
+            raise SystemExit(
+                report(Path(sys.argv[0]).stem, config_error("invalid launcher settings", problems))
+            )
 
 
 __all__ = ["LauncherCheck", "launcher_problems"]

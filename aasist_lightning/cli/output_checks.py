@@ -39,17 +39,6 @@ def _input_in(cfg: DictConfig, folder: Path) -> str | None:
 _FRESH_FOLDER_PER_RUN = ("wandb_logger", "WandbLogger")
 
 
-def _leaving_key(node: DictConfig, parts: list[str], output_dir: Path) -> str:
-    """The first of ``parts`` (e.g. save_dir, name, version) whose folder, joined so far, leaves the run
-    folder: the key a message names (``logger.csv.name=../..``)."""
-    folder = Path()
-    for part in parts:
-        folder = folder / str(node.get(part))
-        if not is_within(folder, output_dir):
-            return part
-    return parts[-1]
-
-
 def _writer_problems(cfg: DictConfig, output_dir: Path) -> list[str]:
     """The callbacks' and loggers' output folders (``dirpath``; a logger's ``save_dir``, for a CSV or
     TensorBoard logger ``save_dir/name/version``) that could lose files, as ``key=value: why``. Inside the run
@@ -63,11 +52,13 @@ def _writer_problems(cfg: DictConfig, output_dir: Path) -> list[str]:
                 continue
             target = str(node.get("_target_", ""))
             versioned = target.endswith(("CSVLogger", "TensorBoardLogger"))
-            parts = [key, *(k for k in ("name", "version") if versioned and node.get(k))]
-            folder = Path(*(str(node.get(part)) for part in parts)).expanduser()
+            folder, culprit = Path(), ""  # culprit: the first key that leads out (logger.csv.name=../..)
+            for part in [key, *(k for k in ("name", "version") if versioned and node.get(k))]:
+                folder = folder / str(node.get(part))
+                culprit = culprit or ("" if is_within(folder, output_dir) else part)
+            folder = folder.expanduser()
             if is_within(folder, output_dir):
                 continue
-            culprit = _leaving_key(node, parts, output_dir)
             where = f"{group}.{name}.{culprit}={node.get(culprit)}"
             why = _input_in(cfg, folder)
             fresh = target.endswith(_FRESH_FOLDER_PER_RUN) or (versioned and node.get("version") is None)

@@ -4,11 +4,11 @@ that would otherwise be accepted and ignored."""
 
 from __future__ import annotations
 
-import difflib
-
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
+
+from aasist_lightning.cli.checker import rename_hint
 
 
 def unknown_added_keys(cfg: DictConfig) -> list[tuple[str, str]]:
@@ -24,9 +24,7 @@ def unknown_added_keys(cfg: DictConfig) -> list[tuple[str, str]]:
     return [
         (
             key,
-            f"rename it (did you mean {close[0]}?)"
-            if (close := difflib.get_close_matches(key, known, n=1))
-            else "remove it",
+            rename_hint(key, known) or "remove it",
         )
         for key in unknown
     ]

@@ -112,8 +112,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Lightning 2.6's CombinedLoader builds torch's deprecated LeafSpec: a warning on every run that users
     # can do nothing about.
     warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
-    unset_unread_manifests(cfg, _splits(cfg))
-    check_config(cfg, splits=_splits(cfg))
+    splits = _splits(cfg)
+    unset_unread_manifests(cfg, splits)
+    check_config(cfg, splits=splits)
     resolve_auto(cfg)
     output_dir = check_output_dir(cfg)
     ckpt_path = resolve_ckpt_path(cfg)

@@ -3,12 +3,11 @@ takes and fails on only mid-run (or that make a run train nothing, or wait forev
 
 from __future__ import annotations
 
-import difflib
 import os
 
 from omegaconf import DictConfig
 
-from aasist_lightning.cli.checker import Checker
+from aasist_lightning.cli.checker import Checker, rename_hint
 from aasist_lightning.values import is_integer, is_real
 
 #: What a callback may ``monitor``: the training module's logged metrics (tests/test_train.py checks them
@@ -17,6 +16,8 @@ MONITORABLE = (
     *("val/eer", "val/eer_best", "val/loss", "val/acc", "val/act_dcf", "val/cllr", "val/min_cllr"),
     *("val/act_dcf_calibrated", "val/cllr_calibrated", "train/loss", "train/acc", "lr", "epoch", "step"),
 )
+#: What train.py returns (to a sweeper) besides test metrics: the logged ones, not Lightning's epoch, step.
+_RETURNED = tuple(m for m in MONITORABLE if m not in ("epoch", "step"))
 
 
 def check_trainer(c: Checker, trainer: DictConfig, training: bool = True) -> None:
@@ -53,13 +54,14 @@ def check_trainer(c: Checker, trainer: DictConfig, training: bool = True) -> Non
 def check_callbacks(c: Checker, callbacks: DictConfig) -> None:
     """Each callback's ``patience`` and ``monitor`` (a metric the training logs, with a "did you mean")."""
     for name, node in callbacks.items():
-        patience = node.get("patience") if isinstance(node, DictConfig) else None
+        if not isinstance(node, DictConfig):
+            continue
+        patience = node.get("patience")
         if patience is not None:  # EarlyStopping takes a negative one and stops after the first validation
             c.int_at_least(f"callbacks.{name}.patience", patience, 0, "validations to wait, e.g. 5")
-        monitor = node.get("monitor") if isinstance(node, DictConfig) else None
+        monitor = node.get("monitor")
         if monitor is not None and monitor not in MONITORABLE:
-            close = difflib.get_close_matches(str(monitor), MONITORABLE, n=1)
-            fix = f"rename it (did you mean {close[0]}?)" if close else f"one of {', '.join(MONITORABLE)}"
+            fix = rename_hint(monitor, MONITORABLE) or f"one of {', '.join(MONITORABLE)}"
             c.add(f"callbacks.{name}.monitor", monitor, "is not a metric the training logs", fix)
 
 
@@ -94,11 +96,9 @@ def check_ddp(c: Checker, trainer: DictConfig, training: bool = True) -> None:
 def check_optimized_metric(c: Checker, metric: object) -> None:
     """What train.py returns to a sweeper: a metric the training logs (not Lightning's epoch or step), or a
     test metric (``test/...``; the per-attack ones depend on the corpus), checked before the first trial."""
-    returned = [m for m in MONITORABLE if m not in ("epoch", "step")]
-    if metric is None or str(metric).startswith("test/") or metric in returned:
+    if metric is None or str(metric).startswith("test/") or metric in _RETURNED:
         return
-    close = difflib.get_close_matches(str(metric), returned, n=1)
-    fix = f"rename it (did you mean {close[0]}?)" if close else "e.g. optimized_metric=val/eer_best"
+    fix = rename_hint(metric, _RETURNED) or "e.g. optimized_metric=val/eer_best"
     c.add("optimized_metric", metric, "is not a metric train.py returns", fix)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as PluginSweeper
 from omegaconf import ListConfig, OmegaConf
 
-from aasist_lightning.cli.checker import Checker
+from aasist_lightning.cli.checker import Checker, config_error
 from aasist_lightning.cli.errors import JOB_ERROR_FILE, ConfigError, report
 from aasist_lightning.cli.trainer_checks import check_optimized_metric
 
@@ -30,7 +30,7 @@ class OptunaSweeper(PluginSweeper):
         prog = Path(sys.argv[0]).stem
         problems = self._problems(arguments)
         if problems:
-            raise SystemExit(report(prog, ConfigError("invalid search:\n  - " + "\n  - ".join(problems))))
+            raise SystemExit(report(prog, config_error("invalid search", problems)))
         try:
             super().sweep(arguments)
         except ValueError as error:
