@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError
 
 from aasist_lightning import config_dir
+from aasist_lightning.cli.app import drop_unused_run_folder, unknown_key_message
 from aasist_lightning.cli.config_checks import ConfigError, check_config, unset_unread_manifests
 
 CONF = config_dir()
@@ -402,7 +403,7 @@ def test_aasist_train_console_script_uses_the_packaged_configs(tmp_path: Path, r
     assert printed["model"]["first_conv"] == 64 and printed["task_name"] == "tiny"
     assert list(tmp_path.iterdir()) == []  # nothing was run
     typo = run("model.first_cnv=64")
-    assert typo.returncode == 2 and "Could not override 'model.first_cnv'" in typo.stderr
+    assert typo.returncode == 2 and "model.first_cnv: no such key in the config" in typo.stderr
 
 
 def test_config_errors_come_before_any_data_or_weights(tmp_path: Path) -> None:
@@ -438,20 +439,65 @@ def test_struct_mode_rejects_unknown_keys() -> None:
 
 
 def test_cli_reports_typos_and_wrong_options(repo_root: Path) -> None:
-    """`python train.py` prints Hydra's message (key / options listed) and exits 2 (bad input) before
-    importing torch."""
+    """`python train.py` names a misspelt key with the closest one, lists a config group's options, and exits
+    2 (bad input) before importing torch."""
 
     def run(*args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, str(repo_root / "train.py"), *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=repo_root)
 
-    typo = run("model.first_cnv=64")
+    typo = run("trainer.max_epoch=3")
     assert typo.returncode == 2
-    assert "Could not override 'model.first_cnv'" in typo.stderr and "not in struct" in typo.stderr
+    assert typo.stderr.splitlines()[0] == (
+        "aasist-train: error: trainer.max_epoch: no such key in the config. Fix: rename it (did you mean "
+        "max_epochs?), or add a new key with +trainer.max_epoch=3 (--cfg job prints the config)"
+    )
+    assert len(typo.stderr.splitlines()) == 2 and "Could not override" not in typo.stderr
+    section = run("optim.lr=1e-4")
+    assert section.returncode == 2
+    assert "optim.lr: no such key in the config (it has no optim)" in section.stderr
     wrong = run("trainer=tpu")
     assert wrong.returncode == 2
     assert "Could not find 'trainer/tpu'" in wrong.stderr
     assert all(name in wrong.stderr for name in ("cpu", "ddp_cpu", "gpu"))
+
+
+def test_only_unknown_key_overrides_get_the_one_line_report() -> None:
+    with pytest.raises(ConfigCompositionException) as typo:
+        compose_cfg("callbacks.model_checkpoint.dirpat=x")
+    assert unknown_key_message(typo.value) == (
+        "callbacks.model_checkpoint.dirpat: no such key in the config. Fix: rename it (did you mean "
+        "dirpath?), or add a new key with +callbacks.model_checkpoint.dirpat=x (--cfg job prints the config)"
+    )
+    with pytest.raises(MissingConfigException) as group:
+        compose_cfg("model=aasist_xl")
+    assert unknown_key_message(group.value) is None
+    assert unknown_key_message(ConfigCompositionException("Could not override 'x'.")) is None
+
+
+def test_a_run_stopped_by_a_config_error_leaves_no_run_folder(tmp_path: Path, repo_root: Path) -> None:
+    cmd = [sys.executable, str(repo_root / "train.py"), "model.first_conv=-3", "logger=none"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and "model.first_conv=-3: must be an integer >= 1" in proc.stderr
+    assert list((tmp_path / "outputs" / "train" / "runs").iterdir()) == []
+
+
+def test_only_a_run_folder_of_hydras_start_files_is_dropped(tmp_path: Path) -> None:
+    def run_folder(name: str, log: str = "") -> Path:
+        folder = tmp_path / name
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "config.yaml").write_text("seed: 1\n")
+        (folder / "train.log").write_text(log)
+        return folder
+
+    drop_unused_run_folder(run_folder("fresh"))
+    assert not (tmp_path / "fresh").exists()
+    logged = run_folder("logged", log="[INFO] trainer.precision=auto: bf16-mixed\n")
+    earlier = run_folder("earlier")
+    (earlier / "checkpoints").mkdir()
+    for kept in (logged, earlier):
+        drop_unused_run_folder(kept)
+        assert (kept / ".hydra" / "config.yaml").is_file() and (kept / "train.log").is_file()
 
 
 @pytest.mark.parametrize("key", ["hydra.run.dir", "hydra.sweep.dir"])

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from aasist_lightning.cli import errors
+from aasist_lightning.cli import app, errors
 from aasist_lightning.cli.errors import EXIT_BAD_INPUT, ConfigError, bad_input_exits
 
 PEER_GONE = RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:63203")
@@ -96,7 +96,7 @@ def test_a_ddp_job_of_a_sweep_is_recorded_once_with_the_peers_error(
         "get",
         lambda: types.SimpleNamespace(runtime=types.SimpleNamespace(output_dir=str(tmp_path))),
     )
-    failures = errors._Failures()
+    failures = app._Failures()
 
     def fails(error: BaseException):
         def task(cfg: object) -> float:
@@ -105,10 +105,10 @@ def test_a_ddp_job_of_a_sweep_is_recorded_once_with_the_peers_error(
         return task
 
     process_group.rank = 1
-    assert errors._multirun_job("aasist-train", fails(ConfigError("clip.wav is bad")), None, failures) is None
+    assert app._multirun_job("aasist-train", fails(ConfigError("clip.wav is bad")), None, failures) is None
     assert not (tmp_path / errors.JOB_ERROR_FILE).exists() and failures.jobs == []
     process_group.rank = 0
-    errors._multirun_job("aasist-train", fails(PEER_GONE), None, failures)
+    app._multirun_job("aasist-train", fails(PEER_GONE), None, failures)
     assert errors.read_job_error(tmp_path) == (
         "failed",
         "ConfigError: DDP process 1 stopped the run on bad input: clip.wav is bad",

@@ -5,20 +5,15 @@ keeps its traceback (exit status 1).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
-import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 #: Exit status of a run stopped by bad input (argparse's own status for a usage error).
 EXIT_BAD_INPUT = 2
@@ -111,7 +106,7 @@ def describe(error: BaseException) -> str:
 def report(prog: str, error: BaseException) -> int:
     """Print ``prog: error: <message>`` (and the debug hint) on stderr; returns :data:`EXIT_BAD_INPUT`.
     A DDP process other than rank 0 says which it is: every process prints on the same terminal."""
-    rank = _ddp_rank()
+    rank = ddp_rank()
     where = f" (DDP process {rank})" if rank else ""
     print(f"{prog}: error{where}: {describe(error)}\n{_HINT}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -126,7 +121,7 @@ _PEER_BAD_INPUT_KEY = "aasist_lightning/peer_bad_input"
 _PEER_GONE = re.compile(r"(closed|reset) by peer|broken pipe", re.IGNORECASE)
 
 
-def _ddp_rank() -> int | None:
+def ddp_rank() -> int | None:
     """This process's rank in an initialised process group of two or more, else None."""
     dist = sys.modules.get("torch.distributed")
     if dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
@@ -140,7 +135,7 @@ def _peer_store() -> Any:
     return distributed_c10d._get_default_store()  # private API: every caller falls back without it
 
 
-def _tell_rank_zero(rank: int | None, error: BaseException) -> None:
+def tell_rank_zero(rank: int | None, error: BaseException) -> None:
     """On a DDP process other than rank 0, leave its bad-input message for rank 0. Best effort: rank 0 may be
     gone already (it has reported its own error then), and without the message it reports a failure."""
     if not rank or not is_bad_input(error):
@@ -150,13 +145,13 @@ def _tell_rank_zero(rank: int | None, error: BaseException) -> None:
         _peer_store().set(_PEER_BAD_INPUT_KEY, message)
 
 
-def _peer_gone(error: BaseException) -> bool:
+def peer_gone(error: BaseException) -> bool:
     """Whether ``error`` is gloo's report of a DDP peer process that stopped (the connection closed)."""
     return isinstance(error, RuntimeError) and _PEER_GONE.search(str(error)) is not None
 
 
-def _peer_message() -> str | None:
-    """The bad-input message another DDP process left (:func:`_tell_rank_zero`), or None. Waits a moment:
+def peer_message() -> str | None:
+    """The bad-input message another DDP process left (:func:`tell_rank_zero`), or None. Waits a moment:
     its connection can close before the store has taken the message."""
     try:
         store = _peer_store()
@@ -170,7 +165,7 @@ def _peer_stop_exit(prog: str, rank: int) -> int:
     """Report, on rank 0 only, that another process stopped the run; the exit status its stop calls for."""
     if rank != 0:
         return 1  # rank 0 stopped first and reported why
-    message = _peer_message()
+    message = peer_message()
     if message is not None:
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -204,11 +199,11 @@ def bad_input_exits(prog: str) -> Iterator[None]:
     except Exception as error:
         if full_tracebacks():
             raise
-        rank = _ddp_rank()
+        rank = ddp_rank()
         if is_bad_input(error):
-            _tell_rank_zero(rank, error)
+            tell_rank_zero(rank, error)
             raise SystemExit(report(prog, error)) from None
-        if rank is not None and _peer_gone(error):
+        if rank is not None and peer_gone(error):
             raise SystemExit(_peer_stop_exit(prog, rank)) from None
         raise
 
@@ -237,111 +232,15 @@ def _record_lines(job_dir: str | os.PathLike[str]) -> list[str] | None:
         return None
 
 
+def recorded_bad_input(job_dir: str | os.PathLike[str]) -> bool | None:
+    """Whether the job's record says it stopped on bad input; None when the job left no record."""
+    lines = _record_lines(job_dir)
+    return None if lines is None else len(lines) > 2 and lines[2].strip() == _BAD_INPUT_MARK
+
+
 def read_job_error(job_dir: str | os.PathLike[str]) -> tuple[str, str] | None:
     """(status, one-line error) of :func:`write_job_error`, or None when the job left no record."""
     lines = _record_lines(job_dir)
     if lines is None:
         return None
     return lines[0].strip() or "failed", lines[1].strip() if len(lines) > 1 else ""
-
-
-@dataclass
-class _Failures:
-    """The failed jobs of a multirun: (job folder, whether it failed on bad input)."""
-
-    jobs: list[tuple[str, bool]] = field(default_factory=list)
-
-    def exit_status(self) -> int:
-        """2 when every failure was bad input, else 1 (a bug in some job)."""
-        return EXIT_BAD_INPUT if all(bad for _, bad in self.jobs) else 1
-
-    def read_records(self, since: float) -> None:
-        """The failures recorded in the job folders (error.txt written after ``since``) of the multirun that
-        just ended: jobs that ran in other processes (the submitit launchers), which this one never saw."""
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        config = HydraConfig.instance().cfg
-        if self.jobs or config is None or config.hydra.mode != RunMode.MULTIRUN:
-            return
-        for record in sorted(Path(config.hydra.sweep.dir).glob(f"*/{JOB_ERROR_FILE}")):
-            if record.stat().st_mtime < since:  # an earlier sweep's
-                continue
-            lines = _record_lines(record.parent)
-            if lines:  # failed or interrupted (a SLURM time limit)
-                self.jobs.append((str(record.parent), len(lines) > 2 and lines[2].strip() == _BAD_INPUT_MARK))
-
-
-def _multirun_job(
-    prog: str, task: Callable[[Any], float | None], cfg: Any, failures: _Failures
-) -> float | None:
-    """One job of a multirun: an exception is recorded in the job's error.txt and logged, and the job returns
-    None, so the sweep goes on to its other jobs and the report (Hydra's basic sweeper would stop at the first
-    failure and skip the callbacks' on_multirun_end). Ctrl-C is recorded too, then stops the sweep."""
-    from hydra.core.hydra_config import HydraConfig
-
-    job_dir = HydraConfig.get().runtime.output_dir
-    try:
-        return task(cfg)
-    except Exception as error:
-        rank = _ddp_rank()
-        if rank:  # another process of a DDP job (e.g. a SLURM task): rank 0 records why the job stopped
-            log.error("%s: DDP process %d of job %s stopped: %s", prog, rank, job_dir, describe(error))
-            _tell_rank_zero(rank, error)
-            return None
-        if rank == 0 and _peer_gone(error):
-            message = _peer_message()
-            error = ConfigError(message) if message is not None else error
-        if full_tracebacks():
-            log.exception("%s: job %s failed", prog, job_dir)
-        else:
-            log.error("%s: job %s failed: %s", prog, job_dir, describe(error))
-        write_job_error(job_dir, "failed", error)
-        failures.jobs.append((job_dir, is_bad_input(error)))
-        return None
-    except (KeyboardInterrupt, SystemExit) as stop:
-        write_job_error(job_dir, "interrupted", stop)
-        raise
-
-
-def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) -> None:
-    """Run ``task`` as a Hydra application on the packaged configs with the error boundary. Hydra reports a
-    bad override or config itself (one short message, exit 1 there): it is bad input, so exit 2 here. In a
-    multirun a failed job is a row of the sweep's report, not the end of the sweep (:func:`_multirun_job`);
-    the multirun then exits with status 2 (every failure bad input) or 1, naming the failed jobs."""
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from aasist_lightning import config_dir
-
-    sys.argv = take_debug_flag(sys.argv)
-    entered = False
-    failures = _Failures()
-    started = time.time()
-
-    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
-    def _run(cfg: Any) -> float | None:
-        nonlocal entered
-        entered = True
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            return _multirun_job(prog, task, cfg, failures)
-        with bad_input_exits(prog):
-            return task(cfg)
-
-    try:
-        with interrupt_exits(prog):  # a multirun's job (recorded in its error.txt) or Hydra's own work
-            _run()
-    except SystemExit as stop:
-        if stop.code == 1 and not entered:  # Hydra's own report of a bad override / config group
-            raise SystemExit(EXIT_BAD_INPUT) from None
-        raise
-    failures.read_records(since=started)
-    if failures.jobs:
-        names = ", ".join(Path(d).name for d, _ in failures.jobs)
-        print(
-            f"{prog}: error: {len(failures.jobs)} job(s) of the multirun failed (jobs: {names}); "
-            f"see {JOB_ERROR_FILE} in their folders and the sweep's report.md",
-            file=sys.stderr,
-        )
-        raise SystemExit(failures.exit_status())

@@ -39,9 +39,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
+from aasist_lightning.cli.app import hydra_app
 from aasist_lightning.cli.config_checks import ConfigError
 from aasist_lightning.cli.config_tree import print_config_tree
-from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.cli.eval_config import _check, _corpus_cfgs
 from aasist_lightning.cli.eval_tables import (
     MATRIX_COLUMNS,

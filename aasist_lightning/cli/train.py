@@ -20,9 +20,9 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from aasist_lightning.cli.app import hydra_app
 from aasist_lightning.cli.config_checks import check_config, unset_unread_manifests
 from aasist_lightning.cli.config_tree import print_config_tree
-from aasist_lightning.cli.errors import hydra_app
 from aasist_lightning.cli.output_checks import check_output_dir
 from aasist_lightning.cli.resume import check_checkpoint, check_trained, resolve_ckpt_path
 from aasist_lightning.files import atomic_write_json
