@@ -10,6 +10,7 @@ import torch
 from aasist_lightning.models import (
     AASIST,
     OFFICIAL_ARCHS,
+    HyperParameterError,
     WeightsError,
     WeightsNotFoundError,
     load_official_weights,
@@ -157,6 +158,22 @@ def test_a_training_checkpoint_gives_its_networks_weights(tmp_path: Path) -> Non
     stored = torch.load(ckpt, weights_only=True)["state_dict"]
     assert model.state_dict().keys() == {k.removeprefix("model.") for k in stored}
     assert all(torch.equal(value, stored[f"model.{key}"]) for key, value in model.state_dict().items())
+
+
+def test_a_training_checkpoint_gives_the_network_it_was_trained_in(tmp_path: Path) -> None:
+    """first_conv, pool_ratios and temperatures leave no trace in the weights: they come from the .ckpt, and
+    an override that would change them is refused (a strict load would accept the other network)."""
+    from inference_fixtures import TINY_ARCH, random_checkpoint
+
+    trained = {"first_conv": 9, "pool_ratios": [0.5, 0.5, 0.5, 0.5], "temperatures": [1.0, 1.0, 50.0, 50.0]}
+    ckpt = random_checkpoint(tmp_path / "best.ckpt", **trained)
+    model = AASIST.from_pretrained(ckpt)
+    assert {k: model.config[k] for k in trained} == trained and model.config["filts"] == TINY_ARCH["filts"]
+    assert model.kernel_size == 9 and model.nb_samp == TINY_ARCH["nb_samp"]
+    longer = AASIST.from_pretrained(ckpt, **{**TINY_ARCH, **trained, "nb_samp": 32000, "freq_mask_width": 0})
+    assert longer.nb_samp == 32000 and longer.config["freq_mask_width"] == 0  # input and masking only
+    with pytest.raises(HyperParameterError, match=r"first_conv=3: .*best.ckpt was trained with first_conv=9"):
+        AASIST.from_pretrained(ckpt, **TINY_ARCH)
 
 
 def test_unknown_override() -> None:

@@ -30,12 +30,16 @@ from aasist_lightning.models.sinc import SincConv, odd_kernel_size
 from aasist_lightning.models.weights import (
     OFFICIAL_WEIGHTS,
     guess_arch,
-    load_state_dict,
     load_weights_into,
     official_name,
+    read_weights,
     resolve_weights,
 )
 from aasist_lightning.values import is_integer, is_real
+
+#: The hyper-parameters that make the network its weights belong to (the rest, ``nb_samp`` and
+#: ``freq_mask_width``, only set the input length and the training-time masking).
+NETWORK_KEYS = ("first_conv", "filts", "gat_dims", "pool_ratios", "temperatures")
 
 #: Total time down-sampling after the sinc convolution: one (3, 3) max-pool, then six residual blocks each
 #: max-pooling time by 3. The encoder output has ``(T - kernel_size + 1) // TIME_POOL`` temporal nodes.
@@ -343,15 +347,25 @@ class AASIST(nn.Module):
         ``aasist_lightning.models.weights``: ``$AASIST_WEIGHTS_DIR``, the per-user cache, then a verified
         download), or a path to a ``.pth`` state_dict or a training run's ``.ckpt``. Hyper-parameters come
         from the matching ``OFFICIAL_ARCHS`` entry (for a path: the official architecture whose shapes the
-        file has, else AASIST-L), then ``overrides`` (e.g. ``first_conv=256``).
+        file has, else AASIST-L), then those a ``.ckpt`` stores, then ``overrides`` (e.g. ``first_conv=256``
+        on official weights). An override may not change the network a checkpoint's weights were trained in
+        (``NETWORK_KEYS``): ``first_conv``, ``pool_ratios`` and ``temperatures`` leave no trace in the
+        weights, so a strict load would not notice.
         """
         unknown = sorted(set(overrides) - set(ARCH_KEYS))
         if unknown:
             raise ValueError(f"unknown hyper-parameter(s) {unknown}; valid overrides: {list(ARCH_KEYS)}")
         path = resolve_weights(name_or_path)
-        state_dict = load_state_dict(path)
+        state_dict, stored = read_weights(path)
+        changed = [
+            (key, overrides[key], f"{path} was trained with {key}={_plain(stored[key])}; pass that or none")
+            for key in NETWORK_KEYS
+            if key in stored and key in overrides and _plain(overrides[key]) != _plain(stored[key])
+        ]
+        if changed:
+            raise HyperParameterError(changed)
         arch = official_name(str(name_or_path)) or guess_arch(state_dict) or "AASIST-L"
-        model = cls(**{**OFFICIAL_ARCHS[arch], **overrides})
+        model = cls(**{**OFFICIAL_ARCHS[arch], **stored, **overrides})
         load_weights_into(model, state_dict, source=f"weights file {path}")
         return model.eval()
 

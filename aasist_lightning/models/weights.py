@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from aasist_lightning.files import OutputPathError, atomic_path
-from aasist_lightning.models.archs import OFFICIAL_ARCHS
+from aasist_lightning.models.archs import ARCH_KEYS, OFFICIAL_ARCHS
 
 #: Official checkpoint name -> (file name, sha256), from clovaai/aasist@a04c986 models/weights/.
 OFFICIAL_WEIGHTS: dict[str, tuple[str, str]] = {
@@ -200,17 +200,21 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> A
         raise WeightsError(f"cannot read {what} {path}: {reason}") from e
 
 
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a plain state_dict (``torch.load(weights_only=True)``, onto the CPU: the official files hold CUDA
-    tensors), or the network's weights from a training run's checkpoint (.ckpt). Raises
+def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The network's weights from a plain state_dict (``torch.load(weights_only=True)``, onto the CPU: the
+    official files hold CUDA tensors) or from a training run's checkpoint (.ckpt), and the architecture the
+    checkpoint stores (its hyper-parameters in ``ARCH_KEYS``; empty for a state_dict). Raises
     :class:`WeightsError` naming the file when it is truncated, corrupt or not a state_dict."""
     path = Path(path)
     try:
         obj = read_torch_file(path, "weights file")
     except WeightsError as e:
         raise WeightsError(f"{e}. Download or save it again.") from e.__cause__
+    stored: dict[str, Any] = {}
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping) and "hyper_parameters" in obj:
         # A training run's checkpoint (.ckpt): the network's weights, under the LightningModule's `model.`.
+        hparams = obj["hyper_parameters"] if isinstance(obj["hyper_parameters"], Mapping) else {}
+        stored = {k: hparams[k] for k in ARCH_KEYS if hparams.get(k) is not None}
         obj = {k.removeprefix("model."): v for k, v in obj["state_dict"].items() if k.startswith("model.")}
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         hint = ""
@@ -223,7 +227,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             f"weights file {path} holds a {type(obj).__name__}, not a plain state_dict "
             f"(a mapping of parameter names to tensors).{hint}"
         )
-    return dict(obj)
+    return dict(obj), stored
 
 
 def infer_hparams(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -332,5 +336,5 @@ def load_weights_into(
 def load_official_weights(model: nn.Module, name_or_path: str | os.PathLike[str] = "AASIST-L") -> Path:
     """Load official (or any plain state_dict) weights into ``model`` strictly; returns the file used."""
     path = resolve_weights(name_or_path)
-    load_weights_into(model, load_state_dict(path), source=f"weights file {path}")
+    load_weights_into(model, read_weights(path)[0], source=f"weights file {path}")
     return path
