@@ -423,6 +423,16 @@ def test_testing_own_audio_needs_no_training_manifests(work: Path, tiny_corpus: 
     assert cfg.data.train_manifest is None and cfg.data.dev_manifest is None
 
 
+def test_callbacks_none_writes_no_checkpoint(work: Path, tiny_corpus: Path) -> None:
+    """Lightning adds a checkpoint callback of its own when none is configured (epoch=N-step=M.ckpt in the
+    logger's folder): callbacks=none means none."""
+    cfg = tiny_cfg(work, tiny_corpus, "no_callbacks", "callbacks=none", "logger=csv", "trainer.max_epochs=1")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert "test/eer" in metrics and (run / "results.json").is_file()
+    assert sorted(run.rglob("*.ckpt")) == []
+
+
 def test_a_failing_validation_keeps_the_trained_epoch(work: Path, tiny_corpus: Path) -> None:
     from aasist_lightning.data import AudioError
 

@@ -102,6 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     The config is validated first (`ConfigError`), before any data is generated or weights are looked up.
     """
     import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.utilities import rank_zero_only
 
     from aasist_lightning.lit.callbacks import RunCheckpoint
@@ -128,8 +129,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # The trainer's settings too are checked by building it, before a corpus is generated or read.
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
+    # Without a configured checkpoint callback (callbacks=none) Lightning would add its own, writing
+    # epoch=N-step=M.ckpt files into the logger's folder: no checkpoints is what that config asks for.
+    chosen = "enable_checkpointing" in cfg.trainer or any(isinstance(c, ModelCheckpoint) for c in callbacks)
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        _convert_="all",
+        **({} if chosen else {"enable_checkpointing": False}),
     )
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     if rank_zero_only.rank == 0:
