@@ -195,6 +195,7 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
         RunCheckpoint,
         ScoreFileWriter,
     )
+    from aasist_lightning.lit.checkpoint_io import AtomicCheckpointIO
     from aasist_lightning.lit.loggers import instantiate_callbacks, instantiate_loggers
 
     for trainer in ("default", "cpu", "ddp_cpu"):
@@ -203,7 +204,7 @@ def test_trainers_loggers_and_callbacks_instantiate(tmp_path: Path) -> None:
         assert cfg.trainer.precision in ("32-true", "bf16-mixed")
         assert cfg.model.memory_format in ("channels_last", "contiguous")
         t = hydra.utils.instantiate(cfg.trainer, logger=False, enable_progress_bar=False, _convert_="all")
-        assert isinstance(t, L.Trainer)
+        assert isinstance(t, L.Trainer) and isinstance(t.strategy.checkpoint_io, AtomicCheckpointIO)
     cfg = compose_cfg("logger=many", output_dir=tmp_path)
     loggers = instantiate_loggers(cfg.logger)
     assert [type(lg).__name__ for lg in loggers] == ["WandbLogger", "ContinuedCSVLogger", "TensorBoardLogger"]
