@@ -279,6 +279,16 @@ def test_bad_input_clear_error_nothing_written(tmp_path: Path, case: str, error:
     assert (snapshot(root) if root.exists() else None) == before
 
 
+def test_a_hop_longer_than_the_checkpoints_input_is_refused_before_work(tmp_path: Path) -> None:
+    """hop is checked against the network that runs: a checkpoint's nb_samp, not the model group's."""
+    root = in_the_wild(tmp_path / "release_in_the_wild", [5000, 41000])
+    ckpt = random_checkpoint(tmp_path / "tiny.ckpt")  # nb_samp 16000
+    cfg = eval_cfg(tmp_path, root, ckpt, "crop=windows", "hop=32300", "model.nb_samp=64600")
+    with pytest.raises(ConfigError, match=r"hop=32300: longer than the input of checkpoint .*nb_samp=16000"):
+        evaluate(cfg)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

@@ -174,6 +174,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         arch = {k: model_cfg[k] for k in ARCH_KEYS if k in model_cfg}
         detector = load_detector(pretrained=cfg.model.pretrained, device=device, **arch)
+    hop = cfg.get("hop")
+    if hop is not None and hop > detector.nb_samp:  # a checkpoint's nb_samp, not the model group's
+        raise ConfigError(
+            f"hop={hop}: longer than the input of {detector.source} (nb_samp={detector.nb_samp}). Fix: "
+            f"hop={detector.nb_samp // 2} (half-overlapping windows) or hop=null (= nb_samp)"
+        )
     with open_dict(cfg):  # config.yaml records the network that runs: a checkpoint's, not the model group's
         cfg.model.update({k: detector.config[k] for k in ARCH_KEYS if k in detector.config})
     log.info("evaluating %s on %s (%s)", detector.source, ", ".join(splits), device)
