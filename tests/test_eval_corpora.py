@@ -364,6 +364,22 @@ def test_model_by_corpora_matrix(
     assert (out / "plots" / "det_overlay.png").stat().st_size > 1000
 
 
+def test_matrix_outputs_are_checked_before_scoring_and_written_together(tmp_path: Path) -> None:
+    from aasist_lightning.cli.evaluate import evaluate_matrix
+    from aasist_lightning.files import OutputPathError
+
+    itw = in_the_wild(tmp_path / "itw", [4000, 20000])
+    ckpt = random_checkpoint(tmp_path / "tiny.ckpt")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "matrix.md").write_text("an earlier matrix\n")
+    (out / "matrix.md").chmod(0o444)
+    cfg = eval_cfg(tmp_path, itw, ckpt, "corpora=[itw]", f"roots.in_the_wild={itw}")
+    with pytest.raises(OutputPathError, match=r"matrix\.md is read-only"):
+        evaluate_matrix(cfg)
+    assert sorted(p.name for p in out.iterdir()) == ["matrix.md"]  # nothing scored, nothing else written
+
+
 def test_training_on_an_evaluation_only_corpus_is_refused_before_any_work(tmp_path: Path) -> None:
     from aasist_lightning.cli.config_checks import check_config
 

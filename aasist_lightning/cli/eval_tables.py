@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from aasist_lightning.files import Outputs, atomic_write_text
+from aasist_lightning.files import Outputs
 
 #: The matrix's metric columns: results.json key suffix -> column title.
 MATRIX_COLUMNS = {"eer": "EER (%)", "min_tdcf": "min t-DCF", "min_dcf": "min DCF", "act_dcf": "act DCF",
@@ -88,14 +88,14 @@ def _per_condition_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Ou
     return csv_path, md_path
 
 
-def _matrix_tables(rows: list[dict[str, Any]], output_dir: Path) -> dict[str, str]:
+def _matrix_tables(rows: list[dict[str, Any]], output_dir: Path, outputs: Outputs) -> dict[str, str]:
     columns = ["corpus", "subsets", "trials", *MATRIX_COLUMNS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for r in rows:
         writer.writerow([("" if r[c] is None else r[c]) for c in columns])
-    paths = {"csv": atomic_write_text(output_dir / "matrix.csv", buf.getvalue())}
+    paths = {"csv": outputs.write_text(output_dir / "matrix.csv", buf.getvalue())}
 
     def cell(v: Any) -> str:
         return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -103,5 +103,5 @@ def _matrix_tables(rows: list[dict[str, Any]], output_dir: Path) -> dict[str, st
     lines = ["| corpus | subsets | trials | " + " | ".join(MATRIX_COLUMNS.values()) + " |"]
     lines.append("|---|---|---:|" + "---:|" * len(MATRIX_COLUMNS))
     lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
-    paths["markdown"] = atomic_write_text(output_dir / "matrix.md", "\n".join(lines) + "\n")
+    paths["markdown"] = outputs.write_text(output_dir / "matrix.md", "\n".join(lines) + "\n")
     return {k: str(v) for k, v in paths.items()}

@@ -53,7 +53,7 @@ from aasist_lightning.cli.eval_tables import (
 )
 from aasist_lightning.cli.output_checks import check_output_dir
 from aasist_lightning.data.protocols import BONAFIDE, ProtocolError
-from aasist_lightning.files import atomic_outputs, atomic_write_json
+from aasist_lightning.files import atomic_outputs
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.metrics.calibration import calibration_measures
 from aasist_lightning.runtime.allocator import allocator
@@ -337,26 +337,31 @@ def evaluate_matrix(cfg: DictConfig) -> list[dict[str, Any]]:
         datamodule.setup("test")
     rows: list[dict[str, Any]] = []
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, sub in subs.items():
-        evaluate(sub)
-        corpus_dir = Path(sub.paths.output_dir)
-        results = json.loads((corpus_dir / "results.json").read_text())
-        report = results["splits"]["eval"]
-        subsets = sub.data.get("subsets")
-        rows.append(
-            {"corpus": name, "subsets": "+".join(subsets) if subsets else "all",
-             "trials": report["n_bonafide"] + report["n_spoof"],
-             **{k: results.get(f"eval/{k}") for k in MATRIX_COLUMNS}, "outputs": str(corpus_dir)}
-        )  # fmt: skip
-        scores = read_score_file(corpus_dir / "scores" / "eval.txt")
-        labels = np.asarray(scores.labels)
-        curves[name] = (scores.scores[labels == 1], scores.scores[labels == 0])
-    tables = _matrix_tables(rows, output_dir)
-    overlay = plot_det_overlay(curves, output_dir / "plots" / "det_overlay.png", "eval split of each corpus")
-    tables["json"] = str(output_dir / "matrix.json")
-    matrix = {"model": results["model"], "crop": results["crop"], "rows": rows, "tables": tables,
-              "det_overlay": str(overlay)}  # fmt: skip
-    atomic_write_json(output_dir / "matrix.json", matrix)
+    overlay = output_dir / "plots" / "det_overlay.png"
+    matrix_files = [output_dir / f"matrix.{suffix}" for suffix in ("csv", "md", "json")]
+    # The matrix's files are checked before the first corpus is scored and replace earlier ones together.
+    with atomic_outputs([*matrix_files, overlay]) as outputs:
+        for name, sub in subs.items():
+            evaluate(sub)
+            corpus_dir = Path(sub.paths.output_dir)
+            results = json.loads((corpus_dir / "results.json").read_text())
+            report = results["splits"]["eval"]
+            subsets = sub.data.get("subsets")
+            rows.append(
+                {"corpus": name, "subsets": "+".join(subsets) if subsets else "all",
+                 "trials": report["n_bonafide"] + report["n_spoof"],
+                 **{k: results.get(f"eval/{k}") for k in MATRIX_COLUMNS}, "outputs": str(corpus_dir)}
+            )  # fmt: skip
+            scores = read_score_file(corpus_dir / "scores" / "eval.txt")
+            labels = np.asarray(scores.labels)
+            curves[name] = (scores.scores[labels == 1], scores.scores[labels == 0])
+        tables = _matrix_tables(rows, output_dir, outputs)
+        with outputs.write(overlay) as tmp:
+            plot_det_overlay(curves, tmp, "eval split of each corpus")
+        tables["json"] = str(matrix_files[2])
+        matrix = {"model": results["model"], "crop": results["crop"], "rows": rows, "tables": tables,
+                  "det_overlay": str(overlay)}  # fmt: skip
+        outputs.write_text(matrix_files[2], json.dumps(matrix, indent=2) + "\n")
     Console().print(Path(tables["markdown"]).read_text(), soft_wrap=True, markup=False)
     return rows
 
