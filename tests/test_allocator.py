@@ -105,7 +105,7 @@ def test_a_new_build_prunes_only_builds_unused_for_a_month(
     compiler = tmp_path / "fake-c++"
     compiler.write_text('#!/bin/sh\nwhile [ "$1" != -o ]; do shift; done; : > "$2"\n')
     compiler.chmod(0o755)
-    cache = tmp_path / "cache" / "aasist-lightning"
+    cache = tmp_path / "cache" / "aasist_lightning"  # the package's one per-user cache folder
     cache.mkdir(parents=True)
     month_ago = time.time() - 31 * 86400
     for name in ("page_pool-stale.so", "page_pool-recent.so", "notes.so"):
@@ -114,6 +114,7 @@ def test_a_new_build_prunes_only_builds_unused_for_a_month(
         os.utime(cache / name, (month_ago, month_ago))
     monkeypatch.setenv("CXX", str(compiler))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AASIST_CACHE_DIR", raising=False)
     allocator_module._page_pool.cache_clear()
     try:
         assert allocator_module._page_pool() is None

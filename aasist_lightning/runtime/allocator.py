@@ -67,10 +67,6 @@ def _glibc() -> ctypes.CDLL | None:
         return None
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aasist-lightning"
-
-
 #: Builds of the page pool unused for this long (other torch versions, older sources) are deleted.
 _UNUSED_BUILD_DAYS = 30
 
@@ -93,6 +89,8 @@ def _page_pool() -> ctypes.CDLL | None:
         import torch
     except ImportError:  # aasist-predict --onnx where torch is not installed: no PyTorch blocks to pool
         return None
+    from aasist_lightning.models.weights import cache_dir  # it imports torch too
+
     compiler = cxx_command()
     if platform.system() != "Linux" or not compiler:
         log.warning("allocator=pool needs Linux and a C++ compiler (none found): using allocator=retain")
@@ -108,7 +106,7 @@ def _page_pool() -> ctypes.CDLL | None:
     source = _PAGE_POOL_SOURCE.read_bytes()
     build = " ".join([torch.__version__, *compiler, *flags]).encode()
     key = hashlib.sha256(source + b"\0" + build)
-    library = _cache_dir() / f"page_pool-{key.hexdigest()[:16]}.so"
+    library = cache_dir() / f"page_pool-{key.hexdigest()[:16]}.so"
     try:
         if not library.exists():
             with atomic_path(library) as tmp:  # concurrent first runs each build; the last rename wins
