@@ -47,8 +47,8 @@ class AASISTLitModule(L.LightningModule):
     """AASIST with cross-entropy, an optimizer and an optional LR schedule, all from the `model` config group.
 
     Arguments are the keys of `conf/model/*.yaml` (whose `_target_` is this class): the architecture (see
-    `AASIST`, which validates it; None keeps the network's default), `arch` (its official name), `pretrained`
-    (official weights name or .pth path to start from; None trains from scratch),
+    `AASIST`, which validates it; None keeps the network's default), `arch` (its name, only recorded),
+    `pretrained` (official weights name, a .pth or a run's .ckpt to start from; None trains from scratch),
     `class_weights` ([spoof, bonafide] cross-entropy weights or None), `optimizer` / `scheduler` (Hydra nodes
     with `_target_`, `_partial_: true`; the scheduler may carry Lightning's `interval` / `frequency`, and a
     `T_max` of None is filled with the run's length), `inference` ({backend, precision} of
