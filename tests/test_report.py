@@ -192,8 +192,9 @@ def test_cli_prints_the_table_and_exits_0(sweep: Path, capsys: pytest.CaptureFix
         (lambda p: (p / ".hydra").mkdir() or p, "a single run's folder"),
         (lambda p: (p / "multirun.yaml").write_text("{}\n") and p, "holds no job"),
         (lambda p: p / "missing", "no such folder"),
+        (lambda p: (p / "report.md").write_text("x") and p / "report.md", "report.md is not a folder"),
     ],
-    ids=["not-a-multirun", "single-run", "empty-multirun", "missing"],
+    ids=["not-a-multirun", "single-run", "empty-multirun", "missing", "a-file"],
 )
 def test_bad_folder_is_one_line_and_exit_2(tmp_path: Path, make, message: str, capsys) -> None:
     folder = make(tmp_path)
@@ -292,8 +293,73 @@ def test_an_eval_py_sweep_is_picked_by_its_eer_and_compared_on_its_score_files(t
         data["best"] == "1"
         and "best job by eval/eer (the test set itself)" in (folder / "report.md").read_text()
     )
-    assert all(job["test/eer_ci"] is not None for job in data["jobs"])  # the score files were found
+    assert all(job["eval/eer_ci"] is not None for job in data["jobs"])  # the score files were found
+    # The interval is named by the jobs' own split in every output, as in the table (no test/*).
+    assert "test/eer_ci" not in data["jobs"][0]
+    assert "eval/eer_ci_low,eval/eer_ci_high" in (folder / "report.csv").read_text().splitlines()[0]
     # The columns computed from the score files are named as the jobs name their metrics (no test/*).
     header = next(ln for ln in (folder / "report.md").read_text().splitlines() if ln.startswith("| job"))
     assert "eval/min_dcf" in header and "eval/eer 95% CI" in header and "test/" not in header, header
     assert "EER(A) - EER(B) = +23.000 points" in compare(folder, "0", "1", n_boot=100)
+
+
+# ------------------------------------------------------------------------------------- outputs and bad input
+def test_a_report_file_that_cannot_be_written_replaces_none(sweep: Path, capsys) -> None:
+    """report.md, .csv, .json and the plots agree: one destination that cannot be written leaves them all."""
+    write_report(sweep, n_boot=50)
+    outputs = sorted([*sweep.glob("report.*"), *(sweep / "plots").glob("*.png")])
+    before = {p: p.read_bytes() for p in outputs}
+    results = json.loads((sweep / "0" / "results.json").read_text())
+    (sweep / "0" / "results.json").write_text(json.dumps({**results, "test/eer": 99.0}))
+    for blocked in (sweep / "report.csv", sweep / "plots" / "det_best.png"):
+        blocked.chmod(0o444)
+        assert main([str(sweep), "--bootstrap", "50"]) == 2
+        err = capsys.readouterr().err
+        assert f"output {blocked} is read-only" in err and "Fix: make it writable or move it away" in err
+        assert "choose another output path" not in err and "Traceback" not in err
+        assert {p: p.read_bytes() for p in outputs} == before
+        assert sorted([*sweep.glob("report.*"), *(sweep / "plots").glob("*")]) == outputs  # no temporaries
+        blocked.chmod(0o644)
+    assert main([str(sweep), "--bootstrap", "50"]) == 0
+    assert "| 99 |" in (sweep / "report.md").read_text()
+
+
+def test_a_moved_sweep_finds_its_eval_scores_in_the_job_folders(sweep: Path, tmp_path: Path) -> None:
+    """results.json records the absolute path of scores/eval.txt, which a copied or moved sweep lacks."""
+    moved = sweep.rename(tmp_path / "moved")
+    write_report(moved, n_boot=50, plots=False)
+    jobs = json.loads((moved / "report.json").read_text())["jobs"]
+    assert all(j["test/eer_ci"] is not None and "test/cllr" in j["metrics"] for j in jobs[:4])
+    assert "No significant difference" in compare(moved, "2", "3", n_boot=100)
+    (moved / "1" / "scores" / "eval.txt").unlink()
+    write_report(moved, n_boot=0, plots=False)
+    job = json.loads((moved / "report.json").read_text())["jobs"][1]
+    assert job["status"] == "ok" and "test/cllr" not in job["metrics"]
+    assert f"eval scores not found: neither {sweep / '1' / 'scores' / 'eval.txt'}" in job["error"]
+    assert str(moved / "1" / "scores" / "eval.txt") in job["error"]
+
+
+def test_a_score_file_error_names_its_file_once(sweep: Path) -> None:
+    score_file = sweep / "0" / "scores" / "eval.txt"
+    lines = score_file.read_text().splitlines()
+    score_file.write_text("\n".join([*lines[:4], "E_0004 - bonafide nan", *lines[5:]]) + "\n")
+    write_report(sweep, n_boot=0, plots=False)
+    error = json.loads((sweep / "report.json").read_text())["jobs"][0]["error"]
+    assert (
+        error.startswith(f"{score_file}:5: score 'nan' is not finite") and error.count(str(score_file)) == 1
+    )
+
+
+@pytest.mark.parametrize(("a", "b"), [("0", "0"), ("0,1", "1,2"), ("first_conv=128", "seed=1")])
+def test_compare_of_overlapping_sides_is_bad_input(sweep: Path, a: str, b: str, capsys) -> None:
+    assert main([str(sweep), "--compare", a, b]) == 2
+    line = capsys.readouterr().err.splitlines()[0]
+    assert "are on both sides" in line and "give two sets of jobs that share no job" in line
+
+
+def test_overrides_and_errors_are_printed_as_text_not_markup(sweep: Path, capsys) -> None:
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["model.first_conv=[/A07]"]))
+    write_job_error(sweep / "4", "failed", ValueError("[bold]boom[/bold]"))
+    assert main([str(sweep), "--bootstrap", "0", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "[/A07]" in out and "[bold]boom[/bold]" in out

@@ -356,3 +356,48 @@ def test_2021_and_asvspoof5_keys_as_protocol_read_attack_then_key(capsys, tmp_pa
     rows = [("LA_E_1", "A07", "spoof", "-1"), ("LA_E_2", "-", "bonafide", "2"), ("T_3", "-", "bonafide", "1")]
     scores = _write_aasist(tmp_path / "s.txt", [*rows, ("LA_E_4", "A19", "spoof", "0.5")])
     assert _run(capsys, scores, "--protocol", keys)[0] == 0
+
+
+def test_attack_names_are_printed_as_text_not_markup(capsys, tmp_path):
+    rows = [("u1", "-", "bonafide", 1.0), ("u2", "-", "bonafide", 2.0), ("u3", "[/A07]", "spoof", -1.0)]
+    rows += [("u4", "[bold]", "spoof", -0.5), ("u5", "[bold]", "spoof", 0.3)]
+    code, out, err = _run(capsys, _write_aasist(tmp_path / "s.txt", rows))
+    assert code == 0 and "[/A07]" in out and "[bold]" in out, err
+
+
+def test_an_asv_system_rejecting_every_spoof_leaves_the_t_dcf_undefined(capsys, small, tmp_path, recwarn):
+    """C2 = 0: the 2019 t-DCF's normaliser min(C1, C2) is 0, which gave a NaN min t-DCF (and in the JSON)."""
+    scores, _ = small
+    asv = tmp_path / "asv.txt"
+    asv.write_text("bonafide target 5\nbonafide target 6\n- nontarget -3\n- nontarget -2\nA07 spoof -1000\n")
+    err = _error(capsys, scores, "--asv-scores", asv, "--json", tmp_path / "r.json")
+    assert f"--asv-scores {asv}: the t-DCF is undefined: its normaliser min(C1, C2) is 0" in err
+    assert "the ASV rejects every spoof trial at its EER threshold" in err
+    assert not (tmp_path / "r.json").exists() and not [w for w in recwarn if "divide" in str(w.message)]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_id(capsys, small, tmp_path):
+    """Files saved by some Windows editors start with a byte order mark."""
+    scores, protocol = small
+    asv = tmp_path / "asv.txt"
+    asv.write_text("A07 spoof 1\nbonafide target 5\nbonafide target 6\n- nontarget -3\n- nontarget -2\n")
+    for path in (scores, protocol, asv):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    code, out, err = _run(capsys, scores, "--protocol", protocol, "--asv-scores", asv)
+    assert code == 0 and "min t-DCF" in out, err
+
+
+def test_a_missing_dev_file_names_the_option(capsys, small, tmp_path):
+    scores, _ = small
+    err = _error(capsys, scores, "--calibrate-with", tmp_path / "dev.txt")
+    assert f"--calibrate-with score file {tmp_path / 'dev.txt'} not found" in err
+
+
+@pytest.mark.parametrize("option", ["--det-plot", "--hist-plot"])
+def test_a_plot_named_other_than_png_is_refused(capsys, small, tmp_path, option):
+    """The plots are PNG images: det.pdf held PNG bytes under a PDF name."""
+    scores, _ = small
+    err = _error(capsys, scores, option, tmp_path / "det.pdf")
+    assert f"{option} {tmp_path / 'det.pdf'}: the plot is a PNG image" in err
+    assert not (tmp_path / "det.pdf").exists()
+    assert _run(capsys, scores, "-q", option, tmp_path / "det.PNG")[0] == 0

@@ -103,6 +103,15 @@ def test_the_keys_asv_scores_are_read_by_subset(tmp_path: Path) -> None:
         (lambda lines: lines[:-1], r"score\.txt has 6 lines, .*trial_metadata\.txt 7"),
         (lambda lines: [lines[1], lines[0], *lines[2:]], r"score\.txt:1: expected 'speaker LA_E_9332881"),
         (lambda lines: [*lines[:2], "LA_0015 LA_E_1000147 high", *lines[3:]], r"score\.txt:3: score 'high'"),
+        # As the 2019 ASV files: the line, not "1 spoof score(s) are NaN" at the t-DCF.
+        (
+            lambda lines: [*lines[:2], "LA_0015 LA_E_1000147 nan", *lines[3:]],
+            r"score\.txt:3: score 'nan' is not finite",
+        ),
+        (
+            lambda lines: [*lines[:4], "LA_0031 LA_E_2000000 -inf", *lines[5:]],
+            r"score\.txt:5: score '-inf' is not finite",
+        ),
     ],
 )
 def test_misaligned_or_broken_asv_scores_name_the_line(tmp_path: Path, damage, message: str) -> None:

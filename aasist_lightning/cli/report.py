@@ -20,6 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
@@ -33,7 +34,7 @@ from aasist_lightning.cli.report_jobs import (
     read_sweep,
     short_names,
 )
-from aasist_lightning.files import atomic_write_json, atomic_write_text
+from aasist_lightning.files import OutputPathError, atomic_outputs, atomic_write_json, check_outputs
 
 PROG = "aasist-report"
 REPORT_FILES = ("report.md", "report.csv", "report.json")
@@ -161,6 +162,8 @@ def markdown(sweep: Sweep, plots: list[Path]) -> str:
 
 
 def as_json(sweep: Sweep, plots: list[Path]) -> dict[str, Any]:
+    ci_key = f"{_ci_split(sweep)}/eer_ci"  # named as the table's column (eval.py sweeps: eval/eer_ci)
+
     def job(j: Job) -> dict[str, Any]:
         ci = j.eer_ci
         return {
@@ -171,7 +174,7 @@ def as_json(sweep: Sweep, plots: list[Path]) -> dict[str, Any]:
             "overrides": j.overrides,
             "params": {p: j.overrides.get(p) for p in sweep.params},
             "metrics": j.metrics,
-            "test/eer_ci": None if ci is None else {**vars(ci)},
+            ci_key: None if ci is None else {**vars(ci)},
             "wall_time_s": j.wall_time_s,
             "best": j.name == sweep.best,
         }
@@ -195,13 +198,13 @@ def as_json(sweep: Sweep, plots: list[Path]) -> dict[str, Any]:
 def _csv(sweep: Sweep) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["job", *sweep.params, *sweep.metrics, "test/eer_ci_low", "test/eer_ci_high", *_CSV_TAIL])
+    ci = f"{_ci_split(sweep)}/eer_ci"
+    writer.writerow(["job", *sweep.params, *sweep.metrics, f"{ci}_low", f"{ci}_high", *_CSV_TAIL])
     for j in sweep.jobs:
-        ci = j.eer_ci
         writer.writerow(
             [j.name, *(j.overrides.get(p, "") for p in sweep.params)]
             + [j.metrics.get(m, "") for m in sweep.metrics]
-            + (["", ""] if ci is None else [ci.low, ci.high])
+            + (["", ""] if j.eer_ci is None else [j.eer_ci.low, j.eer_ci.high])
             + [j.wall_time_s if j.wall_time_s is not None else "", j.status, j.error or ""]
         )
     return out.getvalue()
@@ -209,12 +212,14 @@ def _csv(sweep: Sweep) -> str:
 
 def print_table(sweep: Sweep, console: Console | None = None) -> None:
     header, rows = table(sweep)
-    rich_table = Table(title=f"{sweep.path} ({_summary(sweep)})", title_justify="left")
+    # Paths, overrides and errors are text, never rich markup ('[/A07]' would stop the report).
+    rich_table = Table(title=escape(f"{sweep.path} ({_summary(sweep)})"), title_justify="left")
     for name in header:
-        rich_table.add_column(name, overflow="fold")
+        rich_table.add_column(escape(name), overflow="fold")
     for job, row in zip(sweep.jobs, rows, strict=True):
         rich_table.add_row(
-            *row, style="bold green" if job.name == sweep.best else (None if job.status == OK else "red")
+            *map(escape, row),
+            style="bold green" if job.name == sweep.best else (None if job.status == OK else "red"),
         )
     if console is None:
         console = Console()
@@ -224,18 +229,39 @@ def print_table(sweep: Sweep, console: Console | None = None) -> None:
 
 
 def write_report(folder: str | Path, n_boot: int = N_BOOT, plots: bool = True) -> tuple[Sweep, list[Path]]:
-    """Read a multirun folder and write report.md / .csv / .json (and plots/) in it."""
+    """Read a multirun folder and write report.md / .csv / .json (and plots/) in it, all replaced together
+    or none (they must agree)."""
+    folder = Path(folder)
+    if folder.is_dir():  # (read_sweep names what else it is)
+        _check_destinations([folder / name for name in REPORT_FILES])  # before the bootstrap
     sweep = read_sweep(folder, n_boot=n_boot)
-    images: list[Path] = []
+    planned = [sweep.path / name for name in REPORT_FILES]
     if plots:
-        from aasist_lightning.cli.report_plots import plot_sweep
+        from aasist_lightning.cli.report_plots import plot_paths, plot_sweep
 
-        images = plot_sweep(sweep)
-    md, csv_text, data = markdown(sweep, images), _csv(sweep), as_json(sweep, images)
-    atomic_write_text(sweep.path / "report.md", md)
-    atomic_write_text(sweep.path / "report.csv", csv_text)
-    atomic_write_json(sweep.path / "report.json", data)
+        planned += plot_paths(sweep)
+    images: list[Path] = []
+    with atomic_outputs(_check_destinations(planned)) as outputs:
+        if plots:
+            images = plot_sweep(sweep, outputs)
+        outputs.write_text(sweep.path / "report.md", markdown(sweep, images))
+        outputs.write_text(sweep.path / "report.csv", _csv(sweep))
+        with outputs.write(sweep.path / "report.json") as tmp:
+            atomic_write_json(tmp, as_json(sweep, images))
     return sweep, images
+
+
+def _check_destinations(paths: list[Path]) -> list[Path]:
+    """:func:`check_outputs` with a fix that can be followed: aasist-report has no output option, so a file
+    (or folder) in the way must change."""
+    try:
+        return check_outputs(paths)
+    except OutputPathError as error:
+        problem = str(error).partition(" Fix: ")[0].replace(": give a file name inside it", "")
+        raise ReportError(
+            f"{problem.rstrip('.')}. Fix: make it writable or move it away, then run aasist-report again "
+            "(it writes its report in the multirun folder only; nothing was replaced)"
+        ) from None
 
 
 class SweepReport(Callback):

@@ -78,6 +78,12 @@ def compare(folder: str | Path, spec_a: str, spec_b: str, n_boot: int = 1000) ->
     """The comparison in plain words (EERs in percent)."""
     sweep = read_sweep(folder, n_boot=0)
     a, b = select(sweep.jobs, spec_a), select(sweep.jobs, spec_b)
+    on_both = [j.name for j in a if j.name in {k.name for k in b}]
+    if on_both:  # a run on both sides makes the difference 0 by construction (p = 1), not a finding
+        raise ReportError(
+            f"--compare {spec_a!r} {spec_b!r}: job(s) {', '.join(on_both)} are on both sides; give two "
+            "sets of jobs that share no job"
+        )
     scores, labels, utt_ids, _ = _aligned(a + b)
     speakers = eval_speakers(a[0].config, utt_ids)
     result = paired_bootstrap(scores[: len(a)], scores[len(a) :], labels, speakers, n_boot=n_boot)

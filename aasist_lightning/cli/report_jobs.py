@@ -28,6 +28,7 @@ METRICS = ("val/eer_best", "test/eer", "test/min_tdcf", "test/min_dcf", "test/cl
 # Other splits' headline measures (eval.py's eval/eer ...) are columns too; val/eer (the last epoch's) is not.
 _MEASURES = ("/eer", "/min_tdcf", "/min_dcf", "/cllr")
 SEED = "seed"
+EVAL_SCORES = Path("scores") / "eval.txt"  # where train.py and eval.py write a job's eval scores
 log = logging.getLogger(__name__)
 OK, FAILED, INTERRUPTED, NOT_STARTED = "ok", "failed", "interrupted", "not started"
 
@@ -91,9 +92,8 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
 def _job_folders(folder: Path) -> list[Path]:
     """The job folders of a multirun (``multirun.yaml`` is written by the basic sweeper, not by Optuna's)."""
     if not folder.is_dir():
-        raise ReportError(
-            f"{folder}: no such folder; give a multirun folder (outputs/<task>/multiruns/<time>)"
-        )
+        problem = f"{folder} is not a folder" if folder.exists() else f"{folder}: no such folder"
+        raise ReportError(f"{problem}; give a multirun folder (outputs/<task>/multiruns/<time>)")
     jobs = [p.parent.parent for p in folder.glob("*/.hydra/overrides.yaml")]
     if not jobs and not (folder / "multirun.yaml").is_file():
         single = " (it is a single run's folder)" if (folder / ".hydra").is_dir() else ""
@@ -183,13 +183,26 @@ def read_job(path: Path, n_boot: int) -> Job:
     # train.py records its test scores under scores.eval, eval.py under splits.eval.score_file.
     eval_split = (results.get("splits") or {}).get("eval") or {}
     eval_file = (results.get("scores") or {}).get("eval") or eval_split.get("score_file")
-    if eval_file and Path(eval_file).is_file():
-        job.eval_scores = Path(eval_file)
+    if eval_file:
+        job.eval_scores = _eval_scores(Path(eval_file), path)
+        if job.eval_scores is None:
+            job.error = (
+                f"eval scores not found: neither {eval_file} (in results.json) nor {path / EVAL_SCORES}; "
+                "min DCF, Cllr and the interval are left out"
+            )
+            return job
         try:
             _score_measures(job, n_boot)
         except ValueError as error:  # a score file that cannot be evaluated: the row keeps results.json's
-            job.error = f"{eval_file}: {error}"
+            message = str(error)  # most name the file (and line) already
+            job.error = message if str(job.eval_scores) in message else f"{job.eval_scores}: {message}"
     return job
+
+
+def _eval_scores(recorded: Path, job: Path) -> Path | None:
+    """The job's eval score file: where results.json recorded it (an absolute path), else, for a sweep
+    copied or moved since, the same file in the job folder; None when neither exists."""
+    return next((p for p in (recorded, job / EVAL_SCORES) if p.is_file()), None)
 
 
 def eval_split_name(job: Job) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from aasist_lightning.cli.report_jobs import OK, SEED, Job, Sweep, short_names
+from aasist_lightning.files import Outputs
 from aasist_lightning.metrics import det_curve, read_score_file
 from aasist_lightning.metrics.bootstrap import spread
 from aasist_lightning.metrics.plots import _TICKS, _probit, save_figure
@@ -64,14 +65,16 @@ def plot_metric(sweep: Sweep, metric: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_det_overlay(sweep: Sweep, path: Path, n: int = DET_RUNS) -> Path | None:
-    """DET curves of the ``n`` best scored runs (lowest selection metric) on the eval trials; None if none."""
-    runs = sorted(
+def best_runs(sweep: Sweep, n: int = DET_RUNS) -> list[Job]:
+    """The ``n`` best scored runs (lowest selection metric), those of the DET overlay."""
+    return sorted(
         (j for j in sweep.jobs if j.eval_scores is not None and sweep.selection in j.metrics),
         key=lambda j: j.metrics[sweep.selection],
     )[:n]
-    if not runs:
-        return None
+
+
+def plot_det_overlay(sweep: Sweep, runs: list[Job], path: Path) -> Path:
+    """DET curves of ``runs`` (:func:`best_runs`) on the eval trials."""
     names = short_names(sweep.params)
     lim = _probit(np.array([_TICKS[0] / 100, 0.6]))
     fig = Figure(figsize=(6, 6), dpi=110)
@@ -99,13 +102,26 @@ def plot_det_overlay(sweep: Sweep, path: Path, n: int = DET_RUNS) -> Path | None
     return save_figure(fig, path)
 
 
-def plot_sweep(sweep: Sweep) -> list[Path]:
-    """Every plot of the report, in ``<sweep>/plots/``; none when no job finished."""
+def plot_paths(sweep: Sweep) -> dict[Path, str | None]:
+    """Every plot of the report, in ``<sweep>/plots/``: path -> its metric (None: the DET overlay); none when
+    no job finished."""
     folder = sweep.path / PLOTS_DIR
     metrics = sweep.metrics if sweep.params else []  # nothing swept: nothing to plot against
-    paths = [plot_metric(sweep, m, folder / f"{m.replace('/', '_')}.png") for m in metrics]
-    det = plot_det_overlay(sweep, folder / "det_best.png")
-    return paths + ([det] if det is not None else [])
+    paths: dict[Path, str | None] = {folder / f"{m.replace('/', '_')}.png": m for m in metrics}
+    return paths | ({folder / "det_best.png": None} if best_runs(sweep) else {})
 
 
-__all__ = ["PLOTS_DIR", "plot_sweep"]
+def plot_sweep(sweep: Sweep, outputs: Outputs) -> list[Path]:
+    """Write every plot of :func:`plot_paths` as one of the report's ``outputs`` (replaced with the report's
+    files, or not at all); returns their paths."""
+    planned = plot_paths(sweep)
+    for path, metric in planned.items():
+        with outputs.write(path) as tmp:
+            if metric is None:
+                plot_det_overlay(sweep, best_runs(sweep), tmp)
+            else:
+                plot_metric(sweep, metric, tmp)
+    return list(planned)
+
+
+__all__ = ["PLOTS_DIR", "plot_paths", "plot_sweep"]

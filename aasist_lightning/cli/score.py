@@ -32,7 +32,7 @@ from aasist_lightning.data.corpora import (
     read_asvspoof2021_asv_scores,
     read_asvspoof2021_keys,
 )
-from aasist_lightning.files import atomic_outputs, atomic_write_json, same_path
+from aasist_lightning.files import OutputPathError, atomic_outputs, atomic_write_json, check_input, same_path
 from aasist_lightning.metrics import (
     ASVSPOOF2019,
     ASVSPOOF2021,
@@ -46,7 +46,7 @@ from aasist_lightning.metrics import (
 from aasist_lightning.metrics.calibration import Calibration, calibration_measures, fit_calibration
 from aasist_lightning.metrics.io import ScoreFileError, check_cm_scores, join_protocol
 from aasist_lightning.metrics.scores import EvalScores, write_score_file
-from aasist_lightning.metrics.tdcf import TandemASV
+from aasist_lightning.metrics.tdcf import TandemASV, tandem_weights
 
 PROG = "aasist-score"
 NO_ASV_NOTE = (
@@ -125,7 +125,7 @@ def load_scores(scores: Path, protocol: Path | None) -> ScoreFile:
 
 def fit_on_dev(dev: Path) -> Calibration:
     """The calibration fitted on a labelled dev score file (both classes, soft scores)."""
-    dev_file = read_score_file(dev)
+    dev_file = read_score_file(check_input(dev, "--calibrate-with score file"))  # names the option
     if dev_file.labels is None:
         raise ScoreFileError(
             f"--calibrate-with {dev}: a two-column file (utt_id score) has no labels to fit a calibration "
@@ -188,7 +188,7 @@ def read_tandem(path: Path, subsets: Sequence[str] | None) -> TandemASV:
                 f"--subsets applies to the ASVspoof 2021 LA keys' ASV scores; {path} is an ASVspoof 2019 "
                 "ASV score file ('attack key score'). Fix: drop --subsets"
             )
-        return TandemASV(read_asv_scores(path), ASVSPOOF2019, str(path))
+        return _checked_tandem(TandemASV(read_asv_scores(path), ASVSPOOF2019, str(path)), path)
     metadata = asvspoof2021_asv_metadata(path)
     if not metadata.is_file():
         raise ScoreFileError(
@@ -197,7 +197,19 @@ def read_tandem(path: Path, subsets: Sequence[str] | None) -> TandemASV:
             "(keys/LA/ASV/ASVTorch_Kaldi/score.txt)"
         )
     scores = read_asvspoof2021_asv_scores(path, metadata, _subsets(subsets))
-    return TandemASV(scores, ASVSPOOF2021, f"{metadata} + {path}")  # as eval.py names them
+    tandem = TandemASV(scores, ASVSPOOF2021, f"{metadata} + {path}")  # as eval.py names them
+    return _checked_tandem(tandem, path)
+
+
+def _checked_tandem(tandem: TandemASV, path: Path) -> TandemASV:
+    """``tandem`` unless its ASV scores leave the t-DCF undefined (e.g. every spoof rejected: C2 = 0), which
+    would be a NaN min t-DCF; the message names the ASV file."""
+    asv = tandem.scores
+    try:
+        tandem_weights(asv.target, asv.nontarget, asv.spoof, tandem.cost_model)
+    except ValueError as error:
+        raise ScoreFileError(f"--asv-scores {path}: {error}") from None
+    return tandem
 
 
 def in_phase(score_file: ScoreFile, asv_scores: Path, subsets: list[str] | None) -> tuple[ScoreFile, int]:
@@ -247,7 +259,7 @@ def _is_2021_asv_file(path: Path) -> bool:
     as the 2021 keys' ASV scores do; False for anything else (read_asv_scores then reads it as a 2019 file
     'attack key score' or names what is wrong)."""
     try:
-        with path.open(encoding="utf-8") as lines:
+        with path.open(encoding="utf-8-sig") as lines:
             first = next((line.split() for line in lines if line.strip()), [])
     except (OSError, UnicodeDecodeError):
         return False
@@ -302,7 +314,7 @@ def print_report(report: dict[str, Any], attack_counts: dict[str, int], console:
         per_attack.add_column("spoof trials", justify="right")
         per_attack.add_column("EER", justify="right")
         for attack, eer in report["per_attack_eer"].items():
-            per_attack.add_row(attack, str(attack_counts[attack]), f"{eer:.3f} %")
+            per_attack.add_row(escape(attack), str(attack_counts[attack]), f"{eer:.3f} %")  # not markup
         console.print(per_attack)
 
 
@@ -313,6 +325,11 @@ def run(args: argparse.Namespace) -> int:
     written = [args.json, args.det_plot, args.hist_plot, args.calibrated_out]
     # Checked before any work; none may replace an input, and all are committed together.
     with atomic_outputs(written, inputs) as outputs:
+        for option, plot in (("--det-plot", args.det_plot), ("--hist-plot", args.hist_plot)):
+            if plot is not None and plot.suffix.lower() != ".png":  # the plots are written as PNG only
+                raise OutputPathError(
+                    f"{option} {plot}: the plot is a PNG image; give a file name ending in .png"
+                )
         report, score_file, calibration = evaluate(args)
         if args.json is not None:
             with outputs.write(args.json) as tmp:

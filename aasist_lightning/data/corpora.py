@@ -40,7 +40,7 @@ from aasist_lightning.data.protocols import (
     Trial,
     protocol_rows,
 )
-from aasist_lightning.metrics.io import AsvScores
+from aasist_lightning.metrics.io import AsvScores, ScoreFileError, parse_score
 
 #: Audio file extensions a folder corpus is searched for.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")
@@ -135,7 +135,7 @@ _ASV_KEYS = ("target", "nontarget", "spoof")
 
 def _numbered_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, fields) of each non-blank line."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a BOM is not part of the first field
     return [(n, line.split()) for n, line in enumerate(lines, 1) if line.strip()]
 
 
@@ -181,10 +181,10 @@ def read_asvspoof2021_asv_scores(
                 f"{metadata.name}), got {' '.join(row)!r}"
             )
         if wanted is None or ("hidden_track" if meta[7] == "hidden" else meta[7]) in wanted:
-            try:
-                groups[meta[5]].append(float(row[2]))
-            except ValueError:
-                raise ProtocolError(f"{score_file}:{score_no}: score {row[2]!r} is not a number") from None
+            try:  # NaN / inf named here with their line, as in the 2019 ASV files
+                groups[meta[5]].append(parse_score(row[2], f"{score_file}:{score_no}"))
+            except ScoreFileError as error:
+                raise ProtocolError(str(error)) from None
     empty = [key for key, scores in groups.items() if not scores]
     if empty:
         raise ProtocolError(

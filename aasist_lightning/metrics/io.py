@@ -69,13 +69,14 @@ def _lines(path: Path, what: str) -> list[tuple[int, list[str]]]:
     """(line number, fields) of the non-empty lines; FileNotFoundError if the file is missing, InputPathError
     for a folder, a pipe or a device."""
     check_input(path, what)
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: a BOM is not part of the first id
     return [
         (i, fields) for i, fields in enumerate((line.split() for line in text.split("\n")), start=1) if fields
     ]
 
 
-def _parse_score(token: str, where: str) -> float:
+def parse_score(token: str, where: str) -> float:
+    """``token`` as a finite float; ScoreFileError naming ``where`` (``file:line``) otherwise."""
     try:
         value = float(token)
     except ValueError:
@@ -94,7 +95,7 @@ def _score_column(rows: list[tuple[int, list[str]]], path: Path) -> np.ndarray:
         scores = None
     if scores is None or not np.isfinite(scores).all():
         for lineno, fields in rows:
-            _parse_score(fields[-1], f"{path}:{lineno}")
+            parse_score(fields[-1], f"{path}:{lineno}")
     assert scores is not None  # the per-line parse above raised, naming the line
     return scores
 

@@ -114,9 +114,24 @@ def tdcf_curve(
             f"the CM scores take only {n_distinct} distinct value(s): these are hard decisions, not scores; "
             "the t-DCF needs soft scores (e.g. the bona fide logit)"
         )
+    c0, c1, c2 = tandem_weights(asv_target, asv_nontarget, asv_spoof, cm)
+    pmiss_cm, pfa_cm, thresholds = det_curve(bona, spf)
+    if cm.revised:
+        return (c0 + c1 * pmiss_cm + c2 * pfa_cm) / (c0 + np.minimum(c1, c2)), thresholds
+    return (c1 * pmiss_cm + c2 * pfa_cm) / np.minimum(c1, c2), thresholds
+
+
+def tandem_weights(
+    asv_target: ArrayLike,
+    asv_nontarget: ArrayLike,
+    asv_spoof: ArrayLike,
+    cost_model: TDCFCostModel = ASVSPOOF2019,
+) -> tuple[float, float, float]:
+    """The t-DCF's weights C0 (the ASV's own cost; 0 for ASVspoof 2019), C1 and C2 with the ASV at its EER
+    threshold; ValueError when the ASV scores make them negative or the normalisation undefined."""
+    cm = cost_model
     asv_threshold = compute_eer(asv_target, asv_nontarget)[1]
     pfa_asv, pmiss_asv, pmiss_spoof_asv = asv_error_rates(asv_target, asv_nontarget, asv_spoof, asv_threshold)
-    pmiss_cm, pfa_cm, thresholds = det_curve(bona, spf)
     c1 = cm.p_tar * (cm.c_miss_cm - cm.c_miss_asv * pmiss_asv) - cm.p_non * cm.c_fa_asv * pfa_asv
     c2 = cm.c_fa_cm * cm.p_spoof * (1 - pmiss_spoof_asv)
     if c1 < 0 or c2 < 0:
@@ -124,10 +139,14 @@ def tdcf_curve(
             f"t-DCF weights C1={c1:.6g}, C2={c2:.6g} are negative: the ASV error rates (Pfa={pfa_asv:.4g}, "
             f"Pmiss={pmiss_asv:.4g}, Pmiss_spoof={pmiss_spoof_asv:.4g}) make no sense; check the ASV scores"
         )
-    if cm.revised:
-        c0 = cm.p_tar * cm.c_miss_asv * pmiss_asv + cm.p_non * cm.c_fa_asv * pfa_asv
-        return (c0 + c1 * pmiss_cm + c2 * pfa_cm) / (c0 + np.minimum(c1, c2)), thresholds
-    return (c1 * pmiss_cm + c2 * pfa_cm) / np.minimum(c1, c2), thresholds
+    c0 = cm.p_tar * cm.c_miss_asv * pmiss_asv + cm.p_non * cm.c_fa_asv * pfa_asv if cm.revised else 0.0
+    if c0 + min(c1, c2) <= 0:  # the normaliser: every CM threshold would cost 0/0 or x/0
+        why = " (the ASV rejects every spoof trial at its EER threshold)" if c2 == 0 else ""
+        raise ValueError(
+            f"the t-DCF is undefined: its normaliser {'C0 + ' if cm.revised else ''}min(C1, C2) is 0 with "
+            f"C1={c1:.6g}, C2={c2:.6g}{why}; check the ASV scores"
+        )
+    return float(c0), float(c1), float(c2)
 
 
 def compute_min_tdcf(
