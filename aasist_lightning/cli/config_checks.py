@@ -224,9 +224,6 @@ def _check_data(c: Checker, data: DictConfig) -> None:
     workers = data.get("num_workers")
     if workers is not None:
         c.int_at_least("data.num_workers", workers, 0, "use null (automatic) or a count of worker processes")
-    rate = data.get("sample_rate")
-    if rate is not None:
-        c.int_at_least("data.sample_rate", rate, 1, "use 16000 (the rate AASIST is trained at)")
     policy = data.get("on_bad_audio", "error")
     if policy not in BAD_AUDIO_POLICIES:
         c.add("data.on_bad_audio", policy, f"is not one of {', '.join(BAD_AUDIO_POLICIES)}", "e.g. error")

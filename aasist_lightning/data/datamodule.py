@@ -121,7 +121,6 @@ class ASVspoofDataModule(L.LightningDataModule):
         generator: Callable[[Path], None] | None = None,
         generate: bool = False,
         output_dir: str | Path | None = None,
-        sample_rate: int = SAMPLE_RATE,
         corpus: str = LA2019,
         subsets: list[str] | None = None,
     ) -> None:
@@ -178,7 +177,6 @@ class ASVspoofDataModule(L.LightningDataModule):
         self.on_bad_audio = on_bad_audio
         self.generator = generator if generate else None
         self.output_dir = Path(output_dir) if output_dir is not None else None
-        self.sample_rate = sample_rate
         self.corpus = corpus
         self.subsets = subsets
         self._lengths: dict[Path, int] = {}  # header reads, shared by scoring_loader and audio_seconds
@@ -262,7 +260,6 @@ class ASVspoofDataModule(L.LightningDataModule):
                 augment=self.augment if split == "train" else None,
                 seed=self.seed,
                 on_bad_audio=self.on_bad_audio,
-                sample_rate=self.sample_rate,
             )
             if split == "train":
                 self.subset_ids = [t.utt_id for t in chosen]
@@ -346,7 +343,6 @@ class ASVspoofDataModule(L.LightningDataModule):
             ds.trials,
             nb_samp=self.nb_samp,
             on_bad_audio=self.on_bad_audio,
-            sample_rate=self.sample_rate,
             crop=crop,
         )
         lengths = [self._length(t.path) for t in ds.trials]
@@ -368,15 +364,15 @@ class ASVspoofDataModule(L.LightningDataModule):
 
     def audio_seconds(self, split: str) -> float:
         """The duration of ``split``'s clips together, from their headers (for throughput in audio s/s)."""
-        return sum(self._length(t.path) for t in self._dataset(split).trials) / self.sample_rate
+        return sum(self._length(t.path) for t in self._dataset(split).trials) / SAMPLE_RATE
 
     def _length(self, path: Path) -> int:
-        """A clip's length in samples at ``sample_rate``, from its header (0 when unreadable: the loader
+        """A clip's length in samples at 16 kHz, from its header (0 when unreadable: the loader
         then reports or skips it)."""
         if path not in self._lengths:
             try:
                 info = sf.info(str(path))
-                self._lengths[path] = round(info.frames * self.sample_rate / info.samplerate)
+                self._lengths[path] = round(info.frames * SAMPLE_RATE / info.samplerate)
             except (sf.SoundFileError, RuntimeError, OSError):
                 self._lengths[path] = 0
         return self._lengths[path]

@@ -57,7 +57,6 @@ class TrialDataset(Dataset):
         augment: Augmentation | None = None,
         seed: int = 0,
         on_bad_audio: str = "error",
-        sample_rate: int = SAMPLE_RATE,
         crop: str = "head",
     ) -> None:
         if on_bad_audio not in BAD_AUDIO_POLICIES:
@@ -70,7 +69,6 @@ class TrialDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.on_bad_audio = on_bad_audio
-        self.sample_rate = sample_rate
         self.crop = crop
         # Shared with the worker processes (inherited at their start) so the total is known in the main one.
         self._skipped = multiprocessing.Value("i", 0) if on_bad_audio == "skip" else None
@@ -89,7 +87,7 @@ class TrialDataset(Dataset):
         try:
             # A damaged (truncated / implausibly short) file: refused under "error", used with a warning under
             # "skip" (it still holds audio).
-            x = load_audio(trial.path, self.sample_rate, "error" if self._skipped is None else "warn")
+            x = load_audio(trial.path, SAMPLE_RATE, "error" if self._skipped is None else "warn")
         except AudioError as e:
             if self._skipped is None:
                 raise
