@@ -18,6 +18,7 @@ MOVED = {
     "aasist_lightning.allocator": "aasist_lightning.runtime.allocator",
     "aasist_lightning.attention": "aasist_lightning.runtime.attention",
     "aasist_lightning.callbacks": "aasist_lightning.lit.callbacks",
+    "aasist_lightning.data.datamodule": "aasist_lightning.lit.datamodule",
     "aasist_lightning.evaluate": "aasist_lightning.cli.evaluate",
     "aasist_lightning.export": "aasist_lightning.cli.export",
     "aasist_lightning.inference": "aasist_lightning.runtime.scorer",

@@ -200,7 +200,7 @@ def _eval_split(root: Path, bonafide: list[bool], audio: bool = True) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from aasist_lightning.data.datamodule import audio_dir, protocol_path
+    from aasist_lightning.data.protocols import audio_dir, protocol_path
 
     flac = audio_dir(root, "eval")
     flac.mkdir(parents=True)

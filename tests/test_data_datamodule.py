@@ -16,7 +16,6 @@ from hydra.utils import instantiate
 
 from aasist_lightning.bench.loader import benchmark_loader, make_flac_corpus
 from aasist_lightning.data import (
-    ASVspoofDataModule,
     AudioError,
     EpochSampler,
     ProtocolError,
@@ -27,6 +26,7 @@ from aasist_lightning.data import (
     collate_trials,
     protocol_path,
 )
+from aasist_lightning.lit.datamodule import ASVspoofDataModule
 from aasist_lightning.metrics import ASVSPOOF2019
 
 NB = 4000  # short clips keep the tests fast; the rules do not depend on the length

@@ -17,12 +17,13 @@ import soundfile as sf
 from omegaconf import OmegaConf
 
 from aasist_lightning import config_dir
-from aasist_lightning.data import ASVspoofDataModule, read_protocol, synthetic
+from aasist_lightning.data import read_protocol, synthetic
 from aasist_lightning.data.protocols import asv_score_path, audio_dir, protocol_path
 from aasist_lightning.data.synthetic import ATTACKS, EVAL_ATTACKS, TRAIN_ATTACKS, SyntheticCorpus
 from aasist_lightning.data.synthetic.attacks import AttackInput, synthesize_attack
 from aasist_lightning.data.synthetic.corpus import MANIFEST
 from aasist_lightning.data.synthetic.speech import make_plan, sample_speaker
+from aasist_lightning.lit.datamodule import ASVspoofDataModule
 from aasist_lightning.metrics import read_asv_scores
 
 TINY = {

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from aasist_lightning.data.audio import NB_SAMP, SAMPLE_RATE
 from aasist_lightning.data.augment import Augmentation, RawBoost
-from aasist_lightning.data.datamodule import ASVspoofDataModule
+from aasist_lightning.lit.datamodule import ASVspoofDataModule
 
 
 def make_flac_corpus(folder: Path, n_files: int, seed: int = 0) -> Path:

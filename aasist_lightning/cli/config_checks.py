@@ -35,7 +35,7 @@ def _model_keys() -> list[str]:
 
 
 def _data_keys() -> list[str]:
-    from aasist_lightning.data import ASVspoofDataModule
+    from aasist_lightning.lit.datamodule import ASVspoofDataModule
 
     return [name for name in inspect.signature(ASVspoofDataModule.__init__).parameters if name != "self"]
 

@@ -91,7 +91,7 @@ def _corpus_cfgs(cfg: DictConfig, output_dir: Path) -> dict[str, DictConfig]:
     ``data`` names the configured data group as it is; a corpus name (or alias) gets the data group's settings
     with that corpus's layout and ``roots.<name>``. Missing roots: a ConfigError, or skipped when
     ``skip_missing``."""
-    from aasist_lightning.data.datamodule import CORPORA
+    from aasist_lightning.lit.datamodule import CORPORA
 
     value = cfg.get("corpora")
     names = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value

@@ -1,5 +1,5 @@
-"""Data: ASVspoof 2019 LA protocols and CSV manifests, balanced subsets, audio loading, augmentation and
-the LightningDataModule.
+"""Data: ASVspoof 2019 LA protocols and CSV manifests, the standard corpora's readers, balanced subsets, audio
+loading and augmentation (the LightningDataModule that wires them is `aasist_lightning.lit.datamodule`).
 
 Exports load lazily (PEP 562), so `aasist_lightning.data.audio` (used by `aasist-predict --onnx`) does not
 import torch or Lightning."""
@@ -10,7 +10,6 @@ from typing import Any
 _EXPORTS = {
     "audio": ["NB_SAMP", "SAMPLE_RATE", "AudioError", "load_audio", "pad_or_crop"],
     "augment": ["Compose", "FreqMaskWave", "RandomGain", "RawBoost"],
-    "datamodule": ["ASVspoofDataModule"],
     "dataset": ["EpochSampler", "TrialDataset", "UnpaddedDistributedSampler", "collate_trials"],
     "protocols": [
         "BONAFIDE",
