@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from inference_fixtures import random_checkpoint, tone
 
-from aasist_lightning.cli.export import main, torchscript_scorer
+from aasist_lightning.cli.export import main
 from aasist_lightning.cli.predict import main as predict_main
 from aasist_lightning.data import load_audio, pad_or_crop
 from aasist_lightning.models.weights import WeightsError
@@ -45,7 +45,7 @@ def test_parity_any_batch(tiny: dict[str, Path]) -> None:
     detector = load_detector(ckpt_path=tiny["ckpt"])
     reference = Scorer.from_detector(detector, batch_size=64)
     onnx = Scorer.from_onnx(tiny["onnx"], batch_size=64)
-    script = torchscript_scorer(tiny["ts"], batch_size=64)
+    script = Scorer.from_torchscript(tiny["ts"], batch_size=64)
     program = Scorer.from_program(tiny["pt2"], batch_size=64)
     assert onnx.nb_samp == script.nb_samp == program.nb_samp == detector.nb_samp == 16000
     assert (onnx.backend, program.backend, script.backend) == ("onnx", "program", "torchscript")

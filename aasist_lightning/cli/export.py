@@ -45,11 +45,6 @@ _CHECK_BATCH = 3  # exported with 2, checked with 3: proves the batch axis reall
 _TORCHSCRIPT_DEPRECATED = "--torchscript is deprecated (PyTorch is retiring TorchScript): use --program PATH"
 
 
-def torchscript_scorer(path: str | os.PathLike[str], batch_size: int = 16, device: str = "cpu") -> Scorer:
-    """A :class:`~aasist_lightning.runtime.scorer.Scorer` running an exported TorchScript file."""
-    return Scorer.from_torchscript(path, batch_size, device)
-
-
 def scorer_difference(reference: Scorer, other: Scorer, nb_samp: int, batch: int = _CHECK_BATCH) -> float:
     """Largest |logit difference| between two scorers on a seeded random batch."""
     x = example_waves(nb_samp, batch, seed=1).numpy()
@@ -178,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_tool(PROG, args, run)
 
 
-__all__ = ["export", "main", "scorer_difference", "torchscript_scorer"]
+__all__ = ["export", "main", "scorer_difference"]
 
 
 if __name__ == "__main__":

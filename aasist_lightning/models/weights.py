@@ -72,14 +72,6 @@ def weights_url(name: str) -> str:
     return OFFICIAL_WEIGHTS_URL.format(file=OFFICIAL_WEIGHTS[name][0])
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download_weights(name: str, dest: Path | None = None) -> Path:
     """Download the official ``name`` checkpoint to ``dest`` (default: the cache) and verify its sha256.
 
