@@ -39,7 +39,7 @@ def _ckpt_path(cfg: DictConfig) -> Path | None:
     )
 
 
-def _check(cfg: DictConfig) -> tuple[list[str], Path | None]:
+def check_eval_config(cfg: DictConfig) -> tuple[list[str], Path | None]:
     splits = _splits(cfg)
     ckpt = _ckpt_path(cfg)
     if ckpt is None and not cfg.model.get("pretrained"):
@@ -86,7 +86,7 @@ CORPUS_ALIASES = {
 }
 
 
-def _corpus_cfgs(cfg: DictConfig, output_dir: Path) -> dict[str, DictConfig]:
+def corpus_configs(cfg: DictConfig, output_dir: Path) -> dict[str, DictConfig]:
     """``corpora=[...]`` -> one eval config per corpus (its eval split, outputs in ``output_dir/<name>``).
     ``data`` names the configured data group as it is; a corpus name (or alias) gets the data group's settings
     with that corpus's layout and ``roots.<name>``. Missing roots: a ConfigError, or skipped when

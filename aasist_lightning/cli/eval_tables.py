@@ -16,7 +16,7 @@ MATRIX_COLUMNS = {"eer": "EER (%)", "min_tdcf": "min t-DCF", "min_dcf": "min DCF
                   "cllr": "Cllr (bits)"}  # fmt: skip
 
 
-def _per_attack_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def per_attack_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for split, report in reports.items():
         for attack, eer in report["per_attack_eer"].items():
@@ -27,7 +27,7 @@ def _per_attack_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def _per_attack_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outputs) -> tuple[Path, Path]:
+def per_attack_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outputs) -> tuple[Path, Path]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["split", "attack", "n_spoof", "eer_percent"])
@@ -40,7 +40,7 @@ def _per_attack_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outpu
     return csv_path, md_path
 
 
-def _per_condition_rows(
+def per_condition_rows(
     split: str,
     conditions: dict[str, dict[str, str]],
     utt_ids: list[str],
@@ -71,7 +71,7 @@ def _per_condition_rows(
     return rows
 
 
-def _per_condition_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outputs) -> tuple[Path, Path]:
+def per_condition_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Outputs) -> tuple[Path, Path]:
     columns = ["split", "condition", "value", "n_bonafide", "n_spoof", "bonafide"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -88,7 +88,7 @@ def _per_condition_tables(rows: list[dict[str, Any]], out_dir: Path, outputs: Ou
     return csv_path, md_path
 
 
-def _matrix_tables(rows: list[dict[str, Any]], output_dir: Path, outputs: Outputs) -> dict[str, str]:
+def matrix_tables(rows: list[dict[str, Any]], output_dir: Path, outputs: Outputs) -> dict[str, str]:
     columns = ["corpus", "subsets", "trials", *MATRIX_COLUMNS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -42,14 +42,14 @@ from rich.console import Console
 from aasist_lightning.cli.app import hydra_app
 from aasist_lightning.cli.config_checks import ConfigError
 from aasist_lightning.cli.config_tree import print_config_tree
-from aasist_lightning.cli.eval_config import _check, _corpus_cfgs
+from aasist_lightning.cli.eval_config import check_eval_config, corpus_configs
 from aasist_lightning.cli.eval_tables import (
     MATRIX_COLUMNS,
-    _matrix_tables,
-    _per_attack_rows,
-    _per_attack_tables,
-    _per_condition_rows,
-    _per_condition_tables,
+    matrix_tables,
+    per_attack_rows,
+    per_attack_tables,
+    per_condition_rows,
+    per_condition_tables,
 )
 from aasist_lightning.cli.output_checks import check_output_dir
 from aasist_lightning.data.protocols import BONAFIDE, ProtocolError
@@ -154,7 +154,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics (``"<split>/eer"`` in percent, ...). Config problems raise ``ConfigError`` before any data or
     weights are touched."""
     started = time.perf_counter()
-    splits, ckpt = _check(cfg)
+    splits, ckpt = check_eval_config(cfg)
     output_dir = check_output_dir(cfg)
 
     from aasist_lightning.cli.score import print_report
@@ -268,15 +268,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                         plot(bona, spoof, tmp, title)
                 print_report(report, report["attack_counts"], console)
                 reports[split] = report
-                condition_rows += _per_condition_rows(
+                condition_rows += per_condition_rows(
                     split, datamodule.conditions.get(split, {}), utt_ids, labels, scores
                 )
                 metrics.update(_flat_metrics(split, report))
 
-            csv_path, md_path = _per_attack_tables(_per_attack_rows(reports), output_dir, outputs)
+            csv_path, md_path = per_attack_tables(per_attack_rows(reports), output_dir, outputs)
             tables = {"per_attack_eer_table": {"csv": str(csv_path), "markdown": str(md_path)}}
             if condition_rows:
-                cond_csv, cond_md = _per_condition_tables(condition_rows, output_dir, outputs)
+                cond_csv, cond_md = per_condition_tables(condition_rows, output_dir, outputs)
                 tables["per_condition_eer_table"] = {"csv": str(cond_csv), "markdown": str(cond_md)}
             results: dict[str, Any] = dict(metrics)
             results.update(
@@ -327,9 +327,9 @@ def evaluate_matrix(cfg: DictConfig) -> list[dict[str, Any]]:
     from aasist_lightning.metrics.plots import plot_det_overlay
 
     output_dir = check_output_dir(cfg)
-    subs = _corpus_cfgs(cfg, output_dir)
+    subs = corpus_configs(cfg, output_dir)
     for sub in subs.values():
-        _check(sub)
+        check_eval_config(sub)
         check_output_dir(sub)
     for sub in subs.values():  # protocols and audio of every corpus, before any scoring
         datamodule = hydra.utils.instantiate(sub.data, _convert_="all")
@@ -355,7 +355,7 @@ def evaluate_matrix(cfg: DictConfig) -> list[dict[str, Any]]:
             scores = read_score_file(corpus_dir / "scores" / "eval.txt")
             labels = np.asarray(scores.labels)
             curves[name] = (scores.scores[labels == 1], scores.scores[labels == 0])
-        tables = _matrix_tables(rows, output_dir, outputs)
+        tables = matrix_tables(rows, output_dir, outputs)
         with outputs.write(overlay) as tmp:
             plot_det_overlay(curves, tmp, "eval split of each corpus")
         tables["json"] = str(matrix_files[2])

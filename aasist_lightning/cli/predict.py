@@ -41,10 +41,10 @@ from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.cli.predict_output import (
     BAYES,
     CSV_COLUMNS,
-    _csv_text,
-    _decisions,
-    _json_text,
-    _threshold_arg,
+    csv_text,
+    decisions,
+    json_text,
+    threshold_arg,
 )
 from aasist_lightning.console import progress_bar
 from aasist_lightning.files import (
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threshold",
-        type=_threshold_arg,
+        type=threshold_arg,
         default=BAYES,
         help="'bayes': the least costly decision at --prior, calibrated LLR >= -logit(prior) (a model "
         "without a calibration: score >= -logit(prior), i.e. 0 at prior 0.5); 'dev-eer': the dev-EER "
@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     # Checked before any work (never over an input: an audio file or the model); committed together.
     with atomic_outputs([args.output], [*paths, *models]) as outputs:
         scorer, model_name, torch_model = _build_scorer(args)
-        decide = _decisions(args.threshold, args.prior, scorer, model_name)
+        decide = decisions(args.threshold, args.prior, scorer, model_name)
         explain_threshold = decide.score_threshold
         if explain_dir is not None and explain_threshold is None:
             raise InferenceError(
@@ -339,9 +339,9 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_ERROR
         text = (
-            _csv_text(results, decide)
+            csv_text(results, decide)
             if fmt == "csv"
-            else _json_text(results, failed, decide, args, model_name, scorer.nb_samp)
+            else json_text(results, failed, decide, args, model_name, scorer.nb_samp)
         )
         if args.output:
             with outputs.write(args.output) as tmp:

@@ -19,7 +19,7 @@ BAYES = "bayes"
 CSV_COLUMNS = ("path", "score", "prob_bonafide", "decision", "duration_s", "llr", "posterior_bonafide")
 
 
-def _threshold_arg(text: str) -> float | str:
+def threshold_arg(text: str) -> float | str:
     """--threshold: a finite number, 'bayes' or 'dev-eer' (resolved once the model is loaded)."""
     rule = text.strip().lower().replace("_", "-")
     if rule in (BAYES, DEV_EER):
@@ -68,7 +68,7 @@ class Decisions:
         return None if llr is None else float(posterior([llr], self.prior)[0])
 
 
-def _decisions(value: float | str, prior: float, scorer: Scorer, source: str) -> Decisions:
+def decisions(value: float | str, prior: float, scorer: Scorer, source: str) -> Decisions:
     calibration = scorer.calibration
     if value == DEV_EER:
         return Decisions(_dev_eer_threshold(scorer, source), False, DEV_EER, calibration, prior)
@@ -101,7 +101,7 @@ def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
-def _csv_text(results: list[FileScore], decide: Decisions) -> str:
+def csv_text(results: list[FileScore], decide: Decisions) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -120,7 +120,7 @@ def _csv_text(results: list[FileScore], decide: Decisions) -> str:
     return buf.getvalue()
 
 
-def _json_text(
+def json_text(
     results: list[FileScore],
     failed: list[FileError],
     decide: Decisions,
