@@ -407,6 +407,27 @@ PREDICT: list[Case] = [
         ("--explain {ws}/clips/b holds the input {ws}/clips/b/clip.wav",),
         setup=audio_folders_and_checkpoint,
     ),
+    Case(  # the pictures went into a new folder inside the input folder (exit 0)
+        "explain-folder-inside-an-input-folder",
+        "predict",
+        lambda ws: predict(_p(ws, "clips"), "--explain", _p(ws, "clips/new/maps")),
+        ("--explain {ws}/clips/new/maps lies inside the input folder {ws}/clips", "outside it"),
+        setup=audio_folders_and_checkpoint,
+    ),
+    Case(  # the scores went among the audio
+        "output-inside-an-input-folder",
+        "predict",
+        lambda ws: predict(_p(ws, "clips"), "-o", _p(ws, "clips/scores.csv")),
+        ("-o {ws}/clips/scores.csv lies inside the input folder {ws}/clips",),
+        setup=audio_folders_and_checkpoint,
+    ),
+    Case(  # the CSV replaced an audio file of that name (exit 0)
+        "output-with-an-audio-name",
+        "predict",
+        lambda ws: predict(_p(ws, "clip.wav"), "-o", _p(ws, "other.wav")),
+        ("-o {ws}/other.wav: an audio file name", "-o scores.csv"),
+        setup=audio_and_checkpoint,
+    ),
     Case(
         "dev-zero-as-audio",
         "predict",
@@ -563,6 +584,13 @@ SCORE: list[Case] = [
 ]
 
 EXPORT: list[Case] = [
+    Case(  # the ONNX model replaced a weights file of that name (the official ones, when writable: exit 0)
+        "export-over-a-weights-file",
+        "export",
+        lambda ws: ["--ckpt", _p(ws, "model.ckpt"), "--onnx", _p(ws, "AASIST-L.pth")],
+        ("--onnx {ws}/AASIST-L.pth: the file name of the exported model ends in .onnx",),
+        setup=lambda ws: (audio_and_checkpoint(ws), _earlier(ws, "AASIST-L.pth", "weights")),
+    ),
     Case(
         "torchscript-is-the-checkpoint",
         "export",

@@ -74,10 +74,12 @@ def test_metadata_travels(tiny: dict[str, Path]) -> None:
 
 
 def test_predict_onnx_matches_pytorch(tiny: dict[str, Path], tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
     for i, n in enumerate((100, 16000, 50000)):
-        sf.write(tmp_path / f"a{i}.wav", tone(n, 16000, seed=i), 16000)
+        sf.write(clips / f"a{i}.wav", tone(n, 16000, seed=i), 16000)
     out_pt, out_onnx, out_pt2 = tmp_path / "pt.json", tmp_path / "onnx.json", tmp_path / "pt2.json"
-    common = [str(tmp_path), "--threshold", "dev-eer", "--format", "json"]
+    common = [str(clips), "--threshold", "dev-eer", "--format", "json"]
     assert predict_main([*common, "--ckpt", str(tiny["ckpt"]), "-o", str(out_pt)]) == 0
     assert predict_main([*common, "--onnx", str(tiny["onnx"]), "-o", str(out_onnx)]) == 0
     assert predict_main([*common, "--program", str(tiny["pt2"]), "-o", str(out_pt2)]) == 0
@@ -322,3 +324,23 @@ def test_damaged_or_foreign_onnx_models_and_devices_are_bad_input(
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         assert predict_main([str(wav), "--onnx", str(tiny["onnx"]), "--device", "cuda"]) == 2
         assert "needs ONNX Runtime's CUDA provider" in capsys.readouterr().err
+
+
+def test_predict_onnx_imports_no_torch_where_it_is_installed(tiny: dict[str, Path], tmp_path: Path) -> None:
+    """The default allocator (pool, built against torch) is not used with --onnx: ONNX Runtime allocates
+    outside PyTorch, and importing torch would cost a second of start-up for nothing."""
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone(20000, 16000), 16000)
+    code = (
+        "import sys\n"
+        "from aasist_lightning.cli.predict import main\n"
+        f"status = main([{str(wav)!r}, '--onnx', {str(tiny['onnx'])!r}, '-o', '-'])\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+        "sys.exit(status)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()  # -o - is the standard output
+    assert lines[0].startswith("path,score") and lines[-1] == "torch imported: False"
+    assert not (tmp_path / "-").exists() and not Path("-").exists()

@@ -327,6 +327,19 @@ def test_nothing_scored_leaves_the_earlier_output(
     assert out.read_text() == "path,score\nkept.wav,1.0\n"
 
 
+def test_a_file_name_that_is_not_utf8_is_written_as_its_bytes(ckpt: Path, tmp_path: Path) -> None:
+    """The CSV failed with UnicodeEncodeError (a traceback, every score lost) on a name that is not UTF-8."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    name = os.fsdecode(b"bad\xffname.wav")
+    sf.write(clips / "plain.wav", tone(16000, 16000), 16000)
+    (clips / "plain.wav").rename(clips / name)
+    out = tmp_path / "scores.csv"
+    assert main([str(clips), "--ckpt", str(ckpt), "-o", str(out), "--no-progress"]) == 0
+    rows = out.read_bytes().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(os.fsencode(clips / name) + b",")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_threshold_must_be_finite(
     audio_dir: Path, ckpt: Path, value: str, capsys: pytest.CaptureFixture

@@ -22,12 +22,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
-from aasist_lightning.files import atomic_outputs, check_outputs
+from aasist_lightning.files import OutputPathError, atomic_outputs, check_outputs
 from aasist_lightning.models.weights import weights_locations
 from aasist_lightning.runtime.exported import (
     example_waves,
@@ -148,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
     # The official weights too, wherever their name resolves (they are inputs even when not named).
     inputs = [*([args.ckpt] if args.ckpt else []), *weights_locations(args.pretrained or "AASIST-L")]
     check_outputs([args.onnx, args.program, args.torchscript], inputs)  # before the model is loaded
+    for option, path, suffix in (("--onnx", args.onnx, ".onnx"), ("--program", args.program, ".pt2")):
+        if path and Path(path).suffix.lower() != suffix:  # e.g. over a weights file of the same folder
+            raise OutputPathError(
+                f"{option} {path}: the file name of the exported model ends in {suffix}. Fix: e.g. "
+                f"{option} aasist{suffix}"
+            )
     if args.torchscript:
         print(f"{PROG}: warning: {_TORCHSCRIPT_DEPRECATED}", file=sys.stderr)
     detector = load_detector(

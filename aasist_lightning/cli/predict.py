@@ -41,19 +41,17 @@ from aasist_lightning.cli.arguments import ToolParser, number, run_tool
 from aasist_lightning.cli.predict_output import (
     BAYES,
     CSV_COLUMNS,
+    check_output_file,
     csv_text,
     decisions,
+    explain_folder,
     json_text,
     threshold_arg,
 )
 from aasist_lightning.console import progress_bar
 from aasist_lightning.files import (
-    OutputPathError,
     Outputs,
     atomic_outputs,
-    folder_problem,
-    is_within,
-    same_path,
 )
 from aasist_lightning.metrics.calibration import DEFAULT_PRIOR
 from aasist_lightning.runtime.allocator import ALLOCATOR_MODES, allocator
@@ -82,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     src.add_argument("--onnx", help="an ONNX model written by aasist-export (runs without PyTorch)")
     src.add_argument("--program", help="a torch.export program (.pt2) written by aasist-export --program")
-    p.add_argument("-o", "--output", help="output file (written atomically); default: standard output")
+    p.add_argument("-o", "--output", help="output file (written atomically); default (or -): standard output")
     p.add_argument(
         "--format", choices=("csv", "json"), help="output format (default: from the output suffix, else csv)"
     )
@@ -141,9 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allocator",
         choices=ALLOCATOR_MODES,
-        default="pool",
         help="pool = large blocks reuse resident pages (fast eager CPU inference); retain = malloc keeps "
-        "freed memory (as fast, more RSS); system = libc default (default: pool)",
+        "freed memory (as fast, more RSS); system = libc default (default: pool; with --onnx system, as "
+        "ONNX Runtime allocates outside PyTorch)",
     )
     p.add_argument(
         "--workers",
@@ -224,44 +222,6 @@ def _explain_png(
         explain_file(model, result.path, tmp, threshold)
 
 
-def _explain_dir(
-    value: str | None, output: str | None, inputs: Sequence[str], found: Sequence[Path]
-) -> Path | None:
-    """The --explain folder, checked before any work: a folder, or a path where one can be made; neither the
-    -o output nor inside it, holding no input (``inputs`` as given, ``found`` the audio files), and no -o
-    PNG in it that a picture could replace."""
-    if value is None:
-        return None
-    path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(
-            f"--explain {path} is a file: give a folder for the attention-map PNGs (it is made if missing)"
-        )
-    if output is not None and is_within(path, Path(output)):
-        how = "is also" if same_path(path, output) else "lies inside"
-        raise OutputPathError(
-            f"--explain {path} {how} the -o output {output}: give the PNGs a folder of their own"
-        )
-    if output is not None and Path(output).suffix.lower() == ".png" and same_path(Path(output).parent, path):
-        raise OutputPathError(
-            f"-o {output} is in --explain {path}, among the attention-map PNGs: name it otherwise"
-        )
-    folders: dict[Path, Path] = {}  # the folders of the audio files, each with its first file
-    for audio in found:
-        folders.setdefault(audio.parent, audio)
-    named = [(Path(i).expanduser(),) * 2 for i in inputs]
-    for where, source in (*named, *folders.items()):
-        if is_within(where, path):
-            what = "is also the input" if same_path(source, path) else "holds the input"
-            raise OutputPathError(
-                f"--explain {path} {what} {source}: give the attention-map PNGs a folder outside the inputs"
-            )
-    problem = folder_problem(path)
-    if problem:
-        raise OutputPathError(f"--explain {path}: {problem}")
-    return path
-
-
 def _official_weights(args: argparse.Namespace) -> list[Path]:
     """Where the official weights the run may load are looked up: inputs even when not named on the command
     line, so no output may replace them (the ONNX path loads none, and imports no torch)."""
@@ -284,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
             file=err,
         )
         return EXIT_ERROR
-    explain_dir = _explain_dir(args.explain, args.output, args.inputs, paths)
+    check_output_file(args.output, args.inputs, paths)
+    explain_dir = explain_folder(args.explain, args.output, args.inputs, paths)
     models = [*(m for m in (args.ckpt, args.onnx, args.program) if m), *_official_weights(args)]
     # Checked before any work (never over an input: an audio file or the model); committed together.
     with atomic_outputs([args.output], [*paths, *models]) as outputs:
@@ -345,7 +306,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.output:
             with outputs.write(args.output) as tmp:
-                tmp.write_text(text, encoding="utf-8")
+                # A file name that is not UTF-8 is written back as the bytes it was read as.
+                tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
         else:
             try:
                 sys.stdout.write(text)
@@ -368,7 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     def body(args: argparse.Namespace) -> int:
-        with allocator(args.allocator):
+        if args.output == "-":
+            args.output = None
+        with allocator(args.allocator or ("system" if args.onnx else "pool")):  # --onnx: no torch import
             return run(args)
 
     return run_tool(PROG, args, body)

@@ -1,4 +1,5 @@
-"""``aasist-predict``'s decisions (--threshold, calibrated LLR, posterior) and its CSV / JSON output."""
+"""``aasist-predict``'s decisions (--threshold, calibrated LLR, posterior), its CSV / JSON output, and where
+its outputs (-o, --explain) may go."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from aasist_lightning.files import OutputPathError, folder_problem, is_within, same_path
 from aasist_lightning.metrics.calibration import Calibration, bayes_threshold, posterior
-from aasist_lightning.runtime.audio_files import FileError, FileScore
+from aasist_lightning.runtime.audio_files import AUDIO_EXTENSIONS, FileError, FileScore
 from aasist_lightning.runtime.options import InferenceError
 from aasist_lightning.runtime.scorer import Scorer
 
@@ -156,3 +160,68 @@ def json_text(
         "failed": [{"path": str(f.path), "error": f.error} for f in failed],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+# ------------------------------------------------------------------------------------ where outputs go
+def _outside_input_folders(option: str, path: Path, inputs: Sequence[str]) -> None:
+    """Nothing is written into a folder given as input (a data folder; a later run over it would meet the
+    output too)."""
+    for folder in (Path(i).expanduser() for i in inputs):
+        if folder.is_dir() and is_within(path, folder):
+            raise OutputPathError(
+                f"{option} {path} lies inside the input folder {folder}: nothing is written into a data "
+                "folder. Fix: give a path outside it"
+            )
+
+
+def check_output_file(output: str | None, inputs: Sequence[str], found: Sequence[Path]) -> None:
+    """-o, checked before any work: not an audio file name (the scores are text; a file of that name would be
+    replaced, and a later run over its folder would read the scores as audio), not in an input folder.
+    (``found``: the audio files; one of them as -o is refused as an input, with the other outputs.)"""
+    if output is None:
+        return
+    path = Path(output)
+    if path.suffix.lower() in AUDIO_EXTENSIONS and not any(same_path(path, audio) for audio in found):
+        raise OutputPathError(
+            f"-o {output}: an audio file name, but the output is CSV or JSON text. Fix: e.g. -o scores.csv"
+        )
+    _outside_input_folders("-o", path, inputs)
+
+
+def explain_folder(
+    value: str | None, output: str | None, inputs: Sequence[str], found: Sequence[Path]
+) -> Path | None:
+    """The --explain folder, checked before any work: a folder, or a path where one can be made; neither the
+    -o output nor inside it, holding no input (``inputs`` as given, ``found`` the audio files), and no -o
+    PNG in it that a picture could replace."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(
+            f"--explain {path} is a file: give a folder for the attention-map PNGs (it is made if missing)"
+        )
+    if output is not None and is_within(path, Path(output)):
+        how = "is also" if same_path(path, output) else "lies inside"
+        raise OutputPathError(
+            f"--explain {path} {how} the -o output {output}: give the PNGs a folder of their own"
+        )
+    if output is not None and Path(output).suffix.lower() == ".png" and same_path(Path(output).parent, path):
+        raise OutputPathError(
+            f"-o {output} is in --explain {path}, among the attention-map PNGs: name it otherwise"
+        )
+    folders: dict[Path, Path] = {}  # the folders of the audio files, each with its first file
+    for audio in found:
+        folders.setdefault(audio.parent, audio)
+    named = [(Path(i).expanduser(),) * 2 for i in inputs]
+    for where, source in (*named, *folders.items()):
+        if is_within(where, path):
+            what = "is also the input" if same_path(source, path) else "holds the input"
+            raise OutputPathError(
+                f"--explain {path} {what} {source}: give the attention-map PNGs a folder outside the inputs"
+            )
+    _outside_input_folders("--explain", path, inputs)
+    problem = folder_problem(path)
+    if problem:
+        raise OutputPathError(f"--explain {path}: {problem}")
+    return path
