@@ -158,6 +158,16 @@ def test_other_settings_or_foreign_folders_are_refused(corpus_root: Path, tmp_pa
     with pytest.raises(FileExistsError, match="not a synthetic corpus"):
         tiny()(foreign)
     assert (foreign / "mine.txt").read_text() == "user data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LA"]  # no lock file, no partial folder
+
+
+def test_an_empty_folder_becomes_the_corpus(corpus_root: Path, tmp_path: Path) -> None:
+    """An empty folder made for the corpus (data.root, --out) is filled as a new one would be."""
+    root = tmp_path / "LA"
+    root.mkdir()
+    tiny()(root)
+    assert hashes(root) == hashes(corpus_root)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LA"]
 
 
 def test_missing_files_are_reported(corpus_root: Path, tmp_path: Path) -> None:
@@ -165,9 +175,12 @@ def test_missing_files_are_reported(corpus_root: Path, tmp_path: Path) -> None:
 
     damaged = tmp_path / "damaged" / "LA"
     shutil.copytree(corpus_root, damaged)
-    victim = next(audio_dir(damaged, "eval").glob("*.flac"))
+    victim, other = sorted(audio_dir(damaged, "eval").glob("*.flac"))[:2]
     victim.unlink()
-    with pytest.raises(FileNotFoundError, match=f"1 audio files are missing.*{victim.stem}"):
+    with pytest.raises(FileNotFoundError, match=f"damaged: 1 audio file is missing.*{victim.stem}"):
+        tiny()(damaged)
+    other.unlink()
+    with pytest.raises(FileNotFoundError, match="damaged: 2 audio files are missing"):
         tiny()(damaged)
 
 

@@ -1,9 +1,10 @@
 """Synthetic corpus writer: ``aasist-synth --out DIR [--seed N] [sizes]``.
 
 Writes (or reuses) the embedded ASVspoof 2019 LA-style corpus of :mod:`aasist_lightning.data.synthetic` and
-prints its counts, size and the time it took. Bad settings (checked before any work), an --out that is a file
-or a folder this tool did not write, a damaged corpus end with a one-line message and exit status 2, and
-nothing under --out is touched.
+prints its counts, size and the time it took. Bad settings (checked before any work), an --out that is a
+file, a link, a folder holding other files or one in a read-only folder, and a damaged corpus end with a
+one-line message and exit status 2, and nothing is written. Ctrl-C ends with one line (exit status 130): the
+audio written so far stays in the hidden ``.<name>.partial`` folder beside --out; the same command resumes it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import json
 import logging
 import os
 import shlex
+import sys
 import time
 from pathlib import Path
 
 from aasist_lightning.cli.arguments import ToolParser, number, run_tool
+from aasist_lightning.cli.errors import EXIT_INTERRUPTED, full_tracebacks
 from aasist_lightning.data.synthetic import SyntheticCorpus
-from aasist_lightning.data.synthetic.corpus import MANIFEST
+from aasist_lightning.data.synthetic.corpus import MANIFEST, PARTIAL_MARKER, check_target, partial_folder
 from aasist_lightning.files import OutputPathError
 
 PROG = "aasist-synth"
@@ -37,17 +40,22 @@ def build_parser(defaults: SyntheticCorpus) -> argparse.ArgumentParser:
         "--out",
         required=True,
         type=Path,
-        help="corpus root (the folder that will hold ASVspoof2019_LA_*); use it as data.root",
+        help="corpus root (the folder that will hold ASVspoof2019_LA_*): a new or empty folder, or a corpus "
+        "written by this tool (reused); use it as data.root",
     )
-    parser.add_argument("--seed", type=number(int, 0), default=defaults.seed, help="default %(default)s")
-    counts: list[tuple[dict[str, int], tuple[int | None, int | None]]] = [
-        (defaults.sizes, (MIN_SIZE, None)),
-        (defaults.speakers, SPEAKERS),
+    parser.add_argument(
+        "--seed", type=number(int, 0), default=defaults.seed, help="at least 0 (default %(default)s)"
+    )
+    counts: list[tuple[dict[str, int], tuple[int | None, int | None], str]] = [
+        (defaults.sizes, (MIN_SIZE, None), f"utterances, at least {MIN_SIZE}"),
+        (defaults.speakers, SPEAKERS, f"speakers, {SPEAKERS[0]} to {SPEAKERS[1]}"),
     ]
-    for group, bounds in counts:
+    for group, bounds, accepted in counts:
         for key, value in group.items():
             flag = f"--{key.replace('_', '-')}"
-            parser.add_argument(flag, type=number(int, *bounds), default=value, help="default %(default)s")
+            parser.add_argument(
+                flag, type=number(int, *bounds), default=value, help=f"{accepted} (default %(default)s)"
+            )
     for end, seconds in (("min", defaults.min_duration), ("max", defaults.max_duration)):
         parser.add_argument(
             f"--{end}-duration",
@@ -56,26 +64,32 @@ def build_parser(defaults: SyntheticCorpus) -> argparse.ArgumentParser:
             help=f"seconds, {DURATIONS[0]:g} to {DURATIONS[1]:g} (default %(default)s)",
         )
     parser.add_argument(
-        "--workers", type=number(int, 1), default=None, help="processes (default: every available CPU)"
+        "--workers",
+        type=number(int, 1),
+        default=None,
+        help="processes, at least 1 (default: every available CPU)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def _check_out(out: Path) -> None:
-    """Before any work: --out is a new folder, or a corpus this tool wrote (reused, or refused by the
-    generator if its settings differ)."""
+    """Before any work: --out is a corpus this tool wrote (reused, or refused by the generator if its settings
+    differ), or a new or empty folder (that the finished corpus replaces) in a folder that can be written."""
     existing = out
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         where = "is a file" if existing == out else f"is under {existing}, a file"
         raise OutputPathError(f"--out {out} {where}: give a new folder for the corpus")
-    if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()):
+    if (out / MANIFEST).is_file():
+        return
+    if out.is_dir() and any(out.iterdir()):
         raise OutputPathError(
             f"--out {out} holds other files and is not a corpus written by {PROG} (no {MANIFEST}): give a "
-            "new folder"
+            "new or empty folder"
         )
+    check_target(out.expanduser().absolute(), f"--out {out}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,8 +127,25 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(SyntheticCorpus()).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # The generator reports settings that differ from those of an existing corpus as a ValueError.
-    return run_tool(PROG, args, run, also=(ValueError,))
+    try:
+        # The generator reports settings that differ from those of an existing corpus as a ValueError.
+        return run_tool(PROG, args, run, also=(ValueError,))
+    except KeyboardInterrupt:
+        if args.debug or full_tracebacks():
+            raise
+        print(_interrupted(args.out), file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(out: Path) -> str:
+    """The one line after Ctrl-C: where the audio written so far is kept, and that running again resumes."""
+    partial = partial_folder(out.expanduser().absolute())
+    if not (partial / PARTIAL_MARKER).is_file():
+        return f"{PROG}: interrupted (Ctrl-C)"
+    return (
+        f"{PROG}: interrupted (Ctrl-C); the audio written so far is kept in {partial}: run the same command "
+        "again to resume (or delete that folder)"
+    )
 
 
 def _cpu_seconds() -> float:

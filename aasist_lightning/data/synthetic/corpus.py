@@ -27,7 +27,14 @@ from aasist_lightning.data.synthetic.attacks import (
 from aasist_lightning.data.synthetic.dsp import SR
 from aasist_lightning.data.synthetic.parallel import locked, progress, run_tasks
 from aasist_lightning.data.synthetic.speech import channel, make_plan, render, sample_speaker
-from aasist_lightning.files import atomic_path, atomic_write_json, atomic_write_text
+from aasist_lightning.files import (
+    OutputPathError,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    folder_problem,
+    same_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -202,23 +209,21 @@ class SyntheticCorpus:
 
     # ---------------------------------------------------------------- writing
     def __call__(self, root: str | os.PathLike) -> None:
-        """Make sure a complete corpus with these settings exists under root (generate it if needed)."""
+        """Make sure a complete corpus with these settings exists under root (generate it if needed): a new
+        folder, or an empty one, that replaces it once complete (:func:`check_target`)."""
         root = Path(root).expanduser().absolute()
         if self._reuse(root):
             return
+        check_target(root)  # before anything is made (the lock file, the parent folders)
         root.parent.mkdir(parents=True, exist_ok=True)
+        # Serialises generations of one root (deleted when released): a second waits, then reuses the corpus.
         with locked(root.parent / f".{root.name}.lock"):
             if self._reuse(root):  # another process finished it while we waited
                 return
-            if root.exists():
-                raise FileExistsError(
-                    f"{root} exists but is not a synthetic corpus (no {MANIFEST}): refusing to write into "
-                    f"it. Point data.root (or --out) at a new folder, or move {root} away."
-                )
-            partial = root.parent / f".{root.name}.partial"
+            check_target(root)
+            partial = partial_folder(root)
             self._generate(partial)
-            os.replace(partial, root)
-            (root / PARTIAL_MARKER).unlink()  # after the rename: a kill in between leaves a usable corpus
+            _publish(partial, root)
         log.info("synthetic corpus ready under %s", root)
 
     def _reuse(self, root: Path) -> bool:
@@ -245,7 +250,8 @@ class SyntheticCorpus:
         ]
         if missing:
             raise FileNotFoundError(
-                f"synthetic corpus {root} is damaged: {len(missing)} audio files are missing "
+                f"synthetic corpus {root} is damaged: {_count(len(missing), 'audio file')} "
+                f"{'is' if len(missing) == 1 else 'are'} missing "
                 f"(e.g. {missing[0]}). Delete {root} and run again to regenerate it."
             )
         log.info("reusing synthetic corpus %s (fingerprint %s)", root, self.fingerprint)
@@ -315,6 +321,55 @@ class SyntheticCorpus:
             "counts": counts,
             "flac_bytes": size,
         }
+
+
+def partial_folder(root: Path) -> Path:
+    """The hidden sibling folder a corpus for ``root`` is written to (kept by an interrupted run, resumed by
+    the next one)."""
+    return root.parent / f".{root.name}.partial"
+
+
+def check_target(root: Path, name: str | None = None) -> None:
+    """Raise unless a corpus can be generated as ``root`` (absolute): a new folder, or an empty one that the
+    finished corpus replaces, neither of them a link nor the current folder, in a folder that can be written
+    (a read-only one never is, even by root). The message names ``name`` (default: ``root``) and the fix."""
+    name = name or str(root)
+    fix = f"Point data.root (or --out) at a new or empty folder, or move {root} away."
+    if root.is_symlink():
+        raise FileExistsError(f"{name} is a symbolic link (to {os.readlink(root)}), not a corpus: {fix}")
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{name} is a file, not a corpus folder: {fix}")
+    if root.is_dir() and any(root.iterdir()):
+        raise FileExistsError(
+            f"{name} exists but is not a synthetic corpus (no {MANIFEST}): refusing to write into it. {fix}"
+        )
+    if root.is_dir() and same_path(root, Path.cwd()):  # replacing it would leave the shell in a deleted one
+        raise FileExistsError(
+            f"{name} is the current folder: give a new folder inside it (e.g. {root / 'LA'})"
+        )
+    problem = folder_problem(root.parent) or (folder_problem(root) if root.is_dir() else None)
+    if problem:
+        raise OutputPathError(f"{name}: {problem}. Fix: choose another folder (or make it writable first)")
+
+
+def _publish(partial: Path, root: Path) -> None:
+    """Rename the finished ``partial`` folder to ``root`` (a new name or an empty folder), then drop the
+    marker: a kill in between leaves a usable corpus."""
+    try:
+        os.replace(partial, root)
+    except OSError as error:
+        if not (root.is_dir() and not root.is_symlink() and not any(root.iterdir())):
+            raise FileExistsError(
+                f"cannot put the finished corpus in place of {root} ({error.strerror}); it is complete in "
+                f"{partial}: move {root} away and run again to use it"
+            ) from error
+        root.rmdir()  # an empty folder that cannot be renamed over (Windows)
+        os.replace(partial, root)
+    (root / PARTIAL_MARKER).unlink()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _work(corpus: SyntheticCorpus, chunk: list[Job], partial: Path) -> int:

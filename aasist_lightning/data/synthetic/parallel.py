@@ -60,22 +60,46 @@ def _watch_parent(parent: int) -> None:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock (POSIX flock; released by the OS if the holder dies)."""
+    """Exclusive inter-process lock on the file ``path`` (POSIX flock; released by the OS if the holder dies).
+
+    The file is there only while the lock is held or waited for: the holder deletes it before releasing the
+    lock, and a waiter that then gets the lock on the deleted file tries again on the one at ``path`` now
+    (made by the next caller), so two callers never hold it at once. A killed holder leaves the file (empty,
+    harmless: the next caller takes the lock and deletes it)."""
     try:
         import fcntl
     except ImportError:  # no flock (Windows): generation is still atomic, only concurrent runs are unguarded
         yield
         return
-    with path.open("a") as f:
+    while True:
+        f = path.open("a")
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("another process is generating this corpus; waiting for it (%s)", path)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("another process is generating this corpus; waiting for it (%s)", path)
+                fcntl.flock(f, fcntl.LOCK_EX)
+            if _is_at(f.fileno(), path):
+                break
+        except BaseException:
+            f.close()
+            raise
+        f.close()  # its holder deleted it while we waited: lock the file at path now
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still held: nobody else can hold it now
+        f.close()  # releases the lock
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is the file at ``path`` (not one deleted since it was opened)."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    there = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 @contextlib.contextmanager
