@@ -83,10 +83,12 @@ class _HydraReportFilter:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
-    def restore(self) -> None:
-        """Give ``sys.stderr`` back (once the task runs, or at the end)."""
-        if sys.stderr is self:
-            sys.stderr = self.stream
+
+def _restore_stderr() -> None:
+    """Give ``sys.stderr`` back (once the task runs, or at the end). A function of the module, not of the
+    filter: the task closure must not hold the stream (the submitit launchers pickle it)."""
+    if isinstance(sys.stderr, _HydraReportFilter):
+        sys.stderr = sys.stderr.stream
 
 
 def drop_unused_run_folder(folder: Path) -> None:
@@ -189,7 +191,7 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
     def _run(cfg: Any) -> float | None:
         nonlocal entered
         entered = True
-        hydra_report.restore()
+        _restore_stderr()
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             return _multirun_job(prog, task, cfg, failures)
         try:
@@ -205,14 +207,14 @@ def hydra_app(prog: str, config_name: str, task: Callable[[Any], float | None]) 
         with interrupt_exits(prog):  # a multirun's job (recorded in its error.txt) or Hydra's own work
             _run()
     except SystemExit as stop:
-        hydra_report.restore()
+        _restore_stderr()
         if stop.code == 1 and not entered:  # Hydra's own report of a bad override / config group
             if hydra_report.message is not None:
                 report(prog, ConfigError(hydra_report.message))
             raise SystemExit(EXIT_BAD_INPUT) from None
         raise
     finally:
-        hydra_report.restore()
+        _restore_stderr()
     failures.read_records(since=started)
     if failures.jobs:
         names = ", ".join(Path(d).name for d, _ in failures.jobs)
