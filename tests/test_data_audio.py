@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from aasist_lightning.data import AudioError, load_audio, pad_or_crop
+from aasist_lightning.data.audio import MAX_PEAK, header_problem
 
 NB = 64600
 
@@ -114,6 +115,8 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     sf.write(nan, np.array([0.1, np.nan, 0.2], dtype=np.float32), 16000, subtype="FLOAT")
     inf = tmp_path / "inf.wav"
     sf.write(inf, np.array([[0.1, np.inf], [0.2, 0.2]], dtype=np.float32), 16000, subtype="FLOAT")
+    huge = tmp_path / "huge.wav"  # finite, but NaN scores out of the network
+    sf.write(huge, _tone(16000, 16000, amp=1e37), 16000, subtype="FLOAT")
     return {
         "missing": (tmp_path / "missing.flac", "does not exist"),
         "empty": (empty, "cannot read audio file"),
@@ -121,16 +124,50 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "no_samples": (no_samples, "contains no samples"),
         "nan": (nan, "has 1 NaN/inf samples"),
         "inf": (inf, "has 1 NaN/inf samples"),
+        "huge": (huge, re.escape("has samples reaching 1e+37: not audio scaled to [-1, 1]")),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "no_samples", "nan", "inf"])
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "no_samples", "nan", "inf", "huge"])
 def test_bad_audio_names_the_file(tmp_path: Path, case: str) -> None:
     path, message = _bad_files(tmp_path)[case]
     with pytest.raises(AudioError, match=message) as err:
         load_audio(path)
     assert str(path) in str(err.value)
     assert isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize("peak", [1.0, 4.0, 1e3, 1e3 + 1, 32768.0, 3e38])
+def test_samples_beyond_full_scale(tmp_path: Path, peak: float) -> None:
+    """Float audio may overshoot [-1, 1] a little and is read; 1,000 (+60 dBFS) and beyond is no audio scaled
+    to it (float written at 16-bit scale: 32768) and is refused, naming the peak; two channels at 3e38 too
+    (their average is no inf)."""
+    path = tmp_path / "loud.wav"
+    wave = np.linspace(-1, 1, 16000, dtype=np.float32) * np.float32(peak)
+    sf.write(path, np.stack([wave, wave], axis=1), 16000, subtype="FLOAT")
+    if peak <= MAX_PEAK:
+        assert np.max(np.abs(load_audio(path))) == pytest.approx(peak)
+        return
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    assert str(err.value).startswith(
+        f"audio file {path} has samples reaching {peak:.4g}: not audio scaled to [-1, 1] (refused above 1000)"
+    )
+
+
+def test_soundfile_errors_name_the_file_as_text(tmp_path: Path) -> None:
+    """soundfile names the file as the bytes it was given (b'...'): the messages name it as text, a name that
+    is not UTF-8 too."""
+    for name in ("notaudio.wav", os.fsdecode(b"caf\xe9.wav")):
+        path = tmp_path / name
+        path.write_text("not audio\n")
+        with pytest.raises(AudioError) as err:
+            load_audio(path)
+        assert str(err.value) == (
+            f"cannot read audio file {path} (Format not recognised.); is it a valid audio file "
+            "(FLAC, WAV, OGG, ...)?"
+        )
+        assert header_problem(path) == "cannot be read (Format not recognised.)"
 
 
 def test_pad_or_crop_empty() -> None:

@@ -28,6 +28,7 @@ Outputs in ``cfg.paths.output_dir``:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -97,7 +98,11 @@ def _clip_scorer(scorer: Scorer, crop: str, hop: int | None) -> Any:
 
     def windowed(clips: list[np.ndarray]) -> np.ndarray:
         per_clip = [windows(x, nb_samp, hop) for x in clips]
-        logits = scorer(np.concatenate(per_clip))
+        # One batch of windows copied at a time: a small hop makes many (all at once could take GiBs).
+        rows, parts = itertools.chain.from_iterable(per_clip), []
+        while batch := list(itertools.islice(rows, scorer.batch_size)):
+            parts.append(scorer(np.stack(batch)))
+        logits = np.concatenate(parts)
         ends = np.cumsum([len(w) for w in per_clip])[:-1]
         return np.stack([aggregate(part, "mean") for part in np.split(logits, ends)])
 

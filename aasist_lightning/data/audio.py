@@ -1,11 +1,15 @@
-"""Audio I/O: any soundfile format -> float32 mono at 16 kHz, and the official fixed-length rule."""
+"""Audio I/O: any soundfile format -> float32 mono at 16 kHz, the official fixed-length rule, and the
+fixed-length windows of a longer clip (:class:`Windows`, without copying it)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import struct
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 import soundfile as sf
@@ -16,6 +20,11 @@ NB_SAMP = 64600  # ~4 s at 16 kHz, the official AASIST input length
 #: Shorter clips are implausible as speech (ASVspoof 2019 LA's shortest is ~0.5 s): always a warning, never
 #: refused (a corpus of short clips is odd, not broken).
 MIN_SECONDS = 0.1
+#: Samples beyond this magnitude (+60 dBFS) are refused: not audio scaled to [-1, 1]. Float WAVs overshoot
+#: full scale by a few dB at most, audio normalised to unit variance peaks at tens; float audio written at an
+#: integer scale (16-bit: up to 32768) gives meaningless scores. The networks' float32 arithmetic stays
+#: finite up to ~1e18 (NaN scores beyond), far above.
+MAX_PEAK = 1e3
 #: What load_audio does with a truncated file: warn and use what is left, or refuse it.
 DAMAGE_POLICIES = ("warn", "error")
 
@@ -24,8 +33,8 @@ _warned: set[Path] = set()  # damaged files already reported by this process (on
 
 
 class AudioError(ValueError):
-    """An audio file that cannot be used (missing, unreadable, empty, NaN/inf, truncated); the message names
-    it."""
+    """An audio file that cannot be used (missing, unreadable, empty, NaN/inf or out-of-range samples,
+    truncated); the message names it."""
 
     def __init__(self, message: str) -> None:
         # Raised in a DataLoader worker, it comes back to the main process as AudioError("Caught AudioError in
@@ -58,14 +67,23 @@ def _sf_name(path: Path) -> str | bytes:
     return str(path) if os.name == "nt" else os.fsencode(path)
 
 
+def _reason(error: Exception, path: Path) -> str:
+    """soundfile's reason for refusing ``path``, on one line, naming the file as text (soundfile shows the
+    name it was given: the repr of the bytes :func:`_sf_name` passes), without a redundant "Error opening"."""
+    name = repr(_sf_name(path))
+    text = str(error).replace(f"Error opening {name}: ", "").replace(name, str(path))
+    return " ".join(text.split())
+
+
 def header_problem(path: Path) -> str | None:
     """What makes ``path`` unusable as far as its header tells (unreadable, no samples, a WAV cut mid-data),
-    or None: a check of every file before any work; NaN / inf samples show only when a file is read."""
+    or None: a check of every file before any work; NaN / inf / out-of-range samples show only when a file is
+    read."""
     try:
         info = sf.info(_sf_name(path))
         return "holds no samples" if info.frames == 0 else _truncation(path)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
-        return f"cannot be read ({' '.join(str(e).split())})"
+        return f"cannot be read ({_reason(e, path)})"
 
 
 def _truncation(path: Path) -> str | None:
@@ -91,7 +109,8 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn")
     with soxr. A clip shorter than one output sample becomes that one sample. A WAV cut mid-data (its header
     promises more than the file holds) is used with a warning naming it (once per file and process) when
     ``on_damage="warn"``, refused with an ``AudioError`` when ``"error"``; a clip shorter than
-    ``MIN_SECONDS`` always gets the warning.
+    ``MIN_SECONDS`` always gets the warning. NaN / inf samples and samples beyond ``MAX_PEAK`` (not audio
+    scaled to [-1, 1]) are refused with an ``AudioError``.
     """
     if on_damage not in DAMAGE_POLICIES:
         raise ValueError(f"on_damage={on_damage!r} must be one of {DAMAGE_POLICIES}")
@@ -105,7 +124,8 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn")
         data, file_sr = sf.read(_sf_name(path), dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         raise AudioError(
-            f"cannot read audio file {path} ({e}); is it a valid audio file (FLAC, WAV, OGG, ...)?"
+            f"cannot read audio file {path} ({_reason(e, path)}); is it a valid audio file (FLAC, WAV, OGG, "
+            "...)?"
         ) from e
     if data.size == 0:
         raise AudioError(f"audio file {path} contains no samples")
@@ -116,6 +136,12 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, on_damage: str = "warn")
         _warn_once(path, truncated)
     elif data.shape[0] < MIN_SECONDS * file_sr:
         _warn_once(path, f"is implausibly short ({data.shape[0] / file_sr:.3f} s < {MIN_SECONDS} s)")
+    peak = max(float(data.max()), -float(data.min()))  # NaN / inf when such a sample is there: next check
+    if math.isfinite(peak) and peak > MAX_PEAK:
+        raise AudioError(
+            f"audio file {path} has samples reaching {peak:.4g}: not audio scaled to [-1, 1] (refused above "
+            f"{MAX_PEAK:g}). Fix: rescale it (float audio written at 16-bit scale: divide by 32768)"
+        )
     x = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:
@@ -145,3 +171,40 @@ def pad_or_crop(
     if random and n > nb_samp:
         start = int((rng if rng is not None else np.random.default_rng()).integers(0, n - nb_samp + 1))
     return x[start : start + nb_samp]
+
+
+class Windows(Sequence[np.ndarray]):
+    """Fixed-length windows of a clip, starting at ``starts``, without copying the clip: ``w[i]`` is a
+    read-only view of window ``i``, ``w[a:b]`` a new ``(b - a, nb_samp)`` array (one batch), and ``len(w)``,
+    ``w.shape``, ``np.asarray(w)`` (every window at once) as for the ``(n, nb_samp)`` array they stand for.
+    The windows of a 20 s clip at 16 kHz, one every sample, would take 61.5 GiB at once: copy a batch at a
+    time."""
+
+    def __init__(self, x: np.ndarray, nb_samp: int, starts: Sequence[int] | np.ndarray) -> None:
+        self._view = np.lib.stride_tricks.sliding_window_view(x, nb_samp)  # (len(x) - nb_samp + 1, nb_samp)
+        self._starts = np.asarray(starts, dtype=np.intp)
+        self.shape = (len(self._starts), nb_samp)
+        self.dtype = x.dtype
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> np.ndarray: ...
+
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        return self._view[self._starts[index]]  # a slice of starts: a copy of those rows; one start: a view
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self._view[s] for s in self._starts)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        rows = self[:]
+        return rows if dtype is None else rows.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"Windows({len(self)} x {self.shape[1]} samples)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aasist_lightning.data.audio import SAMPLE_RATE, load_audio
+from aasist_lightning.data.audio import SAMPLE_RATE, Windows, load_audio
 from aasist_lightning.runtime.options import AGGREGATES, InferenceError
 from aasist_lightning.runtime.scorer import Scorer, aggregate, score_and_prob, windows
 
@@ -40,8 +41,9 @@ AUDIO_EXTENSIONS = frozenset(
 
 
 def find_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files named in ``inputs`` plus every audio file (by extension) below the folders named, recursively,
-    in a stable order, each once. Raises FileNotFoundError for an input that does not exist."""
+    """Files named in ``inputs`` plus every audio file (by extension) below the folders named, recursively
+    (through links to folders too), in a stable order, each once (one file reached by several paths: the
+    first). Raises FileNotFoundError for an input that does not exist."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item).expanduser()
@@ -62,8 +64,9 @@ def find_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _audio_below(folder: Path) -> list[Path]:
-    """The audio files below ``folder``; a sub-folder that cannot be listed is an error naming it (its files
-    would otherwise be missing from the results without a word)."""
+    """The audio files below ``folder``, links to folders followed (each real folder searched once: a link
+    back up, a cycle, is not followed again); a sub-folder that cannot be listed is an error naming it (its
+    files would otherwise be missing from the results without a word)."""
 
     def unlisted(error: OSError) -> None:
         raise OSError(
@@ -71,12 +74,21 @@ def _audio_below(folder: Path) -> list[Path]:
             "out. Fix: make it readable, or give the other folders / files as inputs"
         )
 
-    return [
-        Path(top) / name
-        for top, _, files in os.walk(folder, onerror=unlisted)
-        for name in files
-        if Path(name).suffix.lower() in AUDIO_EXTENSIONS and (Path(top) / name).is_file()
-    ]
+    found = []
+    searched: set[tuple[int, int]] = set()  # (device, inode) of the real folders searched
+    for top, folders, files in os.walk(folder, onerror=unlisted, followlinks=True):
+        real = os.stat(top)
+        if (real.st_dev, real.st_ino) in searched:
+            folders.clear()  # reached again through a link: searched already, and so is what is below it
+            continue
+        searched.add((real.st_dev, real.st_ino))
+        folders.sort()  # the first path to a folder reached twice is the same on every run
+        found += [
+            Path(top) / name
+            for name in files
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS and (Path(top) / name).is_file()
+        ]
+    return found
 
 
 @dataclass
@@ -100,9 +112,38 @@ class FileError:
     error: str
 
 
-def _load(path: Path, nb_samp: int, hop: int | None, mode: str) -> tuple[np.ndarray, float]:
+def _load(path: Path, nb_samp: int, hop: int | None, mode: str) -> tuple[Windows, float]:
     x = load_audio(path, SAMPLE_RATE)
     return windows(x, nb_samp, hop, mode), x.shape[0] / SAMPLE_RATE
+
+
+def _next_batch(waiting: deque[tuple[Windows, int]], size: int) -> np.ndarray:
+    """Up to ``size`` windows from the head of ``waiting`` (the windows of files, each with the index of its
+    first window not yet taken), copied into one array; what they took is removed from ``waiting``."""
+    parts = []
+    while size and waiting:
+        wins, start = waiting[0]
+        stop = min(len(wins), start + size)
+        parts.append(wins[start:stop])
+        size -= stop - start
+        if stop == len(wins):
+            waiting.popleft()
+        else:
+            waiting[0] = (wins, stop)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _first_rows(scored: deque[np.ndarray], n: int) -> np.ndarray:
+    """The first ``n`` rows of the logits blocks ``scored``, removed from it."""
+    out = []
+    while n:
+        block = scored.popleft()
+        if len(block) > n:
+            scored.appendleft(block[n:])
+            block = block[:n]
+        out.append(block)
+        n -= len(block)
+    return out[0] if len(out) == 1 else np.concatenate(out)
 
 
 def score_files(
@@ -114,32 +155,36 @@ def score_files(
     workers: int | None = None,
 ) -> Iterator[FileScore | FileError]:
     """Score audio files, in order: loading (and resampling) runs on ``workers`` threads ahead of the model,
-    and windows of consecutive files share batches. Unreadable files yield a :class:`FileError` instead of
-    stopping."""
+    and windows of consecutive files share batches (only one batch of windows is copied at a time: a small
+    hop on a long clip makes many). Unreadable files yield a :class:`FileError` instead of stopping."""
     if how not in AGGREGATES:
         raise InferenceError(f"aggregate {how!r} must be one of {', '.join(AGGREGATES)}")
     windows(np.zeros(1, np.float32), scorer.nb_samp, hop, mode)  # validates hop / mode before any work
     workers = workers or min(8, os.cpu_count() or 1)
     ahead = max(2 * workers, 4)
 
-    pending: list[tuple[Path, np.ndarray | None, float, str | None]] = []  # in input order
-    rows: list[np.ndarray] = []  # windows waiting for a batch
-    scored: list[np.ndarray] = []  # logits of windows already run, in the same order
+    pending: list[tuple[Path, Windows | None, float, str | None]] = []  # in input order
+    # The windows of files waiting for a batch, in order, each with the index of its first window not yet run.
+    waiting: deque[tuple[Windows, int]] = deque()
+    scored: deque[np.ndarray] = deque()  # logits (k, 2) of windows already run, in the same order
+    counts = [0, 0]  # windows waiting, windows scored
 
     def flush(final: bool) -> Iterator[FileScore | FileError]:
-        while len(rows) >= scorer.batch_size or (final and rows):
-            batch, rows[:] = rows[: scorer.batch_size], rows[scorer.batch_size :]
-            scored.extend(scorer(np.stack(batch)))
+        while counts[0] >= scorer.batch_size or (final and counts[0]):
+            batch = _next_batch(waiting, scorer.batch_size)  # the one copy of these windows
+            scored.append(scorer(batch))
+            counts[0] -= len(batch)
+            counts[1] += len(batch)
         while pending:
             path, wins, duration, error = pending[0]
             if error is not None:
                 result: FileScore | FileError = FileError(path, error)
             else:
                 assert wins is not None
-                if len(scored) < len(wins):
+                if counts[1] < len(wins):
                     return
-                logits = np.stack(scored[: len(wins)])
-                del scored[: len(wins)]
+                logits = _first_rows(scored, len(wins))
+                counts[1] -= len(wins)
                 agg = aggregate(logits, how)
                 score, prob = score_and_prob(agg)
                 result = FileScore(
@@ -167,7 +212,8 @@ def score_files(
             try:
                 wins, duration = futures[index].result()
                 pending.append((path, wins, duration, None))
-                rows.extend(wins)
+                waiting.append((wins, 0))
+                counts[0] += len(wins)
             except (ValueError, OSError) as e:  # AudioError is a ValueError and names the file
                 pending.append((path, None, math.nan, str(e)))
             futures[index] = None  # type: ignore[call-overload]  # free the audio

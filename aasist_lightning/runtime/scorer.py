@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aasist_lightning.data.audio import SAMPLE_RATE
+from aasist_lightning.data.audio import SAMPLE_RATE, Windows
 from aasist_lightning.files import check_input
 from aasist_lightning.metrics.calibration import Calibration
 from aasist_lightning.runtime.hardware import resolve_device
@@ -322,10 +322,10 @@ class Scorer:
         """The dev-fitted calibration of the score stored with the model, if any."""
         return stored_calibration(self.metadata, str(self.metadata.get("source", "the model")))
 
-    def __call__(self, waves: np.ndarray | torch.Tensor) -> np.ndarray:
+    def __call__(self, waves: np.ndarray | torch.Tensor | Windows) -> np.ndarray:
         n = len(waves)
         if n <= self.batch_size:
-            return self._run(waves)
+            return self._run(waves[:n])  # Windows: the rows as one array (no copy of an array or tensor)
         return np.concatenate(
             [self._run(waves[i : i + self.batch_size]) for i in range(0, n, self.batch_size)]
         )
@@ -357,8 +357,9 @@ def score_and_prob(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------- windows
-def windows(x: np.ndarray, nb_samp: int, hop: int | None = None, mode: str = "windows") -> np.ndarray:
-    """The fixed-length inputs (n, nb_samp) to score a waveform with (see the module docstring)."""
+def windows(x: np.ndarray, nb_samp: int, hop: int | None = None, mode: str = "windows") -> Windows:
+    """The fixed-length inputs (n, nb_samp) to score a waveform with (see the module docstring), as views of
+    ``x``: slice them a batch at a time (``w[i : i + batch]``, as :class:`Scorer` does)."""
     from aasist_lightning.data.audio import pad_or_crop
 
     if mode not in MODES:
@@ -368,11 +369,11 @@ def windows(x: np.ndarray, nb_samp: int, hop: int | None = None, mode: str = "wi
         raise InferenceError(f"hop {hop!r} must be an integer number of samples in 1..{nb_samp} (nb_samp)")
     n = x.shape[0]
     if mode == "official" or n <= nb_samp:
-        return pad_or_crop(x, nb_samp)[None, :]
-    starts = list(range(0, n - nb_samp + 1, hop))
+        return Windows(pad_or_crop(x, nb_samp), nb_samp, [0])
+    starts = np.arange(0, n - nb_samp + 1, hop)
     if starts[-1] + nb_samp < n:  # the hop left a tail: one more window, flush with the end
-        starts.append(n - nb_samp)
-    return np.stack([x[s : s + nb_samp] for s in starts])
+        starts = np.append(starts, n - nb_samp)
+    return Windows(x, nb_samp, starts)
 
 
 def aggregate(window_logits: np.ndarray, how: str = "mean") -> np.ndarray:
