@@ -1,6 +1,7 @@
 """Old module paths of version 0.1, kept working with a DeprecationWarning: ``import aasist_lightning.score``,
 ``from aasist_lightning.attention import explain`` and ``python -m aasist_lightning.score`` reach the module's
-new home (see CHANGELOG.md). Remove in 0.3."""
+new home (see CHANGELOG.md), and so do moved package attributes
+(``aasist_lightning.data.ASVspoofDataModule``). Remove in 0.3."""
 
 from __future__ import annotations
 
@@ -59,6 +60,26 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         spec = importlib.util.find_spec(new)
         loader = spec.loader if spec is not None else None
         return loader.get_code(new) if isinstance(loader, importlib.abc.InspectLoader) else None
+
+
+#: Old package attribute -> the module that holds it now (a package's ``__getattr__`` asks
+#: :func:`moved_name`).
+MOVED_NAMES = {
+    "aasist_lightning.data.ASVspoofDataModule": "aasist_lightning.lit.datamodule",
+}
+
+
+def moved_name(package: str, name: str) -> object | None:
+    """``package.name`` from its new module, with the DeprecationWarning, or None when it never moved."""
+    new = MOVED_NAMES.get(f"{package}.{name}")
+    if new is None:
+        return None
+    warnings.warn(
+        f"{package}.{name} moved to {new}.{name}; the old name will be removed in 0.3",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(new), name)
 
 
 def install() -> None:

@@ -287,6 +287,9 @@ def test_a_hop_longer_than_the_checkpoints_input_is_refused_before_work(tmp_path
     with pytest.raises(ConfigError, match=r"hop=32300: longer than the input of checkpoint .*nb_samp=16000"):
         evaluate(cfg)
     assert not (tmp_path / "run").exists()
+    longer = random_checkpoint(tmp_path / "longer.ckpt", nb_samp=40000)  # longer than the model group's
+    results = evaluate(eval_cfg(tmp_path, root, longer, "crop=windows", "hop=30000", out="longer"))
+    assert "eval/eer" in results
 
 
 @pytest.mark.parametrize(

@@ -175,6 +175,9 @@ def test_a_training_checkpoint_gives_the_network_it_was_trained_in(tmp_path: Pat
     assert longer.nb_samp == 32000 and longer.config["freq_mask_width"] == 0  # input and masking only
     with pytest.raises(HyperParameterError, match=r"first_conv=3: .*best.ckpt was trained with first_conv=9"):
         AASIST.from_pretrained(ckpt, **TINY_ARCH)
+    # The same network: first_conv 8 becomes the odd 9; the 4th pool ratio and temperature are unused.
+    same = {"first_conv": 8, "pool_ratios": [0.5, 0.5, 0.5, 0.9], "temperatures": [1, 1, 50, 7]}
+    assert AASIST.from_pretrained(ckpt, **same).kernel_size == 9
 
 
 def test_unknown_override() -> None:

@@ -29,3 +29,14 @@ def test_an_old_command_path_still_runs() -> None:
     assert done.returncode == 2
     assert "python -m aasist_lightning.score is now python -m aasist_lightning.cli.score" in done.stderr
     assert "aasist-score: error: score file /nonexistent/scores.txt not found" in done.stderr
+
+
+def test_an_old_package_attribute_is_the_new_one_with_a_warning() -> None:
+    import aasist_lightning.data as data
+    from aasist_lightning.lit.datamodule import ASVspoofDataModule
+
+    data.__dict__.pop("ASVspoofDataModule", None)
+    with pytest.warns(DeprecationWarning, match="data.ASVspoofDataModule moved to aasist_lightning.lit"):
+        assert data.ASVspoofDataModule is ASVspoofDataModule
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        _ = data.Nothing

@@ -160,7 +160,7 @@ def test_predict_scores_linked_folders_and_names_refused_files(
     sf.write(lk / "own.wav", tone(16000, 16000, seed=1), 16000)
     (lk / "linked_dir").symlink_to(clips, target_is_directory=True)
     out = tmp_path / "scores.json"
-    assert main([str(lk), "--ckpt", str(ckpt), "-o", str(out), "--no-progress"]) == 1
+    assert main([str(lk), "--ckpt", str(ckpt), "-o", str(out), "--no-progress", "--backend", "eager"]) == 1
     err = capsys.readouterr().err
     doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert [Path(r["path"]).name for r in doc["results"]] == ["a.wav", "own.wav"]

@@ -149,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
     # The official weights too, wherever their name resolves (they are inputs even when not named).
     inputs = [*([args.ckpt] if args.ckpt else []), *weights_locations(args.pretrained or "AASIST-L")]
     check_outputs([args.onnx, args.program, args.torchscript], inputs)  # before the model is loaded
-    for option, path, suffix in (("--onnx", args.onnx, ".onnx"), ("--program", args.program, ".pt2")):
+    named = (
+        ("--onnx", args.onnx, ".onnx"),
+        ("--program", args.program, ".pt2"),
+        ("--torchscript", args.torchscript, ".pt"),
+    )
+    for option, path, suffix in named:
         if path and Path(path).suffix.lower() != suffix:  # e.g. over a weights file of the same folder
             raise OutputPathError(
                 f"{option} {path}: the file name of the exported model ends in {suffix}. Fix: e.g. "

@@ -310,7 +310,11 @@ def run(args: argparse.Namespace) -> int:
                 tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
         else:
             try:
-                sys.stdout.write(text)
+                try:
+                    sys.stdout.write(text)
+                except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict stream: its bytes
+                    sys.stdout.flush()
+                    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
                 sys.stdout.flush()
             except OSError as error:  # e.g. redirected to a full disk: say it is the standard output
                 raise OSError(

@@ -164,8 +164,7 @@ def json_text(
 
 # ------------------------------------------------------------------------------------ where outputs go
 def _outside_input_folders(option: str, path: Path, inputs: Sequence[str]) -> None:
-    """Nothing is written into a folder given as input (a data folder; a later run over it would meet the
-    output too)."""
+    """Nothing is written into a folder given as input: the user's data, which the package only reads."""
     for folder in (Path(i).expanduser() for i in inputs):
         if folder.is_dir() and is_within(path, folder):
             raise OutputPathError(

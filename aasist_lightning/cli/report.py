@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ from aasist_lightning.cli.report_jobs import (
     read_sweep,
     short_names,
 )
-from aasist_lightning.files import OutputPathError, atomic_outputs, atomic_write_json, check_outputs
+from aasist_lightning.files import OutputPathError, atomic_outputs, check_outputs
 
 PROG = "aasist-report"
 REPORT_FILES = ("report.md", "report.csv", "report.json")
@@ -246,8 +247,7 @@ def write_report(folder: str | Path, n_boot: int = N_BOOT, plots: bool = True) -
             images = plot_sweep(sweep, outputs)
         outputs.write_text(sweep.path / "report.md", markdown(sweep, images))
         outputs.write_text(sweep.path / "report.csv", _csv(sweep))
-        with outputs.write(sweep.path / "report.json") as tmp:
-            atomic_write_json(tmp, as_json(sweep, images))
+        outputs.write_text(sweep.path / "report.json", json.dumps(as_json(sweep, images), indent=2) + "\n")
     return sweep, images
 
 

@@ -39,7 +39,7 @@ def build_parser(defaults: SyntheticCorpus) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         required=True,
-        type=Path,
+        type=lambda text: Path(text).expanduser(),  # --out=~/LA: the shell leaves that ~ alone
         help="corpus root (the folder that will hold ASVspoof2019_LA_*): a new or empty folder, or a corpus "
         "written by this tool (reused); use it as data.root",
     )

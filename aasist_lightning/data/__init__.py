@@ -7,6 +7,8 @@ import torch or Lightning."""
 from importlib import import_module
 from typing import Any
 
+from aasist_lightning import _moved
+
 _EXPORTS = {
     "audio": ["NB_SAMP", "SAMPLE_RATE", "AudioError", "load_audio", "pad_or_crop"],
     "augment": ["Compose", "FreqMaskWave", "RandomGain", "RawBoost"],
@@ -32,7 +34,10 @@ __all__ = sorted(_MODULE_OF)
 def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        moved = _moved.moved_name(__name__, name)  # e.g. ASVspoofDataModule, now in the Lightning glue
+        if moved is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return moved
     value = getattr(import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value

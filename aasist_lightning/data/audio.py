@@ -203,6 +203,8 @@ class Windows(Sequence[np.ndarray]):
         return (self._view[s] for s in self._starts)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:  # NumPy 2's protocol: the rows are views of the clip, gathered by copying
+            raise ValueError("the windows of a clip cannot be one array without a copy")
         rows = self[:]
         return rows if dtype is None else rows.astype(dtype, copy=False)
 

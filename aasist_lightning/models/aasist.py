@@ -358,9 +358,15 @@ class AASIST(nn.Module):
         path = resolve_weights(name_or_path)
         state_dict, stored = read_weights(path)
         changed = [
-            (key, overrides[key], f"{path} was trained with {key}={_plain(stored[key])}; pass that or none")
+            (
+                key,
+                overrides[key],
+                f"{path} was trained with {key}={_plain(stored[key])}: pass that or leave it out",
+            )
             for key in NETWORK_KEYS
-            if key in stored and key in overrides and _plain(overrides[key]) != _plain(stored[key])
+            if key in stored
+            and key in overrides
+            and _as_built(key, overrides[key]) != _as_built(key, stored[key])
         ]
         if changed:
             raise HyperParameterError(changed)
@@ -543,6 +549,17 @@ def _plain(value: Any) -> Any:
     """Any sequence (tuple, list, a config's list node) -> plain lists, recursively; strings stay strings."""
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [_plain(v) for v in value]
+    return value
+
+
+def _as_built(key: str, value: Any) -> Any:
+    """A network hyper-parameter as the network uses it: ``first_conv`` made odd, the 4th pool ratio and
+    temperature dropped (unused: official quirk)."""
+    value = _plain(value)
+    if key == "first_conv" and is_integer(value) and value >= 1:
+        return odd_kernel_size(value)
+    if key in ("pool_ratios", "temperatures") and isinstance(value, list):
+        return value[:3]
     return value
 
 

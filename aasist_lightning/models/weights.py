@@ -192,6 +192,16 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> A
         raise WeightsError(f"cannot read {what} {path}: {reason}") from e
 
 
+def checkpoint_network(ckpt: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A training run's checkpoint (.ckpt): the network's weights (the LightningModule's ``model.*``
+    entries) and the architecture it stores (its hyper-parameters in ``ARCH_KEYS`` that are set)."""
+    hparams = ckpt.get("hyper_parameters")
+    hparams = hparams if isinstance(hparams, Mapping) else {}
+    stored = {k: hparams[k] for k in ARCH_KEYS if hparams.get(k) is not None}
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    return state, stored
+
+
 def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The network's weights from a plain state_dict (``torch.load(weights_only=True)``, onto the CPU: the
     official files hold CUDA tensors) or from a training run's checkpoint (.ckpt), and the architecture the
@@ -204,10 +214,7 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         raise WeightsError(f"{e}. Download or save it again.") from e.__cause__
     stored: dict[str, Any] = {}
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping) and "hyper_parameters" in obj:
-        # A training run's checkpoint (.ckpt): the network's weights, under the LightningModule's `model.`.
-        hparams = obj["hyper_parameters"] if isinstance(obj["hyper_parameters"], Mapping) else {}
-        stored = {k: hparams[k] for k in ARCH_KEYS if hparams.get(k) is not None}
-        obj = {k.removeprefix("model."): v for k, v in obj["state_dict"].items() if k.startswith("model.")}
+        obj, stored = checkpoint_network(obj)
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         hint = ""
         if isinstance(obj, Mapping) and "state_dict" in obj:

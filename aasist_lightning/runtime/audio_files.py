@@ -171,7 +171,7 @@ def score_files(
 
     def flush(final: bool) -> Iterator[FileScore | FileError]:
         while counts[0] >= scorer.batch_size or (final and counts[0]):
-            batch = _next_batch(waiting, scorer.batch_size)  # the one copy of these windows
+            batch = _next_batch(waiting, scorer.batch_size)  # one batch of windows copied at a time
             scored.append(scorer(batch))
             counts[0] -= len(batch)
             counts[1] += len(batch)

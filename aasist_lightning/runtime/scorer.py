@@ -122,17 +122,15 @@ def load_detector(
 def _from_lightning(path: Path, ckpt: dict[str, Any], overrides: dict[str, Any]) -> Detector:
     """An AASIST from an AASISTLitModule checkpoint: architecture from its hyper-parameters, weights from the
     ``model.*`` entries of its state_dict."""
-    from aasist_lightning.models import AASIST, ARCH_KEYS
-    from aasist_lightning.models.weights import load_weights_into
+    from aasist_lightning.models import AASIST
+    from aasist_lightning.models.weights import checkpoint_network, load_weights_into
 
     if overrides:
         raise InferenceError(
             f"architecture overrides {sorted(overrides)} cannot be applied to checkpoint {path}: its "
             "architecture is stored in it"
         )
-    hparams = ckpt.get("hyper_parameters") or {}
-    arch = {k: hparams[k] for k in ARCH_KEYS if hparams.get(k) is not None}
-    state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    state, arch = checkpoint_network(ckpt)
     if not state:
         raise InferenceError(
             f"checkpoint {path} has no 'model.*' weights: it was not written by aasist_lightning's training "

@@ -214,7 +214,12 @@ class SyntheticCorpus:
         root = Path(root).expanduser().absolute()
         if self._reuse(root):
             return
-        check_target(root)  # before anything is made (the lock file, the parent folders)
+        try:
+            check_target(root)  # before anything is made (the lock file, the parent folders)
+        except (OSError, ValueError):
+            if self._reuse(root):  # another process published it in the meantime
+                return
+            raise
         root.parent.mkdir(parents=True, exist_ok=True)
         # Serialises generations of one root (deleted when released): a second waits, then reuses the corpus.
         with locked(root.parent / f".{root.name}.lock"):

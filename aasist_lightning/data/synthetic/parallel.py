@@ -88,8 +88,10 @@ def locked(path: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)  # while still held: nobody else can hold it now
-        f.close()  # releases the lock
+        try:
+            path.unlink(missing_ok=True)  # while still held: nobody else can hold it now
+        finally:
+            f.close()  # releases the lock
 
 
 def _is_at(fd: int, path: Path) -> bool:
