@@ -114,3 +114,18 @@ def test_a_ddp_job_of_a_sweep_is_recorded_once_with_the_peers_error(
         "ConfigError: DDP process 1 stopped the run on bad input: clip.wav is bad",
     )
     assert failures.jobs == [(str(tmp_path), True)] and failures.exit_status() == EXIT_BAD_INPUT
+
+
+def test_a_process_group_terminated_ends_in_one_line_with_status_143(capsys: pytest.CaptureFixture) -> None:
+    """SIGTERM to the whole group (timeout, a scheduler) kills the DataLoader workers too: the training then
+    fails on them, not on Lightning's SIGTERM check; another worker death stays a bug with its traceback."""
+    from aasist_lightning.cli.errors import EXIT_TERMINATED, interrupt_exits
+
+    killed = RuntimeError("DataLoader worker (pid 26643) is killed by signal: Terminated. ")
+    with pytest.raises(SystemExit) as end, interrupt_exits("aasist-train"):
+        raise killed
+    assert end.value.code == EXIT_TERMINATED
+    assert capsys.readouterr().err == "aasist-train: terminated (SIGTERM)\n"
+    crashed = RuntimeError("DataLoader worker (pid 26643) is killed by signal: Segmentation fault. ")
+    with pytest.raises(RuntimeError, match="Segmentation fault"), interrupt_exits("aasist-train"):
+        raise crashed

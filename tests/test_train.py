@@ -72,6 +72,18 @@ class InterruptAt(L.Callback):
             raise KeyboardInterrupt
 
 
+class TerminateAt(L.Callback):
+    """Simulates SIGTERM (a scheduler's time limit) after batch `batch` of epoch 0: what Lightning's handler
+    does (a real signal would end the test process where no handler is installed)."""
+
+    def __init__(self, batch: int = 1) -> None:
+        self.batch = batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == 0 and batch_idx == self.batch:
+            trainer._signal_connector.received_sigterm = True
+
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -303,6 +315,20 @@ def test_ctrl_c_mid_epoch_leaves_a_usable_last_ckpt(work: Path, tiny_corpus: Pat
         logged = list(csv.DictReader(file))
     steps = [int(row["step"]) for row in logged if row["train/loss"]]
     assert steps[0] == 0 and steps[-1] == 5 and any(row["test/eer"] for row in logged)
+
+
+def test_sigterm_mid_epoch_saves_last_ckpt_and_exits_143(work: Path, tiny_corpus: Path) -> None:
+    """Lightning ends a run on SIGTERM with SystemExit(0): a scheduler would take it for a success, and the
+    epoch's steps were lost. The step's last.ckpt is saved and the run ends in one line, exit status 143."""
+    from aasist_lightning.cli.errors import EXIT_TERMINATED, interrupt_exits
+
+    stop = [f"+callbacks.stop._target_={__name__}.TerminateAt", "+callbacks.stop.batch=1"]
+    with pytest.raises(SystemExit) as end, interrupt_exits("aasist-train"):
+        train(lean_cfg(work, tiny_corpus, "sigterm", *stop))
+    assert end.value.code == EXIT_TERMINATED
+    run = work / "outputs/tiny/runs/sigterm"
+    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")
+    assert ckpt["global_step"] == 2 and not (run / "results.json").exists()
 
 
 def test_a_finished_run_trains_on_only_when_max_epochs_is_raised(

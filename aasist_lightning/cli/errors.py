@@ -173,13 +173,26 @@ def _peer_stop_exit(prog: str, rank: int) -> int:
     return 1
 
 
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+#: Exit status after Ctrl-C (128 + SIGINT) and SIGTERM (128 + SIGTERM), as shells report them.
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+_WORKER_TERMINATED = re.compile(r"DataLoader worker \(pid[^)]*\) is killed by signal: Terminated")
+
+
+def _terminated(error: BaseException) -> bool:
+    """Whether ``error`` is how a training stops on SIGTERM: Lightning's SIGTERMException (a SystemExit with
+    status 0, which would tell a scheduler the run succeeded), or the DataLoader's report of its workers
+    killed by the same signal (a whole process group terminated)."""
+    exceptions = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    if exceptions is not None and isinstance(error, exceptions.SIGTERMException):
+        return True
+    return isinstance(error, RuntimeError) and _WORKER_TERMINATED.search(str(error)) is not None
 
 
 @contextmanager
 def interrupt_exits(prog: str) -> Iterator[None]:
-    """Ctrl-C: one line and ``SystemExit(130)`` instead of a traceback (unless tracebacks were asked for)."""
+    """Ctrl-C and SIGTERM: one line and ``SystemExit(130 / 143)`` instead of a traceback or a silent status 0
+    (unless tracebacks were asked for)."""
     try:
         yield
     except KeyboardInterrupt:
@@ -187,6 +200,11 @@ def interrupt_exits(prog: str) -> Iterator[None]:
             raise
         print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except BaseException as error:
+        if not _terminated(error) or full_tracebacks():
+            raise
+        print(f"{prog}: terminated (SIGTERM)", file=sys.stderr)
+        raise SystemExit(EXIT_TERMINATED) from None
 
 
 @contextmanager

@@ -87,7 +87,8 @@ class RunCheckpoint(ModelCheckpoint):
 
 
 class InterruptCheckpoint(Callback):
-    """On Ctrl-C (KeyboardInterrupt) save `<dirpath>/last.ckpt`, unless it already holds the current step.
+    """On Ctrl-C (KeyboardInterrupt) or SIGTERM (a scheduler's time limit, `kill`, `timeout`) save
+    `<dirpath>/last.ckpt`, unless it already holds the current step.
 
     Lightning catches the interrupt, calls `on_exception` and exits; the checkpoint is written atomically by
     global rank 0 without any collective call (the other processes may be gone already).
@@ -103,7 +104,10 @@ class InterruptCheckpoint(Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if not isinstance(exception, KeyboardInterrupt) or trainer.sanity_checking or not trainer.training:
+        # SIGTERM: Lightning stops at the end of the step, or the DataLoader fails first when its workers got
+        # the signal too (a whole process group terminated); either way the trainer noted the signal.
+        stopped = isinstance(exception, KeyboardInterrupt) or trainer.received_sigterm
+        if not stopped or trainer.sanity_checking or not trainer.training:
             return
         if trainer.global_step == 0 or trainer.global_step == self._saved_step or not trainer.is_global_zero:
             return
