@@ -92,25 +92,33 @@ def check_input(path: PathLike, what: str = "input") -> Path:
     raise InputPathError(f"{what} {path} is not a regular file (a pipe or a device): give the path of a file")
 
 
-def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
-    """Raise :class:`OutputPathError` unless ``path`` can be written as an output file; returns it as a
-    ``Path``. Call it before the work whose result goes there."""
-    path = Path(path)
+def _output_problem(path: Path, inputs: Iterable[PathLike]) -> tuple[str, str] | None:
+    """(what is wrong with ``path`` as an output, how the message ends by default), or None."""
     if path.is_dir():
-        raise OutputPathError(f"output {path} is a folder: give a file name inside it")
+        return f"output {path} is a folder", ": give a file name inside it"
     for source in inputs:
         source = Path(source)
         if same_path(path, source):
-            raise OutputPathError(f"output {path} is also an input ({source}): choose another output path")
+            return f"output {path} is also an input ({source})", ": choose another output path"
     mode = _read_only_mode(path) if path.is_file() else None
     if mode is not None:  # as root too: a read-only file is kept
-        raise OutputPathError(
-            f"output {path} is read-only (mode {mode:o}): it is never replaced. Fix: "
-            "choose another output path (or make it writable first)"
+        return (
+            f"output {path} is read-only (mode {mode:o}): it is never replaced",
+            ". Fix: choose another output path (or make it writable first)",
         )
     problem = folder_problem(path.parent)
-    if problem:
-        raise OutputPathError(f"output {path}: {problem}")
+    return (f"output {path}: {problem}", "") if problem else None
+
+
+def check_output(path: PathLike, inputs: Iterable[PathLike] = (), fix: str | None = None) -> Path:
+    """Raise :class:`OutputPathError` unless ``path`` can be written as an output file; returns it as a
+    ``Path``. Call it before the work whose result goes there. ``fix``: the advice of a tool whose outputs
+    have fixed names (instead of choosing another path)."""
+    path = Path(path)
+    found = _output_problem(path, inputs)
+    if found is not None:
+        what, default_fix = found
+        raise OutputPathError(what + (f". Fix: {fix}" if fix else default_fix))
     return path
 
 
@@ -213,21 +221,23 @@ def _naming(error: OSError, path: Path, outcome: str = "no earlier output was re
     return named
 
 
-def _checked(path: Path, others: list[Path], inputs: list[PathLike]) -> Path:
-    checked = check_output(path, inputs)
+def _checked(path: Path, others: list[Path], inputs: list[PathLike], fix: str | None = None) -> Path:
+    checked = check_output(path, inputs, fix)
     if any(checked.absolute() == other.absolute() or _same_file(checked, other) for other in others):
         raise OutputPathError(f"output {path} is given twice: give each output its own path")
     return checked
 
 
-def check_outputs(paths: Iterable[PathLike | None], inputs: Iterable[PathLike] = ()) -> list[Path]:
+def check_outputs(
+    paths: Iterable[PathLike | None], inputs: Iterable[PathLike] = (), fix: str | None = None
+) -> list[Path]:
     """:func:`check_output` for each of a run's outputs (None entries are skipped), none given twice;
     returns them as ``Path`` objects."""
     inputs = list(inputs)
     checked: list[Path] = []
     for path in paths:
         if path is not None:
-            checked.append(_checked(Path(path), checked, inputs))
+            checked.append(_checked(Path(path), checked, inputs, fix))
     return checked
 
 

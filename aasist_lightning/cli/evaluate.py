@@ -28,7 +28,6 @@ Outputs in ``cfg.paths.output_dir``:
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -58,6 +57,7 @@ from aasist_lightning.files import atomic_outputs
 from aasist_lightning.lit.loggers import finish_wandb, instantiate_loggers
 from aasist_lightning.metrics.calibration import calibration_measures
 from aasist_lightning.runtime.allocator import allocator
+from aasist_lightning.runtime.audio_files import window_batches
 from aasist_lightning.runtime.hardware import resolve_device
 from aasist_lightning.runtime.progress import iterate_batches
 from aasist_lightning.runtime.scorer import Scorer, aggregate, load_detector, windows
@@ -98,11 +98,7 @@ def _clip_scorer(scorer: Scorer, crop: str, hop: int | None) -> Any:
 
     def windowed(clips: list[np.ndarray]) -> np.ndarray:
         per_clip = [windows(x, nb_samp, hop) for x in clips]
-        # One batch of windows copied at a time: a small hop makes many (all at once could take GiBs).
-        rows, parts = itertools.chain.from_iterable(per_clip), []
-        while batch := list(itertools.islice(rows, scorer.batch_size)):
-            parts.append(scorer(np.stack(batch)))
-        logits = np.concatenate(parts)
+        logits = np.concatenate([scorer(batch) for batch in window_batches(per_clip, scorer.batch_size)])
         ends = np.cumsum([len(w) for w in per_clip])[:-1]
         return np.stack([aggregate(part, "mean") for part in np.split(logits, ends)])
 
@@ -180,7 +176,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         arch = {k: model_cfg[k] for k in ARCH_KEYS if k in model_cfg}
         detector = load_detector(pretrained=cfg.model.pretrained, device=device, **arch)
     hop = cfg.get("hop")
-    if hop is not None and hop > detector.nb_samp:  # a checkpoint's nb_samp, not the model group's
+    if hop is not None and hop > detector.nb_samp:  # the running network's input (a checkpoint's own)
         raise ConfigError(
             f"hop={hop}: longer than the input of {detector.source} (nb_samp={detector.nb_samp}). Fix: "
             f"hop={detector.nb_samp // 2} (half-overlapping windows) or hop=null (= nb_samp)"
@@ -203,7 +199,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         detector, batch_size, inference.get("backend", "auto"), inference.get("precision", "auto")
     )
     log.info("inference path: %s", scorer.backend)
-    crop, hop = cfg.get("crop", "head"), cfg.get("hop")
+    crop = cfg.get("crop", "head")
     loggers = instantiate_loggers(cfg.get("logger"))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:

@@ -39,6 +39,10 @@ from aasist_lightning.files import OutputPathError, atomic_outputs, check_output
 
 PROG = "aasist-report"
 REPORT_FILES = ("report.md", "report.csv", "report.json")
+_FIX_DESTINATION = (
+    "make it writable or move it away, then run aasist-report again (it writes its report in the multirun "
+    "folder only; nothing was replaced)"
+)
 N_BOOT = 1000
 _CSV_TAIL = ("wall_time_s", "status", "error")
 #: Characters of a job's error in the tables, enough for a config error's key, value and fix (report.json and
@@ -255,13 +259,9 @@ def _check_destinations(paths: list[Path]) -> list[Path]:
     """:func:`check_outputs` with a fix that can be followed: aasist-report has no output option, so a file
     (or folder) in the way must change."""
     try:
-        return check_outputs(paths)
+        return check_outputs(paths, fix=_FIX_DESTINATION)
     except OutputPathError as error:
-        problem = str(error).partition(" Fix: ")[0].replace(": give a file name inside it", "")
-        raise ReportError(
-            f"{problem.rstrip('.')}. Fix: make it writable or move it away, then run aasist-report again "
-            "(it writes its report in the multirun folder only; nothing was replaced)"
-        ) from None
+        raise ReportError(str(error)) from None
 
 
 class SweepReport(Callback):

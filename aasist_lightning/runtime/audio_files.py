@@ -133,6 +133,14 @@ def _next_batch(waiting: deque[tuple[Windows, int]], size: int) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
+def window_batches(per_clip: Sequence[Windows], size: int) -> Iterator[np.ndarray]:
+    """The windows of several clips in order, ``size`` at a time (the last batch fewer), each batch copied
+    once: a small hop makes many windows, and all of them at once could take GiBs."""
+    waiting = deque((wins, 0) for wins in per_clip if len(wins))
+    while waiting:
+        yield _next_batch(waiting, size)
+
+
 def _first_rows(scored: deque[np.ndarray], n: int) -> np.ndarray:
     """The first ``n`` rows of the logits blocks ``scored``, removed from it."""
     out = []
@@ -225,4 +233,4 @@ def score_files(
         yield from flush(final=True)
 
 
-__all__ = ["AUDIO_EXTENSIONS", "FileError", "FileScore", "find_audio", "score_files"]
+__all__ = ["AUDIO_EXTENSIONS", "FileError", "FileScore", "find_audio", "score_files", "window_batches"]
